@@ -1,0 +1,29 @@
+"""forensics: multi-signal AI-generated image forensics.
+
+>>> from forensics import analyze
+>>> result = analyze("photo.jpg")
+>>> result.probability, result.verdict
+
+Importing this package loads neither torch nor any model; neural signals import their
+runtime lazily, when first used.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    CalibrationError,
+    ForensicsError,
+    FusionError,
+    ImageLoadError,
+    SignalUnavailableError,
+    UnknownSignalError,
+    WeightsError,
+)
+from .image import LoadedImage, load_image
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__", "LoadedImage", "load_image", "ForensicsError", "ImageLoadError",
+    "UnknownSignalError", "SignalUnavailableError", "WeightsError", "FusionError", "CalibrationError",
+]

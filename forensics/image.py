@@ -1,0 +1,406 @@
+"""Image intake: decode once, capture every piece of raw metadata before any conversion.
+
+``load_image`` turns a path, bytes, binary file object, ``PIL.Image.Image`` or numpy array
+into a :class:`LoadedImage`. Signals read only the ``LoadedImage``; they never reopen the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import struct
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageLoadError
+
+log = logging.getLogger(__name__)
+
+#: Default refusal limit on decoded pixels (width * height). 120 MP admits the largest
+#: phone and camera sensors while refusing decompression bombs before any decoding.
+DEFAULT_MAX_PIXELS = 120_000_000
+#: Default refusal limit on the encoded file size.
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+#: Longest text value kept per metadata entry (PNG chunks, comments); longer values are cut.
+MAX_TEXT_CHARS = 1_000_000
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
+
+_HEIF_LOCK = threading.Lock()
+_HEIF_REGISTERED = False
+
+
+def _register_heif() -> None:
+    """Register pillow-heif's HEIC/HEIF opener with Pillow (once, on first use)."""
+    global _HEIF_REGISTERED
+    with _HEIF_LOCK:
+        if _HEIF_REGISTERED:
+            return
+        try:
+            from pillow_heif import register_heif_opener
+        except ImportError:  # pragma: no cover - pillow-heif is a core dependency
+            log.warning("pillow-heif is not installed: HEIC/HEIF files cannot be read")
+        else:
+            register_heif_opener()
+        _HEIF_REGISTERED = True
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """A decoded image plus the raw metadata captured before any transpose or conversion.
+
+    Attributes:
+        source: file path, or ``"<bytes>"`` / ``"<file>"`` / ``"<PIL.Image>"`` / ``"<array>"``.
+        sha256: hex digest of the original encoded bytes (of the pixel buffer for in-memory images).
+        format: Pillow format name (``JPEG``, ``PNG``, ``WEBP``, ``TIFF``, ``GIF``, ``BMP``,
+            ``HEIF``, ``AVIF``) or ``None`` for in-memory pixels.
+        mode: the original Pillow mode (``RGB``, ``RGBA``, ``L``, ``CMYK``, ``I;16``...).
+        width, height: size of ``rgb`` (after EXIF orientation).
+        n_frames: frame count (animated GIF/WebP/multi-page TIFF); only frame 0 is analysed.
+        rgb: ``uint8`` array ``(height, width, 3)``, oriented, full resolution.
+        raw: the original encoded bytes (``b""`` for in-memory images).
+        exif: raw EXIF as TIFF-structured bytes (``II*``/``MM*``), ``None`` when absent.
+        xmp: XMP packet text, ``None`` when absent.
+        icc_profile: ICC profile bytes, ``None`` when absent.
+        text: textual metadata: PNG tEXt/iTXt/zTXt chunks, JPEG/GIF comments (key -> text).
+        quantization: JPEG quantisation tables as returned by Pillow (table id -> 64 ints).
+        subsampling: JPEG chroma subsampling (0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0), else ``None``.
+        progressive: JPEG progressive flag.
+        orientation: EXIF orientation tag value that was applied (1 = none).
+        has_alpha: the original had an alpha channel (dropped in ``rgb``).
+        truncated: the file ended early; pixels past the end are filler (grey).
+        warnings: what intake noticed (truncation, unreadable metadata) in plain words.
+    """
+
+    source: str
+    sha256: str
+    format: str | None
+    mode: str
+    width: int
+    height: int
+    n_frames: int
+    rgb: np.ndarray = field(repr=False)
+    raw: bytes = field(repr=False, default=b"")
+    exif: bytes | None = field(repr=False, default=None)
+    xmp: str | None = field(repr=False, default=None)
+    icc_profile: bytes | None = field(repr=False, default=None)
+    text: dict[str, str] = field(repr=False, default_factory=dict)
+    quantization: dict[int, list[int]] | None = field(repr=False, default=None)
+    subsampling: int | None = None
+    progressive: bool = False
+    orientation: int = 1
+    has_alpha: bool = False
+    truncated: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe summary of the file, for results and reports."""
+        return {
+            "format": self.format,
+            "mode": self.mode,
+            "width": self.width,
+            "height": self.height,
+            "n_frames": self.n_frames,
+            "bytes": len(self.raw),
+            "has_exif": self.exif is not None,
+            "has_xmp": self.xmp is not None,
+            "has_icc_profile": self.icc_profile is not None,
+            "text_keys": sorted(self.text),
+            "jpeg_quality_tables": len(self.quantization) if self.quantization else 0,
+            "subsampling": self.subsampling,
+            "progressive": self.progressive,
+            "orientation": self.orientation,
+            "has_alpha": self.has_alpha,
+            "truncated": self.truncated,
+            "warnings": list(self.warnings),
+        }
+
+    def resized(self, max_side: int) -> np.ndarray:
+        """``rgb`` shrunk (area filter) so its longer side is at most ``max_side``; for signals
+        that work at low resolution. Returns ``rgb`` itself when already small enough."""
+        if max(self.width, self.height) <= max_side:
+            return self.rgb
+        scale = max_side / max(self.width, self.height)
+        size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+        return np.asarray(Image.fromarray(self.rgb).resize(size, Image.Resampling.BOX))
+
+
+def load_image(
+    src: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> LoadedImage:
+    """Decode ``src`` once and capture its metadata.
+
+    Raises:
+        ImageLoadError: the input is missing, empty, not an image, of an unsupported format,
+            larger than ``max_pixels`` / ``max_bytes``, or corrupt beyond decoding. The message
+            names the source and the cause.
+    """
+    if isinstance(src, LoadedImage):
+        return src
+    if isinstance(src, Image.Image):
+        return _from_pil(src, "<PIL.Image>")
+    if isinstance(src, np.ndarray):
+        return _from_array(src)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return _from_bytes(bytes(src), "<bytes>", max_pixels, max_bytes)
+    if isinstance(src, (str, os.PathLike)):
+        path = Path(src)
+        name = str(path)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise ImageLoadError(f"{name}: no such file") from None
+        except OSError as exc:
+            raise ImageLoadError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        if path.is_dir():
+            raise ImageLoadError(f"{name}: is a directory, expected an image file")
+        if size > max_bytes:
+            raise ImageLoadError(
+                f"{name}: file is {size:,} bytes, above the {max_bytes:,}-byte limit; "
+                "raise max_bytes if this file is trusted"
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageLoadError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        return _from_bytes(data, name, max_pixels, max_bytes)
+    if hasattr(src, "read"):
+        name = str(getattr(src, "name", "<file>"))
+        data = src.read(max_bytes + 1)
+        if not isinstance(data, (bytes, bytearray)):
+            raise ImageLoadError(f"{name}: file object returned {type(data).__name__}, expected bytes (open it in 'rb' mode)")
+        if len(data) > max_bytes:
+            raise ImageLoadError(f"{name}: stream is larger than the {max_bytes:,}-byte limit")
+        return _from_bytes(bytes(data), name, max_pixels, max_bytes)
+    raise ImageLoadError(
+        f"cannot load an image from {type(src).__name__}; expected a path, bytes, a binary file "
+        "object, a PIL.Image.Image or a numpy array"
+    )
+
+
+def _from_bytes(data: bytes, name: str, max_pixels: int, max_bytes: int) -> LoadedImage:
+    if not data:
+        raise ImageLoadError(f"{name}: file is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise ImageLoadError(f"{name}: input is {len(data):,} bytes, above the {max_bytes:,}-byte limit")
+    _register_heif()
+    sha = hashlib.sha256(data).hexdigest()
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise ImageLoadError(f"{name}: refused as a decompression bomb ({exc})") from None
+        except UnidentifiedImageError:
+            raise ImageLoadError(
+                f"{name}: not a recognised image ({_sniff(data)}); supported: JPEG, PNG, WebP, "
+                "TIFF, GIF, BMP, HEIC/HEIF, AVIF"
+            ) from None
+        except Exception as exc:  # Pillow plugins raise many types on hostile headers
+            raise ImageLoadError(f"{name}: header could not be parsed ({type(exc).__name__}: {exc})") from None
+        w, h = im.size
+        if w <= 0 or h <= 0:
+            raise ImageLoadError(f"{name}: image declares an empty size {w}x{h}")
+        if w * h > max_pixels:
+            raise ImageLoadError(
+                f"{name}: {w}x{h} = {w * h:,} pixels exceeds the {max_pixels:,}-pixel limit "
+                "(refused before decoding, as a possible decompression bomb); raise max_pixels "
+                "if this file is trusted"
+            )
+        truncated = False
+        try:
+            im.load()
+        except Image.DecompressionBombError as exc:
+            raise ImageLoadError(f"{name}: refused as a decompression bomb ({exc})") from None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+            if im.format == "JPEG" and "truncated" in str(exc):
+                # Terminate the stream so libjpeg fills the missing rows; report it, never hide it.
+                im = _decode_truncated_jpeg(data, name, exc)
+                truncated = True
+                notes.append("file is truncated: the JPEG stream ends early; missing rows are filler")
+            else:
+                raise ImageLoadError(f"{name}: {im.format or 'image'} data is corrupt or truncated ({exc})") from None
+        return _build(im, name, sha, data, truncated, notes)
+
+
+def _decode_truncated_jpeg(data: bytes, name: str, exc: Exception) -> Image.Image:
+    try:
+        im = Image.open(io.BytesIO(data + b"\xff\xd9"))
+        im.load()
+    except Exception:
+        raise ImageLoadError(f"{name}: JPEG data is truncated and cannot be decoded ({exc})") from None
+    return im
+
+
+def _sniff(data: bytes) -> str:
+    head = data[:64]
+    if head.lstrip().startswith((b"<", b"{", b"[")) or all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "looks like text"
+    if head.startswith(b"%PDF"):
+        return "looks like a PDF"
+    if head.startswith(b"PK\x03\x04"):
+        return "looks like a ZIP archive"
+    return f"starts with bytes {head[:8].hex()}"
+
+
+def _exif_bytes(im: Image.Image, notes: list[str]) -> bytes | None:
+    raw = im.info.get("exif")
+    if isinstance(raw, (bytes, bytearray)) and raw:
+        raw = bytes(raw)
+        return raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+    if im.format == "TIFF":  # TIFF tags are the EXIF record itself
+        try:
+            ex = im.getexif()
+            return ex.tobytes()[6:] if len(ex) else None
+        except Exception as exc:
+            notes.append(f"TIFF tags could not be re-serialised ({type(exc).__name__})")
+    return None
+
+
+def _xmp_text(im: Image.Image) -> str | None:
+    raw = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if raw is None and im.format == "TIFF":
+        raw = getattr(im, "tag_v2", {}).get(700)
+    if raw is None:
+        return None
+    if isinstance(raw, (bytes, bytearray)):
+        raw = bytes(raw).decode("utf-8", errors="replace")
+    return str(raw)[:MAX_TEXT_CHARS]
+
+
+def _text_chunks(im: Image.Image, notes: list[str]) -> dict[str, str]:
+    skip = {"exif", "icc_profile", "xmp", "XML:com.adobe.xmp", "dpi", "jfif", "jfif_version",
+            "jfif_unit", "jfif_density", "adobe", "adobe_transform", "progressive", "progression",
+            "transparency", "duration", "loop", "background", "version", "extension", "gamma",
+            "aspect", "interlace", "compression", "mp", "mpoffset"}
+    out: dict[str, str] = {}
+    items = dict(im.info)
+    if im.format == "PNG":
+        try:
+            items.update(im.text)  # type: ignore[attr-defined]  # includes chunks after IDAT
+        except Exception as exc:  # huge or malformed zTXt/iTXt
+            notes.append(f"PNG text chunks could not all be read ({type(exc).__name__}: {exc})")
+    for key, value in items.items():
+        if key in skip or not isinstance(key, str):
+            continue
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value[:MAX_TEXT_CHARS]).decode("utf-8", errors="replace")
+        if isinstance(value, str):
+            out[key] = value[:MAX_TEXT_CHARS]
+    return out
+
+
+def _jpeg_fields(im: Image.Image) -> tuple[dict[int, list[int]] | None, int | None, bool]:
+    if im.format != "JPEG":
+        return None, None, False
+    q = getattr(im, "quantization", None)
+    tables = {int(k): [int(x) for x in v] for k, v in q.items()} if q else None
+    try:
+        from PIL import JpegImagePlugin
+
+        sub = JpegImagePlugin.get_sampling(im)
+    except Exception:
+        sub = -1
+    return tables, (sub if sub >= 0 else None), bool(im.info.get("progressive") or im.info.get("progression"))
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        gray = np.clip((arr - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+def _build(im: Image.Image, name: str, sha: str, data: bytes, truncated: bool, notes: list[str]) -> LoadedImage:
+    exif = _exif_bytes(im, notes)
+    orientation = 1
+    try:
+        orientation = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception as exc:
+        notes.append(f"EXIF could not be parsed for orientation ({type(exc).__name__})")
+    try:
+        n_frames = int(getattr(im, "n_frames", 1))
+    except Exception:
+        n_frames = 1
+    xmp = _xmp_text(im)
+    text = _text_chunks(im, notes)
+    quant, sub, progressive = _jpeg_fields(im)
+    mode = im.mode
+    has_alpha = "A" in mode or "transparency" in im.info
+    fmt = im.format
+    icc = im.info.get("icc_profile") or None
+    oriented = im
+    if orientation != 1:
+        try:
+            oriented = ImageOps.exif_transpose(im)
+        except Exception as exc:
+            notes.append(f"EXIF orientation {orientation} could not be applied ({type(exc).__name__})")
+            orientation = 1
+    rgb = _to_rgb(oriented)
+    return LoadedImage(
+        source=name, sha256=sha, format=fmt, mode=mode, width=rgb.shape[1], height=rgb.shape[0],
+        n_frames=n_frames, rgb=rgb, raw=data, exif=exif, xmp=xmp,
+        icc_profile=bytes(icc) if icc else None, text=text, quantization=quant, subsampling=sub,
+        progressive=progressive, orientation=orientation, has_alpha=has_alpha, truncated=truncated,
+        warnings=tuple(notes),
+    )
+
+
+def _from_pil(im: Image.Image, name: str) -> LoadedImage:
+    try:
+        im.load()
+    except Exception as exc:
+        raise ImageLoadError(f"{name}: the PIL image could not be loaded ({exc})") from None
+    digest = hashlib.sha256(f"{im.mode}:{im.size}:".encode() + im.tobytes()).hexdigest()
+    return _build(im, name, digest, b"", False, [])
+
+
+def _from_array(arr: np.ndarray) -> LoadedImage:
+    name = "<array>"
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ImageLoadError(f"{name}: got shape {arr.shape}, expected (H, W), (H, W, 3) or (H, W, 4)")
+    if arr.size == 0:
+        raise ImageLoadError(f"{name}: array is empty (shape {arr.shape})")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and np.nanmin(arr) >= 0 and np.nanmax(arr) <= 1:
+            arr = np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        else:
+            raise ImageLoadError(
+                f"{name}: dtype {arr.dtype} not supported; pass uint8 in [0, 255] or floats in [0, 1]"
+            )
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    alpha = arr.shape[2] == 4
+    rgb = np.ascontiguousarray(arr[..., :3])
+    digest = hashlib.sha256(f"uint8:{rgb.shape}:".encode() + rgb.tobytes()).hexdigest()
+    return LoadedImage(
+        source=name, sha256=digest, format=None, mode="RGBA" if alpha else "RGB",
+        width=rgb.shape[1], height=rgb.shape[0], n_frames=1, rgb=rgb, has_alpha=alpha,
+    )

@@ -1,0 +1,17 @@
+"""Signal modules: each turns a :class:`~forensics.image.LoadedImage` into a :class:`SignalResult`."""
+
+from .base import STATUSES, Availability, Signal, SignalResult
+from .registry import (
+    BUILTIN,
+    ENTRY_POINT_GROUP,
+    create_signal,
+    default_signals,
+    plugin_errors,
+    signal_class,
+    signal_names,
+)
+
+__all__ = [
+    "STATUSES", "Availability", "Signal", "SignalResult", "BUILTIN", "ENTRY_POINT_GROUP",
+    "create_signal", "default_signals", "plugin_errors", "signal_class", "signal_names",
+]

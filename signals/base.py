@@ -1,0 +1,105 @@
+"""The signal contract: what every signal module provides and returns."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from forensics.image import LoadedImage
+
+Status = Literal["ok", "unavailable", "abstained", "error"]
+STATUSES: tuple[str, ...] = ("ok", "unavailable", "abstained", "error")
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a signal can run here; when not, ``reason`` says how to fix it."""
+
+    ok: bool
+    reason: str | None = None
+
+    @classmethod
+    def yes(cls) -> "Availability":
+        return cls(True, None)
+
+    @classmethod
+    def no(cls, reason: str) -> "Availability":
+        return cls(False, reason)
+
+
+@dataclass(frozen=True, eq=False)
+class SignalResult:
+    """What one signal says about one image.
+
+    Attributes:
+        name, version: the signal's id and version.
+        status: ``ok`` (score is set), ``unavailable`` (cannot run here: weights or package
+            missing), ``abstained`` (ran but has nothing to say about this image, e.g. image too
+            small), ``error`` (failed on this image).
+        score: raw, uncalibrated score; larger means more AI-like. ``None`` unless ``ok``.
+        evidence: JSON-safe dict; each signal documents its keys.
+        summary: one human line on what the signal saw.
+        heatmap: optional float32 ``(h, w)`` array in [0, 1] over the image grid (1 = AI-like).
+        reason: why the status is not ``ok``.
+    """
+
+    name: str
+    version: str
+    status: Status
+    score: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    heatmap: np.ndarray | None = field(default=None, repr=False)
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        if self.status == "ok":
+            if self.score is None or not math.isfinite(self.score):
+                raise ValueError(f"signal {self.name!r}: an ok result needs a finite score, got {self.score!r}")
+        elif self.reason is None:
+            raise ValueError(f"signal {self.name!r}: status {self.status!r} needs a reason")
+        if self.heatmap is not None:
+            hm = self.heatmap
+            if hm.ndim != 2 or hm.dtype != np.float32 or not np.all((hm >= 0) & (hm <= 1)):
+                raise ValueError(f"signal {self.name!r}: heatmap must be float32 (h, w) in [0, 1]")
+        json.dumps(self.evidence, allow_nan=False)  # evidence must be JSON-safe
+
+    @classmethod
+    def unavailable(cls, name: str, version: str, reason: str) -> "SignalResult":
+        return cls(name, version, "unavailable", reason=reason, summary=f"unavailable: {reason}")
+
+    @classmethod
+    def abstained(cls, name: str, version: str, reason: str, evidence: dict[str, Any] | None = None) -> "SignalResult":
+        return cls(name, version, "abstained", evidence=evidence or {}, reason=reason, summary=f"abstained: {reason}")
+
+    @classmethod
+    def failed(cls, name: str, version: str, reason: str) -> "SignalResult":
+        return cls(name, version, "error", reason=reason, summary=f"error: {reason}")
+
+
+@runtime_checkable
+class Signal(Protocol):
+    """A signal module. Constructors store their arguments only; heavy state loads lazily.
+
+    ``availability()`` is cheap, never downloads, and explains how to fix a ``no``.
+    ``analyze()`` must not reopen the file and must be deterministic for the same image.
+    ``analyze_batch()`` is optional; signals with batched inference (neural) provide it.
+    """
+
+    name: str
+    version: str
+
+    def availability(self) -> Availability: ...
+
+    def analyze(self, image: "LoadedImage") -> SignalResult: ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity of what produced the score (version, weights sha256, prompt hash...)."""
+        ...
