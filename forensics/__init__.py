@@ -19,11 +19,12 @@ from .errors import (
     UnknownSignalError,
     WeightsError,
 )
+from .analysis import Analysis, Engine, SignalEntry, analyze
 from .image import LoadedImage, load_image
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__", "LoadedImage", "load_image", "ForensicsError", "ImageLoadError",
+    "__version__", "analyze", "Analysis", "Engine", "SignalEntry", "LoadedImage", "load_image", "ForensicsError", "ImageLoadError",
     "UnknownSignalError", "SignalUnavailableError", "WeightsError", "FusionError", "CalibrationError",
 ]

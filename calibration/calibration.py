@@ -1,0 +1,297 @@
+"""Calibration files: conformal thresholds from known-real images, optionally a refitted fusion.
+
+A calibration is tied to the exact signals (name, version, weights and prompt hashes, and
+whether each could run) and fusion it was made with; loading it into an engine whose signals
+differ is refused, because the threshold would no longer mean what it says.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from forensics.errors import CalibrationError, FusionError
+
+from .conformal import check_alpha, conformal_p_values, min_reals_possible, min_reals_stable, threshold_for
+
+if TYPE_CHECKING:
+    from forensics.fusion import LogisticFusion
+    from forensics.signals import Signal
+
+log = logging.getLogger(__name__)
+
+FORMAT = "forensics.calibration"
+FORMAT_VERSION = 1
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".heic", ".heif", ".avif"}
+
+
+def fusion_sha256(fusion: "LogisticFusion") -> str:
+    return hashlib.sha256(json.dumps(fusion.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def signal_fingerprint(sig: "Signal") -> dict[str, Any]:
+    fp = sig.fingerprint() if hasattr(sig, "fingerprint") else {}
+    return {"version": sig.version, **fp}
+
+
+class Calibration:
+    """A user's calibration. Build with :func:`fit_calibration` or :meth:`load`.
+
+    Attributes:
+        kind: ``"conformal"`` (reals only, default fusion kept) or ``"fitted"`` (fusion refitted
+            on the user's reals and fakes; conformal threshold from out-of-fold real logits).
+        alpha: target false-positive rate.
+        real_logits: sorted fused logits of the calibration reals (the conformal reference set).
+        signals: ``{name: {"available": bool, "fingerprint": {...}}}`` at calibration time.
+        fusion: refitted :class:`~forensics.fusion.LogisticFusion` or ``None``.
+        base_fusion_sha256: sha256 of the fusion the logits were computed with.
+    """
+
+    def __init__(self, *, kind: str, alpha: float, real_logits: Sequence[float], signals: Mapping[str, Any],
+                 base_fusion_sha256: str, fusion: "LogisticFusion | None" = None,
+                 metrics: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
+                 warnings_: Sequence[str] = (), provenance: Mapping[str, Any] | None = None):
+        self.kind = kind
+        self.alpha = check_alpha(alpha)
+        self.real_logits = np.sort(np.asarray(real_logits, dtype=float))
+        self.signals = dict(signals)
+        self.base_fusion_sha256 = base_fusion_sha256
+        self.fusion = fusion
+        self.metrics = dict(metrics or {})
+        self.data = dict(data or {})
+        self.warnings = list(warnings_)
+        self.provenance = dict(provenance or {})
+
+    @property
+    def n_real(self) -> int:
+        return int(self.real_logits.size)
+
+    @property
+    def threshold_logit(self) -> float:
+        return threshold_for(self.real_logits, self.alpha)
+
+    def p_value(self, logit: float) -> float:
+        return float(conformal_p_values(self.real_logits, [logit])[0])
+
+    def assess(self, logit: float) -> dict[str, Any]:
+        """What an :class:`~forensics.analysis.Analysis` carries about this calibration."""
+        t = self.threshold_logit
+        return {"kind": self.kind, "alpha": self.alpha, "p_value": round(self.p_value(logit), 6),
+                "n_real": self.n_real, "threshold_logit": None if math.isinf(t) else round(t, 6),
+                "name": self.provenance.get("name")}
+
+    def check(self, signals: Sequence["Signal"], fusion: "LogisticFusion") -> None:
+        """Refuse to be used with other signals or another fusion than those it was made with."""
+        from forensics.signals import Availability
+
+        now: dict[str, Any] = {}
+        for sig in signals:
+            avail = sig.availability() if hasattr(sig, "availability") else Availability.yes()
+            now[sig.name] = {"available": avail.ok, "fingerprint": signal_fingerprint(sig)}
+        problems = []
+        for name in sorted(set(now) | set(self.signals)):
+            then, cur = self.signals.get(name), now.get(name)
+            if then is None:
+                problems.append(f"{name}: not in the calibration, present now")
+            elif cur is None:
+                problems.append(f"{name}: in the calibration, absent now")
+            elif then != cur:
+                problems.append(f"{name}: calibrated with {_short(then)}, now {_short(cur)}")
+        if self.fusion is None and fusion_sha256(fusion) != self.base_fusion_sha256:
+            problems.append(f"fusion: calibrated with sha256 {self.base_fusion_sha256[:12]}, now {fusion_sha256(fusion)[:12]}")
+        if problems:
+            raise CalibrationError(
+                "calibration does not match the signals in use, so its threshold would not hold: "
+                + "; ".join(problems) + ". Recalibrate with `forensics calibrate` using the current signals."
+            )
+
+    # -- persistence ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        t = self.threshold_logit
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind,
+            "target_fpr": self.alpha, "n_real": self.n_real,
+            "threshold_logit": None if math.isinf(t) else t,
+            "real_logits": [float(x) for x in self.real_logits],
+            "signals": self.signals, "base_fusion_sha256": self.base_fusion_sha256,
+            "fusion": self.fusion.to_dict() if self.fusion is not None else None,
+            "metrics": self.metrics, "data": self.data, "warnings": self.warnings, "provenance": self.provenance,
+        }
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> "Calibration":
+        from forensics.fusion import LogisticFusion
+
+        if not isinstance(d, Mapping) or d.get("format") != FORMAT:
+            got = d.get("format") if isinstance(d, Mapping) else type(d).__name__
+            raise CalibrationError(f"{source}: not a calibration file (format {got!r}, expected {FORMAT!r})")
+        if d.get("format_version") != FORMAT_VERSION:
+            raise CalibrationError(f"{source}: calibration format version {d.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+        try:
+            fusion = LogisticFusion.from_dict(d["fusion"], source=source) if d.get("fusion") else None
+            logits = [float(x) for x in d["real_logits"]]
+            if not logits or not all(math.isfinite(x) for x in logits):
+                raise ValueError("real_logits must be a non-empty list of finite numbers")
+            kind = str(d["kind"])
+            if kind not in ("conformal", "fitted"):
+                raise ValueError(f"kind must be 'conformal' or 'fitted', got {kind!r}")
+            return cls(kind=kind, alpha=float(d["target_fpr"]), real_logits=logits, signals=dict(d["signals"]),
+                       base_fusion_sha256=str(d["base_fusion_sha256"]), fusion=fusion, metrics=d.get("metrics"),
+                       data=d.get("data"), warnings_=d.get("warnings", ()), provenance=d.get("provenance"))
+        except (KeyError, TypeError, ValueError, FusionError) as exc:
+            raise CalibrationError(f"{source}: malformed calibration file ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Calibration":
+        try:
+            d = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CalibrationError(f"{path}: cannot read calibration file ({exc})") from None
+        return cls.from_dict(d, source=str(path))
+
+
+def _short(state: Mapping[str, Any]) -> str:
+    fp = state.get("fingerprint", {})
+    bits = [f"version {fp.get('version')}"] + [f"{k} {str(v)[:12]}" for k, v in sorted(fp.items()) if k != "version"]
+    return ("available" if state.get("available") else "unavailable") + ", " + ", ".join(bits)
+
+
+def expand_sources(spec: str | Path | Iterable[Any]) -> list[Any]:
+    """A directory (recursive, image suffixes, sorted), a file, or an iterable of sources."""
+    if isinstance(spec, (str, Path)):
+        p = Path(spec)
+        if p.is_dir():
+            return sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        if p.is_file():
+            return [str(p)]
+        raise CalibrationError(f"{p}: no such file or directory")
+    return list(spec)
+
+
+def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterable[Any] | None = None, *,
+                    target_fpr: float = 0.05, signals: Sequence[Any] | None = None,
+                    fusion: "LogisticFusion | None" = None, n_splits: int = 5, name: str | None = None,
+                    plots_dir: str | Path | None = None, random_state: int = 0) -> Calibration:
+    """Calibrate on the user's known-real images (and, optionally, known-fake ones).
+
+    Reals only: the fusion is kept and the conformal reference set is the reals' fused logits.
+    Reals and fakes: the non-metadata signals' coefficients are refitted by logistic regression
+    (Platt-smoothed targets), metrics come from held-out folds only, and the conformal
+    reference set is the reals' out-of-fold logits. ``plots_dir`` receives ROC and
+    reliability PNGs (fitted kind only).
+    """
+    from forensics.analysis import Engine
+
+    alpha = check_alpha(target_fpr)
+    engine = Engine(signals, fusion=fusion)
+    real_rows, real_err = _score_rows(engine, expand_sources(real))
+    fake_rows, fake_err = _score_rows(engine, expand_sources(fake)) if fake is not None else ([], [])
+    need = min_reals_possible(alpha)
+    if len(real_rows) < need:
+        raise CalibrationError(
+            f"calibration needs at least {need} readable real images for a target false-positive rate of "
+            f"{alpha:g} (got {len(real_rows)}); about {min_reals_stable(alpha)} give a stable rate")
+    if fake is not None and (len(fake_rows) < 10 or len(real_rows) < 10):
+        raise CalibrationError(f"fitting on real and fake images needs at least 10 of each class; got {len(real_rows)} real and {len(fake_rows)} fake")
+    notes = []
+    if len(real_rows) < min_reals_stable(alpha):
+        notes.append(f"{len(real_rows)} real images give a noisy false-positive rate at alpha={alpha:g}: "
+                     f"about {min_reals_stable(alpha)} are needed for {10} reals above the threshold")
+        warnings.warn(notes[-1], stacklevel=2)
+    errors = [{"source": s, "error": e} for s, e in real_err + fake_err]
+    base = engine.fusion_
+    sigs = {s.name: {"available": s.availability().ok, "fingerprint": signal_fingerprint(s)} for s in engine.signals_}
+    data = {"n_real": len(real_rows), "n_fake": len(fake_rows), "n_errors": len(errors), "errors": errors[:50],
+            "real": str(real) if isinstance(real, (str, Path)) else "<list>",
+            "fake": (str(fake) if isinstance(fake, (str, Path)) else "<list>") if fake is not None else None}
+    prov = {"name": name or "calibration", "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "forensics_version": _version()}
+    if fake is None:
+        logits = base.decision_function(real_rows)
+        metrics = {"real_logit_quantiles": {q: float(np.quantile(logits, float(q))) for q in ("0.5", "0.9", "0.95", "0.99")}}
+        return Calibration(kind="conformal", alpha=alpha, real_logits=logits, signals=sigs,
+                           base_fusion_sha256=fusion_sha256(base), metrics=metrics, data=data,
+                           warnings_=notes, provenance=prov)
+    refit, oof, metrics = _refit(base, real_rows, fake_rows, alpha, n_splits, random_state)
+    y = np.r_[np.zeros(len(real_rows), int), np.ones(len(fake_rows), int)]
+    if plots_dir is not None:
+        from .plots import save_roc, save_reliability
+
+        Path(plots_dir).mkdir(parents=True, exist_ok=True)
+        p = 1 / (1 + np.exp(-oof))
+        save_roc(y, p, Path(plots_dir) / "roc.png", title="Held-out ROC (calibration)")
+        save_reliability(y, p, Path(plots_dir) / "reliability.png", title="Held-out reliability (calibration)")
+    refit.provenance_ = {"name": prov["name"], "fitted_on": data, "created": prov["created"]}
+    return Calibration(kind="fitted", alpha=alpha, real_logits=oof[y == 0], signals=sigs,
+                       base_fusion_sha256=fusion_sha256(base), fusion=refit, metrics=metrics, data=data,
+                       warnings_=notes, provenance=prov)
+
+
+def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict], alpha: float, n_splits: int,
+           random_state: int) -> tuple["LogisticFusion", np.ndarray, dict[str, Any]]:
+    from sklearn.model_selection import StratifiedKFold
+
+    from forensics.fusion import LogisticFusion
+
+    from .metrics import binary_metrics
+
+    rows = real_rows + fake_rows
+    y = np.r_[np.zeros(len(real_rows), int), np.ones(len(fake_rows), int)]
+    priors = {n: f for n, f in base.features_.items() if f.kind == "prior" and f.calibrated}
+    fitted = sorted({n for r in rows for n, v in r.items() if v is not None and n in base.features_} - set(priors))
+    if not fitted:
+        raise CalibrationError("no signal with a fittable score ran on these images; check `forensics signals`")
+    params = dict(C=base.C, drop_rate=base.drop_rate, n_drop_copies=base.n_drop_copies, clip=base.clip,
+                  priors=priors, random_state=random_state)
+    oof = np.zeros(len(rows))
+    k = min(n_splits, int(np.bincount(y).min()))
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y):
+        m = LogisticFusion(**params).fit([rows[i] for i in tr], y[tr], fitted=fitted, platt=True)
+        oof[te] = m.decision_function([rows[i] for i in te])
+    p = 1 / (1 + np.exp(-oof))
+    metrics = {"held_out": binary_metrics(y, p), "folds": k, "fitted_features": fitted}
+    thresholds = choose_thresholds(y, p, alpha)
+    final = LogisticFusion(**params, thresholds=thresholds).fit(rows, y, fitted=fitted, platt=True)
+    final.metrics_ = metrics
+    return final, oof, metrics
+
+
+def choose_thresholds(y: np.ndarray, p: np.ndarray, alpha: float) -> dict[str, float]:
+    """Verdict thresholds from held-out probabilities: ``ai`` keeps the real false-positive rate
+    at ``alpha``, ``real`` keeps the AI miss rate at ``alpha``; they meet when the two overlap."""
+    real_p, ai_p = np.sort(p[y == 0]), np.sort(p[y == 1])
+    ai_thr = float(real_p[min(len(real_p) - 1, int(np.ceil((1 - alpha) * len(real_p))))])
+    real_thr = float(ai_p[max(0, int(np.floor(alpha * len(ai_p))) - 1)])
+    ai_thr = min(max(ai_thr, 1e-6), 1 - 1e-6)
+    if real_thr > ai_thr:
+        real_thr = ai_thr = (real_thr + ai_thr) / 2
+    return {"ai": round(ai_thr, 6), "real": round(min(real_thr, ai_thr), 6)}
+
+
+def _score_rows(engine: Any, sources: list[Any]) -> tuple[list[dict[str, float | None]], list[tuple[str, str]]]:
+    rows, errors = [], []
+    for src, results in engine.results_many(sources):
+        if isinstance(results, Exception):
+            errors.append((str(src), str(results)))
+            log.warning("%s", results)
+        else:
+            rows.append({r.name: (r.score if r.status == "ok" else None) for r in results})
+    return rows, errors
+
+
+def _version() -> str:
+    from forensics import __version__
+
+    return __version__

@@ -1,0 +1,352 @@
+"""``analyze()``: run the signals on an image, fuse their scores, explain the result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ForensicsError, ImageLoadError
+from .image import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
+
+if TYPE_CHECKING:
+    from forensics.calibration import Calibration
+    from forensics.fusion import LogisticFusion
+    from forensics.signals import Signal, SignalResult
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "forensics.analysis"
+SCHEMA_VERSION = 1
+VERDICTS = ("likely_ai", "likely_real", "inconclusive")
+#: Largest heatmap side written to JSON; larger maps are block-averaged down.
+JSON_HEATMAP_MAX_SIDE = 64
+
+
+@dataclass(frozen=True, eq=False)
+class SignalEntry:
+    """One signal's line in an :class:`Analysis`: its result and its share of the logit."""
+
+    result: "SignalResult"
+    contribution: float
+    calibrated: bool
+    in_fusion: bool
+
+    @property
+    def name(self) -> str:
+        return self.result.name
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "name": r.name,
+            "version": r.version,
+            "status": r.status,
+            "score": _round(r.score),
+            "contribution": _round(self.contribution),
+            "calibrated": self.calibrated,
+            "in_fusion": self.in_fusion,
+            "summary": r.summary,
+            "reason": r.reason,
+            "evidence": r.evidence,
+            "heatmap": _heatmap_json(r.heatmap),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """The engine's answer for one image. ``to_dict()`` follows ``schema/analysis.schema.json``."""
+
+    source: str
+    sha256: str
+    image: dict[str, Any]
+    probability: float
+    logit: float
+    intercept: float
+    verdict: str
+    decision: dict[str, Any]
+    signals: list[SignalEntry]
+    fusion: dict[str, Any]
+    calibration: dict[str, Any] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def not_run(self) -> list[SignalEntry]:
+        """Signals that could not run (unavailable or failed); abstentions are not failures."""
+        return [s for s in self.signals if s.result.status in ("unavailable", "error")]
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.not_run)
+
+    def signal(self, name: str) -> SignalEntry:
+        for s in self.signals:
+            if s.name == name:
+                return s
+        raise KeyError(f"no signal {name!r} in this analysis (have: {', '.join(s.name for s in self.signals)})")
+
+    def heatmap(self, name: str) -> np.ndarray | None:
+        return self.signal(name).result.heatmap
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "source": self.source,
+            "sha256": self.sha256,
+            "image": self.image,
+            "probability": _round(self.probability),
+            "logit": _round(self.logit),
+            "intercept": _round(self.intercept),
+            "verdict": self.verdict,
+            "decision": self.decision,
+            "degraded": self.degraded,
+            "not_run": [{"name": s.name, "status": s.result.status, "reason": s.result.reason} for s in self.not_run],
+            "signals": [s.to_dict() for s in self.signals],
+            "fusion": self.fusion,
+            "calibration": self.calibration,
+            "versions": self.versions,
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+
+
+def _round(v: float | None, nd: int = 6) -> float | None:
+    if v is None:
+        return None
+    return round(float(v), nd)
+
+
+def _heatmap_json(hm: np.ndarray | None) -> list[list[float]] | None:
+    if hm is None:
+        return None
+    h, w = hm.shape
+    step = max(1, math.ceil(max(h, w) / JSON_HEATMAP_MAX_SIDE))
+    if step > 1:
+        hh, ww = h // step * step, w // step * step
+        hm = hm[:hh, :ww].reshape(hh // step, step, ww // step, step).mean(axis=(1, 3))
+    return [[round(float(x), 3) for x in row] for row in hm]
+
+
+def error_row(source: str, exc: BaseException) -> dict[str, Any]:
+    """JSON row for an input that could not be analysed (the schema's error form)."""
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "source": source,
+            "error": {"type": type(exc).__name__, "message": str(exc)}}
+
+
+class Engine:
+    """Holds signal instances (models load once per engine) and the fusion/calibration.
+
+    Parameters:
+        signals: names or :class:`~forensics.signals.Signal` instances; ``None`` = every
+            registered signal.
+        fusion: a :class:`~forensics.fusion.LogisticFusion`; ``None`` = the embedded default.
+        calibration: a :class:`~forensics.calibration.Calibration` (its refitted fusion, if any,
+            replaces ``fusion``; its conformal threshold decides the verdict).
+        max_pixels: refusal limit passed to :func:`~forensics.image.load_image`.
+    """
+
+    def __init__(self, signals: Sequence["str | Signal"] | None = None, *, fusion: "LogisticFusion | None" = None,
+                 calibration: "Calibration | None" = None, max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.signals = signals
+        self.fusion = fusion
+        self.calibration = calibration
+        self.max_pixels = max_pixels
+
+    # lazily resolved state ---------------------------------------------------------------
+    @property
+    def signals_(self) -> list["Signal"]:
+        if not hasattr(self, "_signals"):
+            from forensics.signals import create_signal, default_signals
+
+            if self.signals is None:
+                resolved = default_signals()
+            else:
+                resolved = [create_signal(s) if isinstance(s, str) else s for s in self.signals]
+            names = [s.name for s in resolved]
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ForensicsError(f"signals listed twice: {sorted(dup)}")
+            self._signals = resolved
+        return self._signals
+
+    @property
+    def fusion_(self) -> "LogisticFusion":
+        if not hasattr(self, "_fusion"):
+            if self.calibration is not None and self.calibration.fusion is not None:
+                self._fusion = self.calibration.fusion
+            elif self.fusion is not None:
+                self._fusion = self.fusion
+            else:
+                from forensics.fusion import default_fusion
+
+                self._fusion = default_fusion()
+            self._fusion_info = _fusion_info(self._fusion)
+        return self._fusion
+
+    # public -----------------------------------------------------------------------------
+    def load(self, src: ImageSource) -> LoadedImage:
+        return load_image(src, max_pixels=self.max_pixels)
+
+    def analyze(self, src: ImageSource) -> Analysis:
+        """Analyse one image. Raises :class:`ImageLoadError` when it cannot be read."""
+        image = self.load(src)
+        return self._fuse(image, self.signal_results(image))
+
+    def signal_results(self, image: LoadedImage) -> list["SignalResult"]:
+        """Every signal's result for one loaded image, without fusion."""
+        return [self._run(sig, [image])[0] for sig in self._prepared()]
+
+    def results_many(self, sources: Iterable[ImageSource], *, batch_size: int = 16
+                     ) -> Iterator[tuple[Any, "list[SignalResult] | ImageLoadError"]]:
+        """``(source, signal results)`` per input, in order, batching signals that support it;
+        an input that cannot be read gives ``(source, ImageLoadError)``."""
+        for src, item, results in self._iter(sources, batch_size):
+            yield src, (item if isinstance(item, ImageLoadError) else results)
+
+    def analyze_many(self, sources: Iterable[ImageSource], *, batch_size: int = 16
+                     ) -> Iterator[tuple[Any, "Analysis | ImageLoadError"]]:
+        """``(source, Analysis)`` per input, in order; unreadable inputs give ``(source, ImageLoadError)``."""
+        for src, item, results in self._iter(sources, batch_size):
+            yield src, (item if isinstance(item, ImageLoadError) else self._fuse(item, results))
+
+    # internals --------------------------------------------------------------------------
+    def _prepared(self) -> list["Signal"]:
+        signals = self.signals_
+        if not getattr(self, "_checked", False):
+            if self.calibration is not None:
+                self.calibration.check(signals, self.fusion_)
+            self._checked = True
+        return signals
+
+    def _iter(self, sources: Iterable[ImageSource], batch_size: int):
+        batch: list[tuple[Any, LoadedImage | ImageLoadError]] = []
+        for src in sources:
+            try:
+                batch.append((src, self.load(src)))
+            except ImageLoadError as exc:
+                batch.append((src, exc))
+            if len(batch) >= batch_size:
+                yield from self._run_batch(batch)
+                batch = []
+        if batch:
+            yield from self._run_batch(batch)
+
+    def _run_batch(self, batch: list[tuple[Any, LoadedImage | ImageLoadError]]):
+        images = [b for _, b in batch if isinstance(b, LoadedImage)]
+        per_signal = [self._run(sig, images) for sig in self._prepared()] if images else []
+        i = 0
+        for src, item in batch:
+            if isinstance(item, ImageLoadError):
+                yield src, item, None
+            else:
+                yield src, item, [res[i] for res in per_signal]
+                i += 1
+
+    def _run(self, sig: "Signal", images: list[LoadedImage]) -> list["SignalResult"]:
+        from forensics.signals import SignalResult
+
+        avail = sig.availability()
+        if not avail.ok:
+            return [SignalResult.unavailable(sig.name, sig.version, avail.reason or "unavailable")] * len(images)
+        batch_fn = getattr(sig, "analyze_batch", None)
+        if batch_fn is not None and len(images) > 1:
+            try:
+                out = list(batch_fn(images))
+                if len(out) == len(images):
+                    return out
+                log.warning("signal %s returned %d results for %d images; retrying one by one", sig.name, len(out), len(images))
+            except Exception as exc:  # fall back to per-image isolation
+                log.warning("signal %s failed on a batch (%s); retrying one by one", sig.name, exc)
+        results = []
+        for image in images:
+            try:
+                results.append(sig.analyze(image))
+            except Exception as exc:
+                log.debug("signal %s failed on %s", sig.name, image.source, exc_info=True)
+                results.append(SignalResult.failed(sig.name, sig.version, f"{type(exc).__name__}: {exc}"))
+        return results
+
+    def _fuse(self, image: LoadedImage, results: list["SignalResult"]) -> Analysis:
+        fusion = self.fusion_
+        scores = {r.name: (r.score if r.status == "ok" else None) for r in results}
+        expl = fusion.explain(scores)
+        probability = expl.probability
+        entries = []
+        for r in results:
+            feat = fusion.features_.get(r.name)
+            entries.append(SignalEntry(r, expl.contributions.get(r.name, 0.0),
+                                       calibrated=bool(feat and feat.calibrated), in_fusion=feat is not None))
+        decision: dict[str, Any] = {"method": "fusion_thresholds", "threshold_ai": fusion.thresholds_["ai"],
+                                    "threshold_real": fusion.thresholds_["real"]}
+        verdict = fusion.verdict(probability)
+        calib = None
+        if self.calibration is not None:
+            calib = self.calibration.assess(expl.logit)
+            decision = {"method": "conformal", "alpha": calib["alpha"], "p_value": calib["p_value"],
+                        "n_real": calib["n_real"], "threshold_real": fusion.thresholds_["real"]}
+            verdict = "likely_ai" if calib["p_value"] <= calib["alpha"] else (
+                "likely_real" if probability <= fusion.thresholds_["real"] else "inconclusive")
+        from forensics import __version__
+
+        return Analysis(
+            source=image.source, sha256=image.sha256, image=image.describe(), probability=probability,
+            logit=expl.logit, intercept=expl.intercept, verdict=verdict, decision=decision, signals=entries,
+            fusion=self._fusion_info, calibration=calib, versions={"forensics": __version__},
+        )
+
+
+def _fusion_info(fusion: "LogisticFusion") -> dict[str, Any]:
+    from forensics.calibration.calibration import fusion_sha256
+
+    return {"name": fusion.provenance_.get("name", "custom"), "sha256": fusion_sha256(fusion),
+            "uncalibrated": fusion.uncalibrated}
+
+
+_ENGINES: dict[Any, Engine] = {}
+
+
+def analyze(image: ImageSource, *, signals: Sequence["str | Signal"] | None = None,
+            calibration: "Calibration | str | None" = None, fusion: "LogisticFusion | None" = None,
+            max_pixels: int = DEFAULT_MAX_PIXELS) -> Analysis:
+    """Analyse one image with the given (default: all registered) signals.
+
+    ``image`` is a path, bytes, binary file object, PIL image, numpy array or LoadedImage.
+    ``calibration`` is a :class:`~forensics.calibration.Calibration` or the path of a
+    calibration JSON file. Engines (and so loaded models) are cached per signal list; for
+    many images use :class:`Engine` or :meth:`Engine.analyze_many`, which batch.
+    """
+    if isinstance(calibration, str) or hasattr(calibration, "__fspath__"):
+        from forensics.calibration import Calibration
+
+        calibration = Calibration.load(calibration)  # type: ignore[arg-type]
+    key = (tuple(s if isinstance(s, str) else id(s) for s in signals) if signals is not None else None,
+           id(calibration) if calibration is not None else None, id(fusion) if fusion is not None else None,
+           max_pixels)
+    engine = _ENGINES.get(key)
+    if engine is None or engine.calibration is not calibration or engine.fusion is not fusion:
+        engine = Engine(signals, fusion=fusion, calibration=calibration, max_pixels=max_pixels)  # type: ignore[arg-type]
+        if len(_ENGINES) > 8:
+            _ENGINES.clear()
+        _ENGINES[key] = engine
+    return engine.analyze(image)
+
+
+def result_schema() -> dict[str, Any]:
+    """The JSON Schema of :meth:`Analysis.to_dict` and of error rows (``schema/analysis.schema.json``)."""
+    from importlib import resources
+
+    return json.loads(resources.files("forensics").joinpath("schema", "analysis.schema.json").read_text())
+
+
+def validate_row(row: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` when ``row`` does not follow the result schema."""
+    import jsonschema
+
+    jsonschema.validate(row, result_schema())

@@ -1,0 +1,277 @@
+"""Logistic-regression fusion of signal scores, with an exact per-signal breakdown.
+
+Each feature is one signal's raw score. A feature is either
+
+* ``fitted``: standardised, ``z = clip((score - center) / scale, -clip, clip)``, with a
+  coefficient learnt by :meth:`LogisticFusion.fit`; or
+* ``prior``: a fixed, documented weight on ``(score - center) / scale``. One-sided metadata
+  evidence enters this way (its score is 0 when there is no evidence, so absence contributes
+  nothing), and so do signals that could not be fitted here (no weights), marked uncalibrated.
+
+``logit = intercept + sum(coef_i * z_i)``. A signal that did not run has ``z_i = 0`` and so
+contributes exactly 0. :meth:`fit` trains on copies of the data in which fitted features
+are dropped at random (``drop_rate``), so that the remaining coefficients still give a
+meaningful probability when a signal is missing (mean imputation learnt end to end, rather
+than one model per subset of signals, which would multiply files and fits).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forensics.errors import FusionError
+
+FORMAT = "forensics.fusion"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One signal's place in the fusion."""
+
+    name: str
+    kind: str  # "fitted" or "prior"
+    coef: float
+    center: float = 0.0
+    scale: float = 1.0
+    clip: float | None = None
+    calibrated: bool = True
+    note: str = ""
+
+    def z(self, score: float) -> float:
+        v = (score - self.center) / self.scale
+        if self.clip is not None:
+            v = min(max(v, -self.clip), self.clip)
+        return v
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "coef": self.coef, "center": self.center,
+                "scale": self.scale, "clip": self.clip, "calibrated": self.calibrated, "note": self.note}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Per-signal log-odds contributions; ``intercept + sum(contributions) == logit``."""
+
+    intercept: float
+    contributions: dict[str, float]
+    missing: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+    @property
+    def logit(self) -> float:
+        return self.intercept + math.fsum(self.contributions.values())
+
+    @property
+    def probability(self) -> float:
+        return _sigmoid(self.logit)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+class LogisticFusion:
+    """Logistic regression over signal scores (scikit-learn shaped).
+
+    Parameters:
+        C: inverse L2 regularisation strength of the fitted coefficients.
+        drop_rate: probability that each fitted feature is dropped in each augmented copy.
+        n_drop_copies: augmented copies of the training rows.
+        clip: bound on standardised fitted features (robust to out-of-range scores).
+        priors: ``{name: Feature}`` for prior-weighted features kept as they are by ``fit``.
+        thresholds: ``{"ai": p, "real": p}`` verdict thresholds on the probability.
+        random_state: seed of the drop augmentation.
+
+    Fitted attributes: ``features_`` (dict by name), ``intercept_``, ``feature_names_in_``
+    (sorted), ``coef_`` (array in that order), ``metrics_`` and ``provenance_``.
+    """
+
+    def __init__(self, *, C: float = 1.0, drop_rate: float = 0.3, n_drop_copies: int = 4,
+                 clip: float = 5.0, priors: Mapping[str, Feature] | None = None,
+                 thresholds: Mapping[str, float] | None = None, random_state: int = 0):
+        self.C = C
+        self.drop_rate = drop_rate
+        self.n_drop_copies = n_drop_copies
+        self.clip = clip
+        self.priors = priors
+        self.thresholds = thresholds
+        self.random_state = random_state
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(self, rows: Sequence[Mapping[str, float | None]], y: Sequence[int],
+            *, fitted: Sequence[str] | None = None, platt: bool = False) -> "LogisticFusion":
+        """Fit coefficients of the ``fitted`` features (default: every feature seen in ``rows``
+        that is not a prior) on score rows (``None`` = signal did not run) and labels (1 = AI).
+        ``platt=True`` uses Platt's smoothed targets ``(N+ + 1)/(N+ + 2)`` and ``1/(N- + 2)``,
+        which keeps small training sets from producing over-confident probabilities."""
+        y_arr = np.asarray(y, dtype=int)
+        if len(rows) != len(y_arr):
+            raise FusionError(f"got {len(rows)} score rows but {len(y_arr)} labels")
+        counts = np.bincount(y_arr, minlength=2)
+        if set(np.unique(y_arr)) - {0, 1} or counts.min() < 5:
+            raise FusionError(f"fusion needs labels 0 (real) and 1 (AI) with at least 5 of each; got {counts[0]} real, {counts[1]} AI")
+        priors = dict(self.priors or {})
+        names = sorted(fitted) if fitted is not None else sorted({k for r in rows for k in r} - set(priors))
+        if not names:
+            raise FusionError("no fitted features: every signal in the rows is a prior")
+        X = np.array([[_num(r.get(n)) for n in names] for r in rows], dtype=float)
+        seen = np.isfinite(X).any(axis=0)
+        if not seen.all():
+            raise FusionError(f"features {[n for n, ok in zip(names, seen) if not ok]} have no scores in the training rows")
+        center = np.nanmean(X, axis=0)
+        scale = np.nanstd(X, axis=0)
+        scale = np.where(scale > 1e-12, scale, 1.0)
+        Z = np.clip((X - center) / scale, -self.clip, self.clip)
+        Z = np.where(np.isnan(Z), 0.0, Z)
+        offset = np.array([self._prior_sum(priors, r) for r in rows])
+        target = y_arr.astype(float)
+        if platt:
+            target = np.where(y_arr == 1, (counts[1] + 1) / (counts[1] + 2), 1 / (counts[0] + 2))
+        rng = np.random.default_rng(self.random_state)
+        Zs = [Z] + [Z * (rng.random(Z.shape) >= self.drop_rate) for _ in range(self.n_drop_copies)]
+        reps = len(Zs)
+        coef, intercept = _fit_logistic(np.vstack(Zs), np.tile(target, reps), np.tile(offset, reps), self.C)
+        feats = {n: Feature(n, "fitted", float(c), float(m), float(s), self.clip)
+                 for n, c, m, s in zip(names, coef, center, scale)}
+        feats.update(priors)
+        self._set_state(feats, float(intercept), dict(self.thresholds or {"ai": 0.5, "real": 0.5}), {}, {})
+        return self
+
+    @staticmethod
+    def _prior_sum(priors: Mapping[str, Feature], row: Mapping[str, float | None]) -> float:
+        return math.fsum(f.coef * f.z(v) for n, f in priors.items() if (v := row.get(n)) is not None)
+
+    def _set_state(self, feats: dict[str, Feature], intercept: float, thresholds: dict[str, float],
+                   metrics: dict[str, Any], provenance: dict[str, Any]) -> None:
+        self.features_ = feats
+        self.intercept_ = intercept
+        self.feature_names_in_ = np.array(sorted(feats))
+        self.coef_ = np.array([feats[n].coef for n in self.feature_names_in_])
+        self.thresholds_ = thresholds
+        self.metrics_ = metrics
+        self.provenance_ = provenance
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "features_"):
+            raise FusionError("this LogisticFusion is not fitted: call fit() or load a fusion file")
+
+    # -- prediction ----------------------------------------------------------------------
+    def explain(self, scores: Mapping[str, float | None]) -> Explanation:
+        """Per-feature log-odds contributions for one image's scores (``None`` = did not run).
+        Scores of signals the fusion does not know are listed in ``unknown`` and contribute 0."""
+        self._check_fitted()
+        contrib: dict[str, float] = {}
+        missing = []
+        for name in self.feature_names_in_:
+            feat = self.features_[name]
+            v = scores.get(name)
+            if v is None or not math.isfinite(v):
+                missing.append(str(name))
+                contrib[str(name)] = 0.0
+            else:
+                contrib[str(name)] = feat.coef * feat.z(float(v))
+        unknown = tuple(sorted(k for k in scores if k not in self.features_))
+        return Explanation(self.intercept_, contrib, tuple(missing), unknown)
+
+    def decision_function(self, rows: Sequence[Mapping[str, float | None]]) -> np.ndarray:
+        return np.array([self.explain(r).logit for r in rows])
+
+    def predict_proba(self, rows: Sequence[Mapping[str, float | None]]) -> np.ndarray:
+        """``(n, 2)`` array of [P(real), P(AI)] like scikit-learn."""
+        p = np.array([_sigmoid(v) for v in self.decision_function(rows)])
+        return np.column_stack([1 - p, p])
+
+    def verdict(self, probability: float) -> str:
+        self._check_fitted()
+        if probability >= self.thresholds_["ai"]:
+            return "likely_ai"
+        if probability <= self.thresholds_["real"]:
+            return "likely_real"
+        return "inconclusive"
+
+    @property
+    def uncalibrated(self) -> list[str]:
+        self._check_fitted()
+        return sorted(n for n, f in self.features_.items() if not f.calibrated)
+
+    # -- persistence ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "intercept": self.intercept_,
+            "features": [self.features_[n].to_dict() for n in self.feature_names_in_],
+            "thresholds": self.thresholds_,
+            "params": {"C": self.C, "drop_rate": self.drop_rate, "n_drop_copies": self.n_drop_copies,
+                       "clip": self.clip, "random_state": self.random_state},
+            "metrics": self.metrics_,
+            "provenance": self.provenance_,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> "LogisticFusion":
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+            raise FusionError(f"{source}: not a fusion file (format {got!r}, expected {FORMAT!r})")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise FusionError(f"{source}: fusion format version {data.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+        try:
+            feats = {}
+            for f in data["features"]:
+                feat = Feature(str(f["name"]), str(f["kind"]), float(f["coef"]), float(f.get("center", 0.0)),
+                               float(f.get("scale", 1.0)), None if f.get("clip") is None else float(f["clip"]),
+                               bool(f.get("calibrated", True)), str(f.get("note", "")))
+                if feat.kind not in ("fitted", "prior") or feat.scale <= 0 or not math.isfinite(feat.coef):
+                    raise ValueError(f"bad feature {feat.name!r}")
+                feats[feat.name] = feat
+            thresholds = {"ai": float(data["thresholds"]["ai"]), "real": float(data["thresholds"]["real"])}
+            intercept = float(data["intercept"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FusionError(f"{source}: malformed fusion file ({type(exc).__name__}: {exc})") from None
+        if not 0 <= thresholds["real"] <= thresholds["ai"] <= 1:
+            raise FusionError(f"{source}: thresholds must satisfy 0 <= real <= ai <= 1, got {thresholds}")
+        model = cls(**data.get("params", {}))
+        model._set_state(feats, intercept, thresholds, dict(data.get("metrics", {})), dict(data.get("provenance", {})))
+        return model
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LogisticFusion":
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FusionError(f"{path}: cannot read fusion file ({exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def _num(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _fit_logistic(Z: np.ndarray, y: np.ndarray, offset: np.ndarray, C: float) -> tuple[np.ndarray, float]:
+    """L2-penalised logistic regression with a fixed per-row offset (the prior features' sum)
+    and targets in [0, 1]; scikit-learn's objective ``0.5*||w||^2 + C * sum(logloss)``, which
+    its ``LogisticRegression`` cannot take with offsets or soft targets."""
+    from scipy.optimize import minimize
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:-1], theta[-1]
+        t = Z @ w + b + offset
+        ll = np.logaddexp(0, t) - y * t
+        p = 1 / (1 + np.exp(-t))
+        g = p - y
+        return 0.5 * w @ w + C * ll.sum(), np.append(w + C * (Z.T @ g), C * g.sum())
+
+    res = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B")
+    return res.x[:-1], float(res.x[-1])
