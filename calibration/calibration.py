@@ -85,7 +85,7 @@ class Calibration:
     def assess(self, logit: float) -> dict[str, Any]:
         """What an :class:`~forensics.analysis.Analysis` carries about this calibration."""
         t = self.threshold_logit
-        return {"kind": self.kind, "alpha": self.alpha, "p_value": round(self.p_value(logit), 6),
+        return {"kind": self.kind, "alpha": self.alpha, "p_value": self.p_value(logit),
                 "n_real": self.n_real, "threshold_logit": None if math.isinf(t) else round(t, 6),
                 "name": self.provenance.get("name")}
 

@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import struct
 import threading
 import warnings
@@ -206,7 +207,13 @@ def _from_bytes(data: bytes, name: str, max_pixels: int, max_bytes: int) -> Load
         try:
             im = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
-            raise ImageLoadError(f"{name}: refused as a decompression bomb ({exc})") from None
+            # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS) fired while reading the header.
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{int(found.group(1)):,} pixels" if found else "its size"
+            raise ImageLoadError(
+                f"{name}: image of {size} exceeds Pillow's decompression-bomb limit (refused before "
+                "decoding); to admit it, raise PIL.Image.MAX_IMAGE_PIXELS and max_pixels"
+            ) from None
         except UnidentifiedImageError:
             raise ImageLoadError(
                 f"{name}: not a recognised image ({_sniff(data)}); supported: JPEG, PNG, WebP, "
@@ -226,8 +233,6 @@ def _from_bytes(data: bytes, name: str, max_pixels: int, max_bytes: int) -> Load
         truncated = False
         try:
             im.load()
-        except Image.DecompressionBombError as exc:
-            raise ImageLoadError(f"{name}: refused as a decompression bomb ({exc})") from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
             if im.format == "JPEG" and "truncated" in str(exc):
                 # Terminate the stream so libjpeg fills the missing rows; report it, never hide it.

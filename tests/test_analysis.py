@@ -1,0 +1,79 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from forensics import Engine, ImageLoadError, analyze
+from forensics.analysis import validate_row
+from forensics.fusion import Feature, LogisticFusion
+from images import encode, natural_rgb
+from toy_signals import Brightness, Contrast, Exploding, NoWeights
+
+
+def fusion_for(**coefs) -> LogisticFusion:
+    feats = {n: Feature(n, "prior", c, center=0.5, scale=0.1) for n, c in coefs.items()}
+    return LogisticFusion.from_dict({
+        "format": "forensics.fusion", "format_version": 1, "intercept": -0.25,
+        "features": [f.to_dict() for f in feats.values()], "thresholds": {"ai": 0.8, "real": 0.2},
+        "provenance": {"name": "test"}})
+
+
+@pytest.fixture
+def png():
+    return encode(natural_rgb(128, 160), "PNG")
+
+
+def test_breakdown_sums_to_logit_and_validates(png):
+    eng = Engine([Brightness(), Contrast()], fusion=fusion_for(brightness=1.5, contrast=-0.7))
+    a = eng.analyze(png)
+    total = a.intercept + math.fsum(s.contribution for s in a.signals)
+    assert abs(total - a.logit) < 1e-9
+    assert a.probability == pytest.approx(1 / (1 + math.exp(-a.logit)))
+    d = a.to_dict()
+    validate_row(d)
+    assert d["verdict"] in ("likely_ai", "likely_real", "inconclusive")
+    assert d["decision"] == {"method": "fusion_thresholds", "threshold_ai": 0.8, "threshold_real": 0.2}
+    hm = d["signals"][0]["heatmap"]
+    assert len(hm) == 16 and len(hm[0]) == 20
+
+
+def test_failing_and_unavailable_signals_are_isolated(png):
+    eng = Engine([Brightness(), Exploding(), NoWeights()], fusion=fusion_for(brightness=1.0, exploding=5.0, no_weights=5.0))
+    a = eng.analyze(png)
+    assert a.signal("exploding").result.status == "error"
+    assert "kaboom on purpose" in a.signal("exploding").result.reason
+    assert a.signal("no_weights").result.status == "unavailable"
+    assert a.signal("exploding").contribution == 0.0 and a.signal("no_weights").contribution == 0.0
+    assert a.degraded and [s.name for s in a.not_run] == ["exploding", "no_weights"]
+    validate_row(a.to_dict())
+
+
+def test_deterministic_for_same_bytes(png):
+    eng = Engine([Brightness(), Contrast()], fusion=fusion_for(brightness=1.0, contrast=1.0))
+    assert eng.analyze(png).to_json() == Engine([Brightness(), Contrast()], fusion=fusion_for(brightness=1.0, contrast=1.0)).analyze(png).to_json()
+
+
+def test_analyze_many_keeps_order_and_reports_bad_inputs(tmp_path, png):
+    good = tmp_path / "good.png"
+    good.write_bytes(png)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image at all")
+    eng = Engine([Brightness()], fusion=fusion_for(brightness=1.0))
+    out = list(eng.analyze_many([str(good), str(bad), str(good)], batch_size=2))
+    assert [str(s) for s, _ in out] == [str(good), str(bad), str(good)]
+    assert isinstance(out[1][1], ImageLoadError) and "bad.jpg" in str(out[1][1])
+    assert out[0][1].to_json() == out[2][1].to_json()
+
+
+def test_default_analyze_on_default_fusion(png):
+    a = analyze(png)
+    d = json.loads(a.to_json())
+    validate_row(d)
+    assert 0.0 <= d["probability"] <= 1.0
+    assert d["sha256"] == a.sha256
+
+
+def test_unknown_signal_name_in_analyze(png):
+    with pytest.raises(KeyError, match="unknown signal 'nope'"):
+        analyze(png, signals=["nope"])

@@ -1,0 +1,109 @@
+import json
+
+import numpy as np
+import pytest
+
+from forensics import CalibrationError, Engine
+from forensics.calibration import Calibration, conformal_p_values, fit_calibration, threshold_for
+from forensics.fusion import Feature, LogisticFusion
+from images import encode
+from toy_signals import Brightness, Contrast
+
+
+def test_conformal_fpr_holds_on_fresh_draws():
+    rng = np.random.default_rng(0)
+    realised = []
+    for _ in range(200):
+        cal = rng.normal(0, 1, 200)  # real scores seen at calibration time
+        fresh = rng.normal(0, 1, 2000)  # new real images
+        realised.append(np.mean(conformal_p_values(cal, fresh) <= 0.05))
+    assert abs(np.mean(realised) - 0.05) <= 0.02
+    # and the AI class (shifted) is flagged far more often
+    assert np.mean(conformal_p_values(cal, rng.normal(2.5, 1, 2000)) <= 0.05) > 0.5
+
+
+def test_threshold_matches_p_values():
+    rng = np.random.default_rng(1)
+    real = rng.normal(0, 1, 99)
+    t = threshold_for(real, 0.05)
+    assert conformal_p_values(real, [t])[0] <= 0.05
+    assert conformal_p_values(real, [np.nextafter(t, -np.inf)])[0] > 0.05
+    assert threshold_for(real[:10], 0.05) == np.inf  # 1/11 > 0.05: unreachable
+
+
+def folder(tmp_path, name, levels, seed):
+    d = tmp_path / name
+    d.mkdir()
+    rng = np.random.default_rng(seed)
+    for i, lv in enumerate(levels):
+        arr = np.clip(rng.normal(lv, 30, (48, 48, 3)), 0, 255).astype(np.uint8)
+        (d / f"{i:03d}.png").write_bytes(encode(arr, "PNG"))
+    return d
+
+
+def toy_fusion():
+    return LogisticFusion.from_dict({
+        "format": "forensics.fusion", "format_version": 1, "intercept": 0.0,
+        "features": [Feature("brightness", "prior", 4.0, center=0.5, scale=0.2, calibrated=False).to_dict(),
+                     Feature("contrast", "prior", 0.5, center=0.2, scale=0.1, calibrated=True).to_dict()],
+        "thresholds": {"ai": 0.8, "real": 0.2}, "provenance": {"name": "toy"}})
+
+
+def test_too_few_reals_says_how_many(tmp_path):
+    real = folder(tmp_path, "real", [100] * 5, 0)
+    with pytest.raises(CalibrationError, match=r"at least 19 readable real images .* 0\.05 \(got 5\); about 200"):
+        fit_calibration(real, target_fpr=0.05, signals=[Brightness(), Contrast()], fusion=toy_fusion())
+
+
+def test_reals_only_calibration_end_to_end(tmp_path):
+    rng = np.random.default_rng(2)
+    real = folder(tmp_path, "real", rng.normal(100, 20, 60), 0)
+    with pytest.warns(UserWarning, match="noisy false-positive rate"):
+        cal = fit_calibration(real, target_fpr=0.05, signals=[Brightness(), Contrast()], fusion=toy_fusion())
+    path = tmp_path / "cal.json"
+    cal.save(path)
+    eng = Engine([Brightness(), Contrast()], fusion=toy_fusion(), calibration=Calibration.load(path))
+    bright = encode(np.full((48, 48, 3), 250, np.uint8), "PNG")
+    a = eng.analyze(bright)
+    assert a.decision["method"] == "conformal" and a.decision["n_real"] == 60
+    assert a.calibration["p_value"] == pytest.approx(1 / 61)
+    assert a.verdict == "likely_ai"
+    typical = eng.analyze(str(sorted(real.iterdir())[0]))
+    assert typical.calibration["p_value"] > 0.05 and typical.verdict != "likely_ai"
+
+
+def test_changed_signal_version_is_refused(tmp_path):
+    real = folder(tmp_path, "real", [100 + i for i in range(25)], 0)
+    cal = fit_calibration(real, target_fpr=0.05, signals=[Brightness(), Contrast()], fusion=toy_fusion())
+    path = tmp_path / "cal.json"
+    cal.save(path)
+
+    class Brightness2(Brightness):
+        version = "2"
+
+    eng = Engine([Brightness2(), Contrast()], fusion=toy_fusion(), calibration=Calibration.load(path))
+    with pytest.raises(CalibrationError, match=r"brightness: calibrated with available, version 1, now available, version 2"):
+        eng.analyze(encode(np.zeros((8, 8, 3), np.uint8), "PNG"))
+
+
+def test_real_and_fake_refit_with_held_out_metrics(tmp_path):
+    rng = np.random.default_rng(3)
+    real = folder(tmp_path, "real", rng.normal(90, 25, 40), 0)
+    fake = folder(tmp_path, "fake", rng.normal(150, 25, 40), 1)
+    cal = fit_calibration(real, fake, target_fpr=0.05, signals=[Brightness(), Contrast()], fusion=toy_fusion(),
+                          plots_dir=tmp_path / "plots")
+    assert cal.kind == "fitted" and cal.fusion is not None
+    held = cal.metrics["held_out"]
+    assert held["auroc"] > 0.9 and held["n"] == 80
+    assert set(cal.metrics["fitted_features"]) == {"brightness"}  # contrast stays a calibrated prior
+    assert cal.fusion.features_["brightness"].calibrated
+    assert (tmp_path / "plots" / "roc.png").stat().st_size > 1000
+    again = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert np.array_equal(again.real_logits, cal.real_logits)
+
+
+def test_malformed_calibration_file(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text('{"format": "forensics.calibration", "format_version": 1, "kind": "conformal"}')
+    with pytest.raises(CalibrationError, match="malformed calibration file"):
+        Calibration.load(p)

@@ -1,0 +1,93 @@
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from forensics.analysis import validate_row
+from forensics.cli import main
+from images import camera_exif, encode, natural_rgb, png_bomb
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    rgb = natural_rgb(200, 260, seed=5)
+    good = {
+        "camera.jpg": encode(rgb, "JPEG", quality=90, exif=camera_exif()),
+        "plain.png": encode(rgb, "PNG"),
+        "web.webp": encode(rgb, "WEBP", quality=80),
+        "phone.heic": encode(rgb, "HEIF"),
+        "one.gif": encode(rgb, "GIF"),
+        "scan.tiff": encode(rgb, "TIFF"),
+    }
+    jpeg = encode(rgb, "JPEG", quality=90)
+    bad = {"zero.jpg": b"", "notes.jpg": b"just some text\n", "bomb.png": png_bomb()}
+    for name, data in {**good, **bad, "cut.jpg": jpeg[: len(jpeg) // 2]}.items():
+        (d / name).write_bytes(data)
+    return d, sorted(good), sorted(bad)
+
+
+def test_batch_reports_good_files_and_errors(files, capsys):
+    d, good, bad = files
+    paths = [str(d / n) for n in good + bad + ["cut.jpg"]]
+    code = main(["analyze", "--json", *paths])
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 1  # some files failed to load, the others are still reported
+    assert len(rows) == len(paths)
+    by_name = {r["source"].rsplit("/", 1)[-1]: r for r in rows}
+    for row in rows:
+        validate_row(row)
+    for name in good:
+        assert "probability" in by_name[name], by_name[name]
+    assert by_name["phone.heic"]["image"]["format"] == "HEIF"
+    assert by_name["cut.jpg"]["image"]["truncated"] is True
+    assert "file is empty" in by_name["zero.jpg"]["error"]["message"]
+    assert "not a recognised image" in by_name["notes.jpg"]["error"]["message"]
+    assert "decompression-bomb limit" in by_name["bomb.png"]["error"]["message"]
+    for name in bad:
+        assert f"{name}:" in err  # errors on stderr, with the file name
+
+
+def test_human_output_lists_signals_and_verdict(files, capsys):
+    d, _, _ = files
+    assert main(["analyze", str(d / "camera.jpg")]) == 0
+    out = capsys.readouterr().out
+    assert "P(AI) =" in out and "(intercept)" in out
+    assert any(v in out for v in ("likely_ai", "likely_real", "inconclusive"))
+
+
+def test_sample_image_runs(capsys):
+    assert main(["analyze", "--sample", "--json"]) == 0
+    validate_row(json.loads(capsys.readouterr().out))
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", "--no-such-option"])
+    assert exc.value.code == 2
+    assert main(["analyze"]) == 2
+    assert main(["analyze", "--sample", "--signals", "nope"]) == 2
+    assert "unknown signal 'nope'" in capsys.readouterr().err
+
+
+def test_signals_command_lists_each_signal(capsys):
+    from forensics.signals import signal_names
+
+    assert main(["signals", "--json"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows][: len(signal_names())] == signal_names()
+    for r in rows:
+        assert r["available"] or r["reason"]
+
+
+def test_import_loads_no_heavy_runtime():
+    code = ("import sys, forensics, forensics.signals, forensics.fusion, forensics.calibration; "
+            "import forensics.signals.registry as r; [r.signal_class(n) for n in r.signal_names()]; "
+            "print(sorted(m for m in ('torch','timm','open_clip','onnxruntime','sklearn','matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,55 @@
+"""One contract test over every registered signal (built-ins and installed plugins)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from forensics import load_image
+from forensics.signals import Availability, Signal, SignalResult, create_signal, signal_names
+from images import camera_exif, encode, natural_rgb
+
+NAMES = signal_names()
+
+
+@pytest.fixture(scope="module")
+def images():
+    rgb = natural_rgb(300, 400, seed=3)
+    return [
+        load_image(encode(rgb, "JPEG", quality=85, exif=camera_exif())),
+        load_image(encode(rgb, "PNG")),
+        load_image(encode(rgb[:, :, 0], "PNG")),
+        load_image(np.zeros((1, 1, 3), np.uint8)),
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_signal_contract(name, images):
+    sig = create_signal(name)
+    assert isinstance(sig, Signal)
+    assert sig.name == name and isinstance(sig.version, str) and sig.version
+    avail = sig.availability()
+    assert isinstance(avail, Availability)
+    fp = sig.fingerprint()
+    json.dumps(fp)
+    if not avail.ok:
+        assert avail.reason and len(avail.reason) > 10
+        return
+    for image in images:
+        first, second = sig.analyze(image), sig.analyze(image)
+        assert isinstance(first, SignalResult)
+        assert (first.name, first.version) == (name, sig.version)
+        assert first.status in ("ok", "abstained", "error")
+        assert first.status != "error", first.reason
+        json.dumps(first.evidence, allow_nan=False)
+        assert isinstance(first.summary, str) and first.summary
+        # deterministic for the same image
+        assert (first.status, first.score, first.evidence) == (second.status, second.score, second.evidence)
+        if first.heatmap is not None:
+            assert first.heatmap.dtype == np.float32 and first.heatmap.ndim == 2
+
+
+def test_every_builtin_is_listed():
+    from forensics.signals import BUILTIN
+
+    assert list(BUILTIN) == NAMES[: len(BUILTIN)]

@@ -1,0 +1,93 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from forensics import FusionError
+from forensics.fusion import Feature, LogisticFusion, default_fusion
+
+
+def synthetic(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    a = rng.normal(y * 1.5, 1.0)
+    b = rng.normal(y * 0.8, 1.0) * 10 + 3  # another scale and offset
+    rows = [{"a": float(x1), "b": float(x2)} for x1, x2 in zip(a, b)]
+    return rows, y
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rows, y = synthetic()
+    prior = {"meta": Feature("meta", "prior", 12.0, note="decisive when present")}
+    return LogisticFusion(priors=prior).fit(rows, y), rows, y
+
+
+def test_contributions_sum_to_logit(fitted):
+    model, rows, _ = fitted
+    for r in rows[:50] + [{"a": 1.0, "b": None, "meta": 1.0}, {}]:
+        e = model.explain(r)
+        assert abs(e.intercept + math.fsum(e.contributions.values()) - e.logit) < 1e-9
+        manual = model.intercept_ + sum(model.features_[n].coef * model.features_[n].z(v) for n, v in r.items() if v is not None)
+        assert abs(manual - e.logit) < 1e-9
+
+
+def test_feature_names_sorted_and_checked(fitted):
+    model, _, _ = fitted
+    assert list(model.feature_names_in_) == ["a", "b", "meta"]
+    e = model.explain({"a": 0.0, "zzz": 3.0})
+    assert e.unknown == ("zzz",) and set(e.missing) == {"b", "meta"}
+
+
+def test_missing_signal_contributes_zero_and_still_separates(fitted):
+    model, rows, y = fitted
+    from sklearn.metrics import roc_auc_score
+
+    only_a = [{"a": r["a"]} for r in rows]
+    p = model.predict_proba(only_a)[:, 1]
+    assert roc_auc_score(y, p) > 0.8
+    assert model.explain({"a": 0.3}).contributions["b"] == 0.0
+
+
+def test_fitted_contributions_are_bounded_by_clipping(fitted):
+    model, _, _ = fitted
+    worst = model.explain({"a": -1e6, "b": 1e6 * -np.sign(model.features_["b"].coef), "meta": 1.0})
+    bound = sum(abs(model.features_[n].coef) * model.clip for n in ("a", "b"))
+    assert worst.contributions["a"] + worst.contributions["b"] == pytest.approx(-bound)
+    assert worst.contributions["meta"] == 12.0
+
+
+def test_json_round_trip_gives_identical_probabilities(fitted, tmp_path):
+    model, rows, _ = fitted
+    path = tmp_path / "fusion.json"
+    model.save(path)
+    again = LogisticFusion.load(path)
+    assert np.array_equal(model.predict_proba(rows), again.predict_proba(rows))
+    assert json.loads(path.read_text())["format"] == "forensics.fusion"
+
+
+def test_fit_refuses_too_few_labels():
+    rows, y = synthetic(n=6)
+    with pytest.raises(FusionError, match="at least 5 of each"):
+        LogisticFusion().fit(rows[:6], [0, 0, 0, 1, 1, 1])
+
+
+def test_load_rejects_other_files(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps({"format": "something.else"}))
+    with pytest.raises(FusionError, match=r"not a fusion file \(format 'something.else'"):
+        LogisticFusion.load(p)
+    p.write_text(json.dumps({"format": "forensics.fusion", "format_version": 1, "features": [{"name": "a"}]}))
+    with pytest.raises(FusionError, match="malformed fusion file"):
+        LogisticFusion.load(p)
+
+
+def test_unfitted_model_says_so():
+    with pytest.raises(FusionError, match="not fitted"):
+        LogisticFusion().explain({})
+
+
+def test_default_fusion_loads():
+    model = default_fusion()
+    assert model.thresholds_["real"] <= model.thresholds_["ai"]

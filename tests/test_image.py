@@ -1,0 +1,187 @@
+import io
+from pathlib import Path
+
+import numpy as np
+import piexif
+import pytest
+from PIL import Image, PngImagePlugin
+
+from forensics import ImageLoadError, load_image
+from images import camera_exif, encode, natural_rgb, png_bomb
+
+
+@pytest.fixture(scope="module")
+def rgb():
+    return natural_rgb(240, 320)
+
+
+@pytest.fixture(scope="session")
+def bomb(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("bomb") / "bomb.png"
+    path.write_bytes(png_bomb())
+    return path
+
+
+@pytest.mark.parametrize("fmt,expected", [("JPEG", "JPEG"), ("PNG", "PNG"), ("WEBP", "WEBP"), ("TIFF", "TIFF"),
+                                          ("GIF", "GIF"), ("BMP", "BMP"), ("HEIF", "HEIF"), ("AVIF", "AVIF")])
+def test_formats_decode_to_rgb(rgb, fmt, expected):
+    im = load_image(encode(rgb, fmt))
+    assert im.format == expected
+    assert im.rgb.shape == (240, 320, 3) and im.rgb.dtype == np.uint8
+    assert (im.width, im.height) == (320, 240)
+    # lossless formats keep the pixels exactly
+    if fmt in ("PNG", "TIFF", "BMP"):
+        assert np.array_equal(im.rgb, rgb)
+
+
+def test_jpeg_metadata_captured_before_conversion(rgb):
+    data = encode(rgb, "JPEG", quality=75, exif=camera_exif(), subsampling=2, comment=b"hello")
+    im = load_image(data)
+    assert piexif.load(im.exif)["0th"][piexif.ImageIFD.Make] == b"Canon"
+    assert im.quantization is not None and len(im.quantization) == 2 and len(im.quantization[0]) == 64
+    assert im.subsampling == 2
+    assert im.text["comment"] == "hello"
+    import hashlib
+
+    assert im.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_exif_orientation_applied(rgb):
+    im = load_image(encode(rgb, "JPEG", exif=camera_exif(orientation=6)))
+    assert im.orientation == 6
+    assert (im.width, im.height) == (240, 320)  # rotated 90 degrees
+
+
+def test_png_text_chunks_including_after_idat(rgb):
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a cat, Steps: 20, Sampler: Euler a")
+    info.add_itxt("Description", "été", zip=True)
+    im = load_image(encode(rgb, "PNG", pnginfo=info))
+    assert im.text["parameters"].startswith("a cat")
+    assert im.text["Description"] == "été"
+
+
+def test_xmp_and_icc_captured(rgb):
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    icc = b"\x00" * 128
+    im = load_image(encode(rgb, "JPEG", xmp=xmp, icc_profile=icc))
+    assert "xmpmeta" in im.xmp
+    assert im.icc_profile == icc
+
+
+def test_sources_path_bytes_fileobj_pil_array(tmp_path, rgb):
+    data = encode(rgb, "PNG")
+    p = tmp_path / "a.png"
+    p.write_bytes(data)
+    by_path, by_bytes = load_image(p), load_image(data)
+    assert by_path.sha256 == by_bytes.sha256 and by_path.source == str(p)
+    with open(p, "rb") as fh:
+        assert load_image(fh).sha256 == by_path.sha256
+    assert np.array_equal(load_image(Image.open(io.BytesIO(data))).rgb, rgb)
+    assert np.array_equal(load_image(rgb).rgb, rgb)
+    assert load_image(rgb.astype(np.float32) / 255.0).rgb.shape == rgb.shape
+
+
+def test_gif_frame_count(rgb):
+    frames = [Image.fromarray(rgb).convert("P"), Image.fromarray(255 - rgb).convert("P")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    im = load_image(buf.getvalue())
+    assert im.n_frames == 2 and im.rgb.shape == rgb.shape
+
+
+def test_sixteen_bit_png_scaled_not_clipped():
+    arr = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)
+    im = load_image(encode(arr, "PNG"))
+    assert im.rgb.max() > 200 and im.rgb.min() == 0
+
+
+def test_cmyk_jpeg(rgb):
+    buf = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(buf, "JPEG")
+    im = load_image(buf.getvalue())
+    assert im.mode == "CMYK" and im.rgb.shape == rgb.shape
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.jpg"
+    p.write_bytes(b"")
+    with pytest.raises(ImageLoadError, match=r"empty\.jpg: file is empty"):
+        load_image(p)
+
+
+def test_text_file_is_not_an_image(tmp_path):
+    p = tmp_path / "notes.png"
+    p.write_text("this is not an image\n")
+    with pytest.raises(ImageLoadError, match=r"notes\.png: not a recognised image \(looks like text\)"):
+        load_image(p)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageLoadError, match="is a directory"):
+        load_image(tmp_path)
+
+
+def test_value_error_compatibility():
+    with pytest.raises(ValueError):
+        load_image(b"")
+
+
+def test_truncated_jpeg_reported_not_hidden(rgb):
+    data = encode(rgb, "JPEG", quality=90)
+    im = load_image(data[: len(data) // 2])
+    assert im.truncated
+    assert any("truncated" in w for w in im.warnings)
+    assert im.describe()["truncated"] is True
+
+
+def test_truncated_png_is_an_error(rgb):
+    data = encode(rgb, "PNG")
+    with pytest.raises(ImageLoadError, match="corrupt or truncated"):
+        load_image(data[: len(data) // 2])
+
+
+def test_decompression_bomb_refused_before_decoding(bomb):
+    with pytest.raises(ImageLoadError, match=r"bomb\.png: image of 900,000,000 pixels exceeds .*refused before decoding"):
+        load_image(bomb)
+
+
+def test_oversized_header_below_pillow_guard_refused_by_our_limit():
+    from images import png_chunk
+    import struct
+
+    ihdr = struct.pack(">IIBBBBB", 12000, 12000, 8, 2, 0, 0, 0)  # 144 MP, header only
+    data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b"")
+    with pytest.raises(ImageLoadError, match=r"12000x12000 = 144,000,000 pixels exceeds the 120,000,000-pixel limit"):
+        load_image(data)
+
+
+def test_pixel_limit_is_configurable(rgb):
+    with pytest.raises(ImageLoadError, match="exceeds the 1,000-pixel limit"):
+        load_image(encode(rgb, "PNG"), max_pixels=1000)
+
+
+def test_byte_limit(rgb):
+    with pytest.raises(ImageLoadError, match="above the 100-byte limit"):
+        load_image(encode(rgb, "PNG"), max_bytes=100)
+
+
+def test_bad_array_shapes():
+    with pytest.raises(ImageLoadError, match=r"got shape \(4, 4, 2\)"):
+        load_image(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ImageLoadError, match="dtype int64 not supported"):
+        load_image(np.full((4, 4, 3), 300))
+
+
+def test_unsupported_type():
+    with pytest.raises(ImageLoadError, match="cannot load an image from int"):
+        load_image(42)  # type: ignore[arg-type]
+
+
+def test_resized_for_low_resolution_signals(rgb):
+    im = load_image(rgb)
+    small = im.resized(160)
+    assert small.shape == (120, 160, 3)
+    assert im.resized(1000) is im.rgb
