@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forensics.errors import CalibrationError, FusionError
+from forensics.jsonfile import check_header, read_json
 
 from .conformal import check_alpha, conformal_p_values, min_reals_possible, min_reals_stable, threshold_for
 
@@ -134,11 +135,7 @@ class Calibration:
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> "Calibration":
         from forensics.fusion import LogisticFusion
 
-        if not isinstance(d, Mapping) or d.get("format") != FORMAT:
-            got = d.get("format") if isinstance(d, Mapping) else type(d).__name__
-            raise CalibrationError(f"{source}: not a calibration file (format {got!r}, expected {FORMAT!r})")
-        if d.get("format_version") != FORMAT_VERSION:
-            raise CalibrationError(f"{source}: calibration format version {d.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+        check_header(d, FORMAT, FORMAT_VERSION, source, CalibrationError, "calibration")
         try:
             fusion = LogisticFusion.from_dict(d["fusion"], source=source) if d.get("fusion") else None
             logits = [float(x) for x in d["real_logits"]]
@@ -155,11 +152,7 @@ class Calibration:
 
     @classmethod
     def load(cls, path: str | Path) -> "Calibration":
-        try:
-            d = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CalibrationError(f"{path}: cannot read calibration file ({exc})") from None
-        return cls.from_dict(d, source=str(path))
+        return cls.from_dict(read_json(path, CalibrationError, "calibration"), source=str(path))
 
 
 def _short(state: Mapping[str, Any]) -> str:

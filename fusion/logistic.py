@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from forensics.errors import FusionError
+from forensics.jsonfile import check_header, read_json
 
 FORMAT = "forensics.fusion"
 FORMAT_VERSION = 1
@@ -219,11 +220,7 @@ class LogisticFusion:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> "LogisticFusion":
-        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-            got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
-            raise FusionError(f"{source}: not a fusion file (format {got!r}, expected {FORMAT!r})")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise FusionError(f"{source}: fusion format version {data.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+        check_header(data, FORMAT, FORMAT_VERSION, source, FusionError, "fusion")
         try:
             feats = {}
             for f in data["features"]:
@@ -248,11 +245,7 @@ class LogisticFusion:
 
     @classmethod
     def load(cls, path: str | Path) -> "LogisticFusion":
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise FusionError(f"{path}: cannot read fusion file ({exc})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json(path, FusionError, "fusion"), source=str(path))
 
 
 def _num(v: float | None) -> float:

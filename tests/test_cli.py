@@ -1,11 +1,8 @@
-import io
 import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from forensics.analysis import validate_row
 from forensics.cli import main

@@ -1,5 +1,4 @@
 import sys
-import textwrap
 
 import pytest
 
@@ -10,20 +9,7 @@ from forensics.signals import registry
 @pytest.fixture
 def plugin_dist(tmp_path, monkeypatch):
     """A real installed-distribution layout on sys.path with two entry points: one good, one broken."""
-    (tmp_path / "demo_plugin.py").write_text(textwrap.dedent('''
-        from forensics.signals import Availability, SignalResult
-
-        class Brightness:
-            name = "brightness"
-            version = "1"
-            def availability(self):
-                return Availability.yes()
-            def analyze(self, image):
-                m = float(image.rgb.mean()) / 255
-                return SignalResult(self.name, self.version, "ok", score=m, summary=f"mean {m:.2f}")
-            def fingerprint(self):
-                return {"version": self.version}
-    '''))
+    (tmp_path / "demo_plugin.py").write_text("from toy_signals import Brightness\n")
     dist = tmp_path / "demo_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-plugin\nVersion: 0.1\n")

@@ -1,0 +1,24 @@
+"""Reading the engine's JSON files (fusion, calibration): one header check, clear errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def read_json(path: str | Path, error: type[Exception], what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: cannot read {what} file ({exc})") from None
+
+
+def check_header(data: Any, fmt: str, version: int, source: str, error: type[Exception], what: str) -> None:
+    """Raise ``error`` unless ``data`` is a mapping with ``format == fmt`` and ``format_version == version``."""
+    if not isinstance(data, Mapping) or data.get("format") != fmt:
+        got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+        raise error(f"{source}: not a {what} file (format {got!r}, expected {fmt!r})")
+    if data.get("format_version") != version:
+        raise error(f"{source}: {what} format version {data.get('format_version')!r} is not supported (expected {version})")
