@@ -247,7 +247,7 @@ def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict],
     if not fitted:
         raise CalibrationError("no signal with a fittable score ran on these images; check `forensics signals`")
     params = dict(C=base.C, drop_rate=base.drop_rate, n_drop_copies=base.n_drop_copies, clip=base.clip,
-                  priors=priors, random_state=random_state)
+                  class_weight=base.class_weight, priors=priors, random_state=random_state)
     oof = np.zeros(len(rows))
     k = min(n_splits, int(np.bincount(y).min()))
     for tr, te in StratifiedKFold(k, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y):

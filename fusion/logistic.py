@@ -89,6 +89,8 @@ class LogisticFusion:
         clip: bound on standardised fitted features (robust to out-of-range scores).
         priors: ``{name: Feature}`` for prior-weighted features kept as they are by ``fit``.
         thresholds: ``{"ai": p, "real": p}`` verdict thresholds on the probability.
+        class_weight: ``"balanced"`` weighs each class by ``n / (2 * n_class)``, so the fitted
+            intercept assumes even prior odds instead of the training set's class ratio.
         random_state: seed of the drop augmentation.
 
     Fitted attributes: ``features_`` (dict by name), ``intercept_``, ``feature_names_in_``
@@ -97,13 +99,15 @@ class LogisticFusion:
 
     def __init__(self, *, C: float = 1.0, drop_rate: float = 0.3, n_drop_copies: int = 4,
                  clip: float = 5.0, priors: Mapping[str, Feature] | None = None,
-                 thresholds: Mapping[str, float] | None = None, random_state: int = 0):
+                 thresholds: Mapping[str, float] | None = None, class_weight: str | None = None,
+                 random_state: int = 0):
         self.C = C
         self.drop_rate = drop_rate
         self.n_drop_copies = n_drop_copies
         self.clip = clip
         self.priors = priors
         self.thresholds = thresholds
+        self.class_weight = class_weight
         self.random_state = random_state
 
     # -- fitting -----------------------------------------------------------------------
@@ -136,10 +140,14 @@ class LogisticFusion:
         target = y_arr.astype(float)
         if platt:
             target = np.where(y_arr == 1, (counts[1] + 1) / (counts[1] + 2), 1 / (counts[0] + 2))
+        if self.class_weight not in (None, "balanced"):
+            raise FusionError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        weight = len(y_arr) / (2.0 * counts[y_arr]) if self.class_weight == "balanced" else np.ones(len(y_arr))
         rng = np.random.default_rng(self.random_state)
         Zs = [Z] + [Z * (rng.random(Z.shape) >= self.drop_rate) for _ in range(self.n_drop_copies)]
         reps = len(Zs)
-        coef, intercept = _fit_logistic(np.vstack(Zs), np.tile(target, reps), np.tile(offset, reps), self.C)
+        coef, intercept = _fit_logistic(np.vstack(Zs), np.tile(target, reps), np.tile(offset, reps),
+                                        np.tile(weight, reps) / reps, self.C)
         feats = {n: Feature(n, "fitted", float(c), float(m), float(s), self.clip)
                  for n, c, m, s in zip(names, coef, center, scale)}
         feats.update(priors)
@@ -213,7 +221,7 @@ class LogisticFusion:
             "features": [self.features_[n].to_dict() for n in self.feature_names_in_],
             "thresholds": self.thresholds_,
             "params": {"C": self.C, "drop_rate": self.drop_rate, "n_drop_copies": self.n_drop_copies,
-                       "clip": self.clip, "random_state": self.random_state},
+                       "clip": self.clip, "class_weight": self.class_weight, "random_state": self.random_state},
             "metrics": self.metrics_,
             "provenance": self.provenance_,
         }
@@ -252,18 +260,19 @@ def _num(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _fit_logistic(Z: np.ndarray, y: np.ndarray, offset: np.ndarray, C: float) -> tuple[np.ndarray, float]:
-    """L2-penalised logistic regression with a fixed per-row offset (the prior features' sum)
-    and targets in [0, 1]; scikit-learn's objective ``0.5*||w||^2 + C * sum(logloss)``, which
-    its ``LogisticRegression`` cannot take with offsets or soft targets."""
+def _fit_logistic(Z: np.ndarray, y: np.ndarray, offset: np.ndarray, weight: np.ndarray, C: float) -> tuple[np.ndarray, float]:
+    """L2-penalised logistic regression with a fixed per-row offset (the prior features' sum),
+    targets in [0, 1] and row weights; scikit-learn's objective
+    ``0.5*||w||^2 + C * sum(weight * logloss)``, which its ``LogisticRegression`` cannot take
+    with offsets or soft targets."""
     from scipy.optimize import minimize
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[:-1], theta[-1]
         t = Z @ w + b + offset
-        ll = np.logaddexp(0, t) - y * t
+        ll = weight * (np.logaddexp(0, t) - y * t)
         p = 1 / (1 + np.exp(-t))
-        g = p - y
+        g = weight * (p - y)
         return 0.5 * w @ w + C * ll.sum(), np.append(w + C * (Z.T @ g), C * g.sum())
 
     res = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B")

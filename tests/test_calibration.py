@@ -72,6 +72,7 @@ def test_reals_only_calibration_end_to_end(tmp_path):
     assert typical.calibration["p_value"] > 0.05 and typical.verdict != "likely_ai"
 
 
+@pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
 def test_changed_signal_version_is_refused(tmp_path):
     real = folder(tmp_path, "real", [100 + i for i in range(25)], 0)
     cal = fit_calibration(real, target_fpr=0.05, signals=[Brightness(), Contrast()], fusion=toy_fusion())
@@ -86,6 +87,7 @@ def test_changed_signal_version_is_refused(tmp_path):
         eng.analyze(encode(np.zeros((8, 8, 3), np.uint8), "PNG"))
 
 
+@pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
 def test_real_and_fake_refit_with_held_out_metrics(tmp_path):
     rng = np.random.default_rng(3)
     real = folder(tmp_path, "real", rng.normal(90, 25, 40), 0)

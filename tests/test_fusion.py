@@ -91,3 +91,13 @@ def test_unfitted_model_says_so():
 def test_default_fusion_loads():
     model = default_fusion()
     assert model.thresholds_["real"] <= model.thresholds_["ai"]
+
+
+def test_balanced_class_weight_centres_the_intercept():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.zeros(300, int), np.ones(60, int)]  # 1:5 imbalance
+    rows = [{"a": float(v)} for v in rng.normal(y * 1.0, 1.0)]
+    plain = LogisticFusion(drop_rate=0.0).fit(rows, y)
+    balanced = LogisticFusion(drop_rate=0.0, class_weight="balanced").fit(rows, y)
+    assert plain.intercept_ < -1.0  # learnt the 1:5 base rate
+    assert abs(balanced.intercept_) < 0.35  # even odds, up to the feature's own offset
