@@ -31,6 +31,7 @@ NO_PLUGINS_ENV = "FORENSICS_NO_PLUGINS"
 BUILTIN: dict[str, str] = {
     "exif": "forensics.signals.exif:ExifSignal",
     "jpeg_tables": "forensics.signals.jpeg_tables:JpegTablesSignal",
+    "generator_metadata": "forensics.signals.generator_metadata:GeneratorMetadataSignal",
 }
 
 _plugin_cache: tuple[dict[str, str], dict[str, str]] | None = None
