@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "exif": "forensics.signals.exif:ExifSignal",
     "jpeg_tables": "forensics.signals.jpeg_tables:JpegTablesSignal",
     "generator_metadata": "forensics.signals.generator_metadata:GeneratorMetadataSignal",
+    "c2pa": "forensics.signals.provenance:C2paSignal",
 }
 
 _plugin_cache: tuple[dict[str, str], dict[str, str]] | None = None
