@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "jpeg_tables": "forensics.signals.jpeg_tables:JpegTablesSignal",
     "generator_metadata": "forensics.signals.generator_metadata:GeneratorMetadataSignal",
     "c2pa": "forensics.signals.provenance:C2paSignal",
+    "watermark": "forensics.signals.watermark:WatermarkSignal",
 }
 
 _plugin_cache: tuple[dict[str, str], dict[str, str]] | None = None
