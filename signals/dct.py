@@ -550,6 +550,8 @@ class DCTSignal:
             parts.append("JPEG grid detected" + (f" (q\u2248{quality})" if quality else ""))
         elif ghost:
             parts.append("misaligned JPEG grid (compressed, then cropped)")
+        elif quality:
+            parts.append(f"JPEG file (q\u2248{quality}) but no block grid visible in the pixels")
         else:
             parts.append("no JPEG grid")
         parts.append(f"{int(textured.sum())} tiles of {t}px, p(AI)={prob:.2f}")
