@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
             "script": "scripts/fit_dct.py",
             "corpus": "../shared/corpus (labels.csv)",
             "seed": SEED,
-            "fitted_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "numpy": np.__version__,
         },
     }
