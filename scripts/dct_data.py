@@ -1,0 +1,142 @@
+"""Corpus features for the DCT signal, shared by ``fit_dct.py`` and ``eval_dct.py``.
+
+Reads ``labels.csv`` from the corpus, launders every ``ai``/``real`` file (provenance files are
+left out) and extracts the image-level feature vector exactly as ``DCTSignal`` does at inference
+(mean of the textured tiles' features). Results are cached under ``out/`` keyed by the corpus
+listing, the recipe and the feature version, so the two scripts share one extraction.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from forensics.image import load_image  # noqa: E402
+from forensics.laundering import TRAINING_RECIPE, LaunderingError, launder, launder_random  # noqa: E402
+from forensics.signals.dct import FEATURE_NAMES, FEATURES_VERSION, extract_tiles, tile_features  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
+CROP = 256          # both classes are cut to this size (the crop area alone scores AUROC 0.75)
+TRAIN_VARIANTS = 4  # random laundered copies per training file
+SEED = 20240604
+TILE, MAX_TILES, FLAT_STD = 256, 16, 0.25
+EVAL_CONDITIONS = {  # name -> (laundering condition, crop)
+    "original": ("original", None),
+    "png_full": ("png", None),
+    "jpeg90": ("jpeg90", CROP),
+    "jpeg75": ("jpeg75", CROP),
+    "downscale05": ("downscale05", CROP),
+    "lossless_crop": ("png", CROP),
+}
+
+
+def source_of(path: str) -> str:
+    """``sd1_laion`` / ``sd1_horror`` / ``camera`` / ``web`` from a corpus path."""
+    name = Path(path).stem
+    return name.rsplit("_", 1)[0]
+
+
+def read_corpus(corpus: Path) -> list[dict[str, str]]:
+    with open(corpus / "labels.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["label"] in ("ai", "real") and not r["path"].startswith("provenance/")]
+    for r in rows:
+        r["source"] = source_of(r["path"])
+    return sorted(rows, key=lambda r: r["path"])
+
+
+def file_seed(path: str, salt: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{SEED}:{salt}:{path}".encode()).digest()[:4], "little")
+
+
+def image_features(data: bytes) -> np.ndarray:
+    """Mean feature vector over textured tiles (NaN row when every tile is flat)."""
+    rgb = load_image(data).rgb
+    tiles, _ = extract_tiles(rgb, TILE, MAX_TILES)
+    feats, diag = tile_features(tiles)
+    keep = diag["res_std"] >= FLAT_STD
+    if not keep.any():
+        return np.full(len(FEATURE_NAMES), np.nan)
+    return feats[keep].mean(axis=0)
+
+
+def _job(args: tuple[str, str, str, int | None, int]) -> np.ndarray:
+    fpath, kind, condition, crop, seed = args
+    data = Path(fpath).read_bytes()
+    try:
+        if kind == "train":
+            out = launder_random(data, seed=seed, crop=CROP)
+        else:
+            out = launder(data, condition, seed=seed, crop=crop)
+    except LaunderingError:
+        return np.full(len(FEATURE_NAMES), np.nan)  # too small for the crop
+    return image_features(out)
+
+
+def corpus_features(corpus: Path, *, with_eval: bool, workers: int = 2, cache_dir: Path | None = None) -> dict:
+    """Features for the training variants (and the evaluation conditions when ``with_eval``).
+
+    Returns ``{"rows": [...], "train": (n_files, TRAIN_VARIANTS, F), "eval": {cond: (n_files, F)}}``;
+    rows whose laundering failed (image smaller than the crop) hold NaN.
+    """
+    rows = read_corpus(corpus)
+    key = hashlib.sha256(json.dumps([
+        [r["path"] for r in rows], TRAINING_RECIPE, CROP, TRAIN_VARIANTS, SEED, FEATURES_VERSION,
+        list(FEATURE_NAMES), EVAL_CONDITIONS, TILE, MAX_TILES, FLAT_STD,
+    ], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    cache_dir = cache_dir or REPO / "out"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    result: dict = {"rows": rows}
+    jobs: dict[str, list] = {}
+    cache = cache_dir / f"dct_features_{key}_train.npy"
+    if cache.is_file():
+        result["train"] = np.load(cache)
+    else:
+        jobs["train"] = [(str(corpus / r["path"]), "train", "", CROP, file_seed(r["path"], f"train{k}"))
+                         for r in rows for k in range(TRAIN_VARIANTS)]
+    if with_eval:
+        result["eval"] = {}
+        for cond, (lc, crop) in EVAL_CONDITIONS.items():
+            c = cache_dir / f"dct_features_{key}_{cond}.npy"
+            if c.is_file():
+                result["eval"][cond] = np.load(c)
+            else:
+                jobs[cond] = [(str(corpus / r["path"]), "eval", lc, crop, file_seed(r["path"], cond)) for r in rows]
+    flat = [(name, j) for name, js in jobs.items() for j in js]
+    if flat:
+        print(f"extracting features for {len(flat)} laundered images on {workers} workers...", flush=True)
+        with ProcessPoolExecutor(workers) as ex:
+            vecs = list(ex.map(_job, [j for _, j in flat], chunksize=8))
+        start = 0
+        for name, js in jobs.items():
+            arr = np.stack(vecs[start:start + len(js)])
+            start += len(js)
+            if name == "train":
+                arr = arr.reshape(len(rows), TRAIN_VARIANTS, -1)
+                result["train"] = arr
+            else:
+                result["eval"][name] = arr
+            np.save(cache_dir / f"dct_features_{key}_{name}.npy", arr)
+    return result
+
+
+def folds(rows: list[dict[str, str]], k: int = 5) -> np.ndarray:
+    """Fold id per file: stratified by source, deterministic (sorted by a seeded hash of the path)."""
+    fold = np.empty(len(rows), dtype=int)
+    by_source: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_source.setdefault(r["source"], []).append(i)
+    for idx in by_source.values():
+        idx.sort(key=lambda i: file_seed(rows[i]["path"], "fold"))
+        for j, i in enumerate(idx):
+            fold[i] = j % k
+    return fold

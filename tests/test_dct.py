@@ -1,0 +1,188 @@
+"""DCT / frequency-residual signal: behaviour on images made here, plus a corpus check."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from forensics.errors import WeightsError
+from forensics.image import load_image
+from forensics.signals.dct import FEATURE_NAMES, DCTSignal, default_head_path, load_head, tile_layout
+
+
+def natural(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Camera-like texture: 1/f noise plus a little white sensor noise."""
+    rng = np.random.default_rng(seed)
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.fftfreq(w)[None, :]
+    amp = 1.0 / np.maximum(np.sqrt(fy**2 + fx**2), 1.0 / max(h, w))
+    out = np.empty((h, w, 3))
+    base = np.real(np.fft.ifft2(amp * np.exp(2j * np.pi * rng.random((h, w)))))
+    for c in range(3):
+        out[..., c] = base
+    out = (out - out.mean()) / out.std() * 40 + 128 + rng.normal(0, 2.0, (h, w, 3))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def upsampled8(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A texture plus a fixed 8x8 pattern repeated over the image, as an 8x up-sampling decoder leaves."""
+    base = natural(h, w, seed).astype(np.float64)
+    cell = np.random.default_rng(99).normal(0, 3.0, (8, 8))
+    pattern = np.tile(cell, (h // 8 + 1, w // 8 + 1))[:h, :w]
+    return np.clip(base + pattern[..., None], 0, 255).astype(np.uint8)
+
+
+def encode(rgb: np.ndarray, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def signal() -> DCTSignal:
+    return DCTSignal()
+
+
+def test_constructor_stores_params_only() -> None:
+    s = DCTSignal(max_tiles=4, tile=128, head_path="nowhere.json")
+    assert (s.max_tiles, s.tile, s.head_path) == (4, 128, "nowhere.json")
+    assert s.availability().ok
+
+
+def test_deterministic_ok_result_with_heatmap(signal: DCTSignal) -> None:
+    data = encode(natural(512, 768))
+    a, b = signal.analyze(load_image(data)), signal.analyze(load_image(data))
+    assert a.status == "ok" and a.score == b.score
+    assert a.evidence == b.evidence
+    json.dumps(a.evidence, allow_nan=False)
+    grid = a.evidence["heatmap_grid"]
+    assert a.heatmap.shape == (grid["rows"], grid["cols"]) == (2, 3)
+    assert a.heatmap.dtype == np.float32 and a.heatmap.min() >= 0 and a.heatmap.max() <= 1
+    assert a.evidence["tiles"] == 6 and a.evidence["tile_size"] == 256
+    assert abs(a.evidence["head_probability"] - 1 / (1 + np.exp(-a.score))) < 1e-3
+    assert "period-8 peak" in a.summary
+
+
+def test_tiles_capped_on_a_large_image(signal: DCTSignal) -> None:
+    rows, cols, t, corners = tile_layout(3000, 4000, 256, 16)
+    assert rows * cols <= 16 and t == 256 and len(corners) == rows * cols
+    assert all(y % 8 == 0 and x % 8 == 0 and y + t <= 3000 and x + t <= 4000 for y, x in corners)
+    rgb = np.tile(natural(750, 1000), (4, 4, 1))  # 3000 x 4000, cheap to make
+    r = signal.analyze(load_image(rgb))
+    assert r.status == "ok" and r.evidence["tiles"] + r.evidence["tiles_flat"] <= 16
+    # extreme aspect ratio still respects the cap
+    rows, cols, _, _ = tile_layout(256, 40000, 256, 16)
+    assert rows * cols <= 16
+
+
+def test_small_images(signal: DCTSignal) -> None:
+    r = signal.analyze(load_image(natural(40, 300)))
+    assert r.status == "abstained" and "at least 64 px" in r.reason
+    r = signal.analyze(load_image(natural(100, 150)))
+    assert r.status == "ok" and r.evidence["tile_size"] == 96
+
+
+def test_flat_image_abstains(signal: DCTSignal) -> None:
+    r = signal.analyze(load_image(np.full((300, 300, 3), 200, np.uint8)))
+    assert r.status == "abstained" and "no texture" in r.reason
+
+
+def test_jpeg_grid_detected_on_q50_not_on_lossless(signal: DCTSignal) -> None:
+    rgb = natural(512, 512, seed=3)
+    jpg = signal.analyze(load_image(encode(rgb, "JPEG", quality=50)))
+    png = signal.analyze(load_image(encode(rgb)))
+    assert jpg.evidence["jpeg_grid"] is True
+    assert 45 <= jpg.evidence["jpeg_quality_estimate"] <= 55
+    assert "JPEG grid detected (q\u224850)" in jpg.summary
+    assert png.evidence["jpeg_grid"] is False and png.evidence["jpeg_quality_estimate"] is None
+
+
+def test_misaligned_grid_reported_as_ghost(signal: DCTSignal) -> None:
+    rgb = natural(520, 520, seed=4)
+    once = np.asarray(Image.open(io.BytesIO(encode(rgb, "JPEG", quality=50))))[3:, 5:]
+    r = signal.analyze(load_image(encode(np.ascontiguousarray(once))))
+    assert r.evidence["jpeg_grid"] is False and r.evidence["jpeg_ghost_grid"] is True
+
+
+def test_period8_trace_raises_peak(signal: DCTSignal) -> None:
+    plain = signal.analyze(load_image(encode(natural(512, 512, seed=5))))
+    up = signal.analyze(load_image(encode(upsampled8(512, 512, seed=5))))
+    assert up.evidence["period8_offaxis_peak"] > 3 * plain.evidence["period8_offaxis_peak"]
+    assert plain.evidence["period8_peak"] < 2.0
+
+
+def test_same_pixels_same_score_png_or_jpeg(signal: DCTSignal) -> None:
+    jpg = encode(natural(400, 400, seed=6), "JPEG", quality=85)
+    pixels = np.asarray(Image.open(io.BytesIO(jpg)))
+    a = signal.analyze(load_image(jpg))
+    b = signal.analyze(load_image(encode(pixels)))
+    assert a.score == b.score
+
+
+def test_shipped_head_matches_extractor(signal: DCTSignal) -> None:
+    head = load_head(default_head_path())
+    assert head["feature_names"] == list(FEATURE_NAMES)
+    assert head["format"] == "forensics.dct-head" and "fit_metrics" in head and "provenance" in head
+    fp = signal.fingerprint()
+    assert fp["head_sha256"] == head["_sha256"] and fp["version"] == signal.version
+
+
+def test_bad_head_fails_strictly(tmp_path) -> None:
+    head = json.loads(default_head_path().read_text())
+    head["feature_names"] = head["feature_names"][:-1]
+    path = tmp_path / "head.json"
+    path.write_text(json.dumps(head))
+    with pytest.raises(WeightsError, match="feature names do not match"):
+        load_head(path)
+    r = DCTSignal(head_path=path).analyze(load_image(natural(128, 128)))
+    assert r.status == "error" and "refit" in r.reason
+    with pytest.raises(WeightsError, match="not found"):
+        load_head(tmp_path / "missing.json")
+
+
+def test_registered_as_builtin() -> None:
+    from forensics.signals import create_signal, signal_names
+
+    assert "dct" in signal_names()
+    assert isinstance(create_signal("dct"), DCTSignal)
+
+
+@pytest.mark.corpus
+def test_heldout_auroc_on_laundered_jpeg90(corpus_dir, corpus_labels) -> None:
+    """Fit on 4/5 of the files (two random laundered 256 px copies each), score the held-out fifth
+    laundered to JPEG q90 at 256 px. The full evaluation (4 copies per file, all folds) is
+    scripts/eval_dct.py; this is its quick, smaller twin."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import StandardScaler
+
+    sys.path.insert(0, str(default_head_path().parents[2] / "scripts"))
+    from dct_data import folds, image_features, read_corpus  # noqa: E402
+
+    from forensics.laundering import LaunderingError, launder, launder_random
+
+    rows = read_corpus(corpus_dir)
+    fold = folds(rows)
+    x_tr, y_tr, x_te, y_te = [], [], [], []
+    for i, (r, f) in enumerate(zip(rows, fold)):
+        data = (corpus_dir / r["path"]).read_bytes()
+        try:
+            if f == 0:
+                x_te.append(image_features(launder(data, "jpeg90", seed=i, crop=256)))
+                y_te.append(r["label"] == "ai")
+            else:
+                for k in range(2):  # two copies per file, each with its own recipe draw
+                    x_tr.append(image_features(launder_random(data, seed=2 * i + k, crop=256)))
+                    y_tr.append(r["label"] == "ai")
+        except LaunderingError:
+            continue
+    x_tr, x_te = np.nan_to_num(np.array(x_tr)), np.nan_to_num(np.array(x_te))
+    sc = StandardScaler().fit(x_tr)
+    lr = LogisticRegression(C=1.0, max_iter=5000).fit(sc.transform(x_tr), y_tr)
+    auc = roc_auc_score(y_te, lr.decision_function(sc.transform(x_te)))
+    assert auc > 0.78, auc
