@@ -14,6 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
 SPLIT_SALT = "forensics-split-v1"
+SEED = 20240604
 
 
 def source_of(path: str) -> str:
@@ -27,9 +28,9 @@ def split_of(path: str) -> str:
     return "fit" if h % 2 == 0 else "holdout"
 
 
-def file_seed(path: str, salt: str, seed: int = 20240604) -> int:
+def file_seed(path: str, salt: str) -> int:
     """A deterministic per-file seed for laundering draws."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{salt}:{path}".encode()).digest()[:4], "little")
+    return int.from_bytes(hashlib.sha256(f"{SEED}:{salt}:{path}".encode()).digest()[:4], "little")
 
 
 def read_corpus(corpus: Path, split: str | None = None) -> list[dict[str, str]]:

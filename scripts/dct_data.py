@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -24,11 +25,11 @@ from forensics.image import load_image  # noqa: E402
 from forensics.laundering import TRAINING_RECIPE, LaunderingError, launder, launder_random  # noqa: E402
 from forensics.signals.dct import FEATURE_NAMES, FEATURES_VERSION, extract_tiles, tile_features  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import DEFAULT_CORPUS, REPO, SEED, file_seed, read_corpus  # noqa: E402,F401
+
 CROP = 256          # both classes are cut to this size (the crop area alone scores AUROC 0.75)
 TRAIN_VARIANTS = 4  # random laundered copies per training file
-SEED = 20240604
 TILE, MAX_TILES, FLAT_STD = 256, 16, 0.25
 EVAL_CONDITIONS = {  # name -> (laundering condition, crop)
     "original": ("original", None),
@@ -38,24 +39,6 @@ EVAL_CONDITIONS = {  # name -> (laundering condition, crop)
     "downscale05": ("downscale05", CROP),
     "lossless_crop": ("png", CROP),
 }
-
-
-def source_of(path: str) -> str:
-    """``sd1_laion`` / ``sd1_horror`` / ``camera`` / ``web`` from a corpus path."""
-    name = Path(path).stem
-    return name.rsplit("_", 1)[0]
-
-
-def read_corpus(corpus: Path) -> list[dict[str, str]]:
-    with open(corpus / "labels.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["label"] in ("ai", "real") and not r["path"].startswith("provenance/")]
-    for r in rows:
-        r["source"] = source_of(r["path"])
-    return sorted(rows, key=lambda r: r["path"])
-
-
-def file_seed(path: str, salt: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{SEED}:{salt}:{path}".encode()).digest()[:4], "little")
 
 
 def image_features(data: bytes) -> np.ndarray:
@@ -82,13 +65,15 @@ def _job(args: tuple[str, str, str, int | None, int]) -> np.ndarray:
     return image_features(out)
 
 
-def corpus_features(corpus: Path, *, with_eval: bool, workers: int = 2, cache_dir: Path | None = None) -> dict:
-    """Features for the training variants (and the evaluation conditions when ``with_eval``).
+def corpus_features(corpus: Path, *, with_eval: bool, workers: int = 2, cache_dir: Path | None = None,
+                    split: str | None = None) -> dict:
+    """Features for the training variants (and the evaluation conditions when ``with_eval``),
+    of every corpus file or of one split (``fit`` / ``holdout``, see ``scripts/corpus.py``).
 
     Returns ``{"rows": [...], "train": (n_files, TRAIN_VARIANTS, F), "eval": {cond: (n_files, F)}}``;
     rows whose laundering failed (image smaller than the crop) hold NaN.
     """
-    rows = read_corpus(corpus)
+    rows = read_corpus(corpus, split)
     key = hashlib.sha256(json.dumps([
         [r["path"] for r in rows], TRAINING_RECIPE, CROP, TRAIN_VARIANTS, SEED, FEATURES_VERSION,
         list(FEATURE_NAMES), EVAL_CONDITIONS, TILE, MAX_TILES, FLAT_STD,

@@ -2,7 +2,8 @@
 
     python scripts/fit_dct.py [--corpus ../shared/corpus] [--out signals/data/dct_head.json]
 
-Every ``ai``/``real`` corpus file is laundered ``TRAIN_VARIANTS`` times with
+Every ``ai``/``real`` corpus file of the ``fit`` split (``scripts/corpus.py``; the ``holdout``
+half is never seen here) is laundered ``TRAIN_VARIANTS`` times with
 ``forensics.laundering.launder_random`` (metadata stripped, earlier JPEG generation and downscale
 at random, a fixed 256x256 crop at any phase for both classes, final PNG or JPEG q65-100), then a
 standardised L2 logistic regression is fitted on the image-level features. The regularisation
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no labels.csv in {args.corpus}; pass --corpus", file=sys.stderr)
         return 2
 
-    data = corpus_features(args.corpus, with_eval=False, workers=args.workers)
+    data = corpus_features(args.corpus, with_eval=False, workers=args.workers, split="fit")
     rows = data["rows"]
     labels = np.array([r["label"] == "ai" for r in rows], dtype=int)
     x, y, g = training_matrix(data["train"], labels, np.arange(len(rows)))
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         "provenance": {
             "script": "scripts/fit_dct.py",
             "corpus": "../shared/corpus (labels.csv)",
+            "split": "fit (scripts/corpus.py: hash of the path; the holdout half is never used here)",
+            "training_files": sorted(rows[i]["path"] for i in used_files),
             "seed": SEED,
             "numpy": np.__version__,
         },
