@@ -28,7 +28,10 @@ ENTRY_POINT_GROUP = "forensics.signals"
 NO_PLUGINS_ENV = "FORENSICS_NO_PLUGINS"
 
 #: Built-in signals, in display order: name -> "module:Class".
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "sumsub_sd5": "forensics.signals.mobilenet:MobileNetSignal",
+    "clip_zeroshot": "forensics.signals.clip:ClipZeroShotSignal",
+}
 
 _plugin_cache: tuple[dict[str, str], dict[str, str]] | None = None
 
