@@ -134,7 +134,7 @@ class ClipZeroShotSignal:
         side = self.model.sidecar
         out = []
         for part in chunks(list(images), self.batch_size):
-            feats = self.model.run(preprocess_batch(part, side)).astype(np.float64)
+            feats = self.model.run(preprocess_batch(part, side, self.threads)).astype(np.float64)
             feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
             out.append(feats.astype(np.float32))
         dim = int(side["text_embeddings"]["dim"])

@@ -100,7 +100,7 @@ class MobileNetSignal:
         base = self.model.evidence()
         for part in chunks(runnable, self.batch_size):
             try:
-                logits = self.model.run(preprocess_batch([images[i] for i in part], side)).astype(np.float64)
+                logits = self.model.run(preprocess_batch([images[i] for i in part], side, self.threads)).astype(np.float64)
             except (SignalUnavailableError, WeightsError) as exc:
                 for i in part:
                     results[i] = SignalResult.unavailable(self.name, self.version, str(exc))

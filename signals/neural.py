@@ -9,7 +9,9 @@ No torch here. Preprocessing follows the sidecar exactly and reproduces torchvis
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 _SESSIONS: dict[tuple[str, str, int | None], Any] = {}
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 _LOCK = threading.Lock()
 
 
@@ -54,8 +57,29 @@ def preprocess(rgb: np.ndarray, side: dict[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def preprocess_batch(images: Sequence[LoadedImage], side: dict[str, Any]) -> np.ndarray:
-    return np.stack([preprocess(im.rgb, side) for im in images])
+def preprocess_batch(images: Sequence[LoadedImage], side: dict[str, Any], threads: int | None = None) -> np.ndarray:
+    """``(n, 3, s, s)`` float32; images are resized in parallel (Pillow releases the GIL)."""
+    size = int(side["input_size"])
+    out = np.empty((len(images), 3, size, size), np.float32)
+    workers = min(len(images), threads or os.cpu_count() or 1)
+
+    def one(i: int) -> None:
+        out[i] = preprocess(images[i].rgb, side)
+
+    if workers <= 1:
+        for i in range(len(images)):
+            one(i)
+    else:
+        list(_pool(workers).map(one, range(len(images))))
+    return out
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    with _LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="forensics-preprocess")
+        return pool
 
 
 class OnnxModel:
@@ -106,6 +130,8 @@ class OnnxModel:
                 opts.inter_op_num_threads = 1
                 if self.threads:
                     opts.intra_op_num_threads = int(self.threads)
+                # no busy-waiting between runs: it would steal the cores preprocessing needs
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 opts.log_severity_level = 3
                 sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
                 _SESSIONS[key] = sess

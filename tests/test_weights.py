@@ -99,3 +99,23 @@ def test_add_the_weight_file_alone_through_the_cli(home, tmp_path, capsys):
     code, out, _ = run_cli(["weights", "list", "--json"], capsys)
     row = next(r for r in json.loads(out) if r["name"] == "sumsub_sd5")
     assert row["installed"] is True and row["sha256"] == digest and row["parity_max_abs"] <= 1e-4
+
+
+def test_download_reads_the_pinned_revision_from_the_hf_cache(home, tmp_path, monkeypatch, capsys):
+    """Offline, a file already in the standard HF cache at the pinned commit is used as is."""
+    hf = pytest.importorskip("huggingface_hub")
+    cache = tmp_path / "hf"
+    s = W.SPECS["sumsub_sd5"]
+    snap = cache / f"models--{s.repo.replace('/', '--')}" / "snapshots" / s.revision
+    snap.mkdir(parents=True)
+    (snap / s.file).write_bytes(b"weights")
+    monkeypatch.setattr(hf.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf.constants, "HF_HUB_CACHE", str(cache))
+    calls = []
+    monkeypatch.setattr(W, "add", lambda name, path, **kw: calls.append((name, path, kw)) or {"name": name})
+    assert W.download("sumsub_sd5") == {"name": "sumsub_sd5"}
+    (name, path, kw), = calls
+    assert name == "sumsub_sd5" and path == snap
+    src = kw["source"]
+    assert src["how"] == "download" and src["revision"] == s.revision and src["repo"] == s.repo
+    assert src["sha256_checked_against"].startswith("nothing (offline")
