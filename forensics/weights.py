@@ -25,6 +25,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
@@ -369,12 +370,13 @@ def _upstream_config(folder: Path, s: WeightSpec) -> dict[str, Any] | None:
 
 
 def _label_kind(label: Any) -> str | None:
-    text = str(label).strip().lower()
-    if any(w in text for w in ("ai", "fake", "synthetic", "generated", "artificial")):
-        return "fake"
-    if any(w in text for w in ("real", "human", "authentic", "natural", "photo")):
-        return "real"
-    return None
+    """``fake`` / ``real`` for a class name such as ``AI`` or ``Real``; ``None`` if unclear."""
+    words = set(re.findall(r"[a-z]+", str(label).lower()))
+    fake = bool(words & {"ai", "fake", "synthetic", "generated", "artificial"})
+    real = bool(words & {"real", "human", "authentic", "natural", "photo", "camera"})
+    if fake == real or words & {"not", "non"}:
+        return None
+    return "fake" if fake else "real"
 
 
 def _sidecar(s: WeightSpec, digest: str, src: Path, source: dict[str, Any], extra: dict[str, Any],

@@ -139,9 +139,10 @@ def test_a_pickled_module_is_refused(tmp_path):
         W.add("sumsub_sd5", tmp_path, root=tmp_path / "home")
 
 
-def test_label_order_conflict_with_config_is_refused(installed, tmp_path):
+@pytest.mark.parametrize("id2label", [{"0": "Real", "1": "AI"}, {"0": "class_a", "1": "class_b"}, {"0": "not AI", "1": "AI"}])
+def test_label_order_conflict_with_config_is_refused(installed, tmp_path, id2label):
     shutil.copy(installed["folder"] / "diffusions5M.pt", tmp_path / "diffusions5M.pt")
-    (tmp_path / "config.json").write_text(json.dumps({"id2label": {"0": "Real", "1": "AI"}}))
+    (tmp_path / "config.json").write_text(json.dumps({"id2label": id2label}))
     with pytest.raises(WeightsError, match="refusing to guess which output is 'fake'"):
         W.add("sumsub_sd5", tmp_path, root=tmp_path / "home")
 
