@@ -51,6 +51,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"  {r['description']}")
         print(f"  file:    {r['file'] or '-'}   source: {r['source'] or 'local only'}")
         print(f"  dir:     {r['dir']}")
+        if r.get("installed_from"):
+            print(f"  from:    {r['installed_from']}")
         print(f"  sha256:  {r['sha256'] or '(recorded at install)'}")
         print(f"  licence: {r['licence'] or '-'}")
         if r["problem"]:

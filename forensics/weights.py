@@ -427,8 +427,11 @@ def status(root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
         except WeightsError as exc:
             row.update(installed=False, problem=str(exc), sha256=None)
         else:
+            src = side["source"]
             row.update(installed=True, problem=None, sha256=side["sha256"], licence=side["licence"],
                        signal=side.get("signal"), file=side["file"], backend="onnxruntime",
+                       installed_from=(f"{src['repo']}@{src['revision']}" if src.get("how") == "download"
+                                       else f"local copy {src.get('path')}"),
                        parity_max_abs=side["onnx"].get("parity_max_abs"))
         rows.append(row)
     return rows

@@ -99,6 +99,7 @@ def test_add_the_weight_file_alone_through_the_cli(home, tmp_path, capsys):
     code, out, _ = run_cli(["weights", "list", "--json"], capsys)
     row = next(r for r in json.loads(out) if r["name"] == "sumsub_sd5")
     assert row["installed"] is True and row["sha256"] == digest and row["parity_max_abs"] <= 1e-4
+    assert row["installed_from"] == f"local copy {folder / 'diffusions5M.pt'}"
 
 
 def test_download_reads_the_pinned_revision_from_the_hf_cache(home, tmp_path, monkeypatch, capsys):
