@@ -60,10 +60,9 @@ def test_add_missing_path_says_what_it_expected(home, tmp_path, capsys):
 
 
 def test_download_offline_uses_the_cache_only(home, tmp_path, monkeypatch, capsys):
-    hf = pytest.importorskip("huggingface_hub")
-    monkeypatch.setattr(hf.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(hf.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     code, _, err = run_cli(["weights", "download", "sumsub_sd5"], capsys)
     assert code == 1
     assert "HF_HUB_OFFLINE is set" in err and "forensics weights add sumsub_sd5 PATH" in err
@@ -104,14 +103,14 @@ def test_add_the_weight_file_alone_through_the_cli(home, tmp_path, capsys):
 
 def test_download_reads_the_pinned_revision_from_the_hf_cache(home, tmp_path, monkeypatch, capsys):
     """Offline, a file already in the standard HF cache at the pinned commit is used as is."""
-    hf = pytest.importorskip("huggingface_hub")
+    constants = pytest.importorskip("huggingface_hub.constants")
     cache = tmp_path / "hf"
     s = W.SPECS["sumsub_sd5"]
     snap = cache / f"models--{s.repo.replace('/', '--')}" / "snapshots" / s.revision
     snap.mkdir(parents=True)
     (snap / s.file).write_bytes(b"weights")
-    monkeypatch.setattr(hf.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(hf.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     calls = []
     monkeypatch.setattr(W, "add", lambda name, path, **kw: calls.append((name, path, kw)) or {"name": name})
     assert W.download("sumsub_sd5") == {"name": "sumsub_sd5"}
