@@ -35,6 +35,8 @@ BUILTIN: dict[str, str] = {
     "generator_metadata": "forensics.signals.generator_metadata:GeneratorMetadataSignal",
     "c2pa": "forensics.signals.provenance:C2paSignal",
     "watermark": "forensics.signals.watermark:WatermarkSignal",
+    "sumsub_sd5": "forensics.signals.mobilenet:MobileNetSignal",
+    "clip_zeroshot": "forensics.signals.clip:ClipZeroShotSignal",
 }
 
 _plugin_cache: tuple[dict[str, str], dict[str, str]] | None = None

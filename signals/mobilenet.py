@@ -1,0 +1,116 @@
+"""``sumsub_sd5``: Sumsub's "For Fake's Sake" MobileNetV3 synthetic-image classifier.
+
+The published PyTorch weights (``Sumsub/Sumsub-ffs-synthetic-1.0_sd_5``, CC-BY-SA-3.0) are
+converted once to ONNX by ``forensics weights download sumsub_sd5`` or ``forensics weights
+add sumsub_sd5 DIR``; this module runs them with onnxruntime (no torch). The Midjourney
+sibling runs through the same class: ``MobileNetSignal(weights="sumsub_mj5")``.
+
+Preprocessing is read from the sidecar (Sumsub's pipeline: squash to 224x224 without crop,
+bilinear, ImageNet mean/std), as is the output order of the two logits.
+
+Score: ``log(p_fake / (1 - p_fake))`` = ``logit_fake - logit_real``; larger = more AI-like.
+
+Evidence keys:
+    ``p_fake``: softmax probability of the ``fake`` output.
+    ``weights``: ``{"name", "sha256"}`` (sha256 of the published weight file, first 16 hex).
+    ``input_size``, ``resize_mode``: the model's input as fed.
+    ``labels``: output order pinned by the sidecar.
+    ``backend``: ``onnxruntime``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from forensics.errors import SignalUnavailableError, WeightsError
+from forensics.image import LoadedImage
+from forensics.signals.base import Availability, SignalResult
+from forensics.signals.neural import OnnxModel, chunks, preprocess_batch
+from forensics.weights import how_to_get
+
+#: Shorter sides below this are abstained on: a 224-px classifier says nothing about a thumbnail.
+MIN_SIDE = 32
+
+
+class MobileNetSignal:
+    """Sumsub MobileNetV3 classifier on onnxruntime.
+
+    Parameters:
+        weights: installed weights name (``sumsub_sd5``, ``sumsub_mj5``); also the signal name.
+        home: weight store root (default ``$FORENSICS_HOME`` / ``~/.cache/forensics``).
+        threads: onnxruntime intra-op threads (``None`` = onnxruntime's default, all cores).
+        batch_size: most images per forward pass in :meth:`analyze_batch`.
+    """
+
+    version = "1"
+
+    def __init__(self, weights: str = "sumsub_sd5", *, home: str | None = None, threads: int | None = None,
+                 batch_size: int = 16) -> None:
+        self.weights = weights
+        self.home = home
+        self.threads = threads
+        self.batch_size = batch_size
+        self._model: OnnxModel | None = None
+
+    @property
+    def name(self) -> str:
+        return self.weights
+
+    @property
+    def model(self) -> OnnxModel:
+        if self._model is None:
+            self._model = OnnxModel(self.weights, self.home, self.threads)
+        return self._model
+
+    def availability(self) -> Availability:
+        problem = self.model.check()
+        if problem is None and self.model.sidecar["kind"] != "sumsub_mobilenet":
+            problem = f"weights {self.weights!r} are {self.model.sidecar['kind']}, not a Sumsub MobileNet; {how_to_get(self.weights)}"
+        return Availability.no(problem) if problem else Availability.yes()
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp: dict[str, Any] = {"name": self.name, "version": self.version, "weights": self.weights, "weights_sha256": None}
+        if self.model.check() is None:
+            side = self.model.sidecar
+            fp.update(weights_sha256=side["sha256"], onnx_sha256=side["onnx"]["sha256"])
+        return fp
+
+    def analyze(self, image: LoadedImage) -> SignalResult:
+        return self.analyze_batch([image])[0]
+
+    def analyze_batch(self, images: Sequence[LoadedImage]) -> list[SignalResult]:
+        avail = self.availability()
+        if not avail.ok:
+            return [SignalResult.unavailable(self.name, self.version, avail.reason or "unavailable")] * len(images)
+        side = self.model.sidecar
+        fake = side["labels"].index("fake")
+        real = side["labels"].index("real")
+        results: list[SignalResult | None] = [None] * len(images)
+        runnable = []
+        for i, im in enumerate(images):
+            if min(im.width, im.height) < MIN_SIDE:
+                results[i] = SignalResult.abstained(
+                    self.name, self.version, f"image is {im.width}x{im.height}; needs a side of at least {MIN_SIDE} px")
+            else:
+                runnable.append(i)
+        base = self.model.evidence()
+        for part in chunks(runnable, self.batch_size):
+            try:
+                logits = self.model.run(preprocess_batch([images[i] for i in part], side, self.threads)).astype(np.float64)
+            except (SignalUnavailableError, WeightsError) as exc:
+                for i in part:
+                    results[i] = SignalResult.unavailable(self.name, self.version, str(exc))
+                continue
+            for i, row in zip(part, logits):
+                score = float(row[fake] - row[real])
+                p_fake = 1.0 / (1.0 + math.exp(-score)) if score > -700 else 0.0
+                results[i] = SignalResult(
+                    self.name, self.version, "ok", score=score,
+                    evidence={"p_fake": p_fake, **base, "labels": list(side["labels"])},
+                    summary=f"{side['name']} classifier: P(fake) = {p_fake:.3f}",
+                )
+        return [r for r in results if r is not None]

@@ -1,0 +1,152 @@
+"""Shared runtime of the neural signals: sidecar-driven preprocessing and onnxruntime sessions.
+
+No torch here. Preprocessing follows the sidecar exactly and reproduces torchvision on PIL:
+``squash`` = ``Resize((s, s))``; ``shortest_crop`` = ``Resize(s)`` + ``CenterCrop(s)``; then
+``ToTensor`` + ``Normalize(mean, std)``. Sessions are created once per process per
+(model file, thread count) and shared by every signal instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from forensics.errors import SignalUnavailableError, WeightsError
+from forensics.image import LoadedImage
+from forensics.weights import read_sidecar, runtime_problem, sha256_file
+
+log = logging.getLogger(__name__)
+
+_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+_SESSIONS: dict[tuple[str, str, int | None], Any] = {}
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_LOCK = threading.Lock()
+
+
+def preprocess(rgb: np.ndarray, side: dict[str, Any]) -> np.ndarray:
+    """One ``(3, s, s)`` float32 array from a ``uint8 (h, w, 3)`` image, as the sidecar says."""
+    size = int(side["input_size"])
+    resample = _FILTERS[side["interpolation"]]
+    im = Image.fromarray(rgb)
+    if side["resize_mode"] == "squash":
+        if im.size != (size, size):
+            im = im.resize((size, size), resample)
+    else:  # shortest_crop: torchvision Resize(int) then CenterCrop
+        w, h = im.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_long = int(size * long / short)
+        new = (size, new_long) if w <= h else (new_long, size)
+        if new != (w, h):
+            im = im.resize(new, resample)
+        w, h = im.size
+        left = int(round((w - size) / 2.0))
+        top = int(round((h - size) / 2.0))
+        im = im.crop((left, top, left + size, top + size))
+    x = np.asarray(im, dtype=np.float32)
+    x *= 1.0 / 255.0
+    x -= np.asarray(side["mean"], np.float32)
+    x /= np.asarray(side["std"], np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def preprocess_batch(images: Sequence[LoadedImage], side: dict[str, Any], threads: int | None = None) -> np.ndarray:
+    """``(n, 3, s, s)`` float32; images are resized in parallel (Pillow releases the GIL)."""
+    size = int(side["input_size"])
+    out = np.empty((len(images), 3, size, size), np.float32)
+    workers = min(len(images), threads or os.cpu_count() or 1)
+
+    def one(i: int) -> None:
+        out[i] = preprocess(images[i].rgb, side)
+
+    if workers <= 1:
+        for i in range(len(images)):
+            one(i)
+    else:
+        list(_pool(workers).map(one, range(len(images))))
+    return out
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    with _LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="forensics-preprocess")
+        return pool
+
+
+class OnnxModel:
+    """A sidecar plus its onnxruntime session (created lazily, once per process)."""
+
+    def __init__(self, weights: str, root: str | None, threads: int | None) -> None:
+        self.weights = weights
+        self.root = root
+        self.threads = threads
+        self._side: dict[str, Any] | None = None
+
+    def check(self) -> str | None:
+        """Why this model cannot run (cheap: sidecar + files + onnxruntime present), or ``None``."""
+        problem = runtime_problem()
+        if problem:
+            return problem
+        try:
+            read_sidecar(self.weights, self.root)
+        except (SignalUnavailableError, WeightsError) as exc:
+            return str(exc)
+        return None
+
+    @property
+    def sidecar(self) -> dict[str, Any]:
+        if self._side is None:
+            self._side = read_sidecar(self.weights, self.root)
+        return self._side
+
+    def session(self):
+        side = self.sidecar
+        path = str(Path(side["_dir"]) / side["onnx"]["file"])
+        key = (path, side["onnx"]["sha256"], self.threads)
+        with _LOCK:
+            sess = _SESSIONS.get(key)
+            if sess is None:
+                problem = runtime_problem()
+                if problem:
+                    raise SignalUnavailableError(problem)
+                import onnxruntime as ort
+
+                digest = sha256_file(path)
+                if digest != side["onnx"]["sha256"]:
+                    raise WeightsError(f"{path}: sha256 {digest} differs from the sidecar's {side['onnx']['sha256']}; "
+                                       f"the file changed after install; reinstall with `forensics weights add {self.weights} PATH`")
+                opts = ort.SessionOptions()
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                opts.inter_op_num_threads = 1
+                if self.threads:
+                    opts.intra_op_num_threads = int(self.threads)
+                # no busy-waiting between runs: it would steal the cores preprocessing needs
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                opts.log_severity_level = 3
+                sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+                _SESSIONS[key] = sess
+                log.debug("loaded %s (%s threads)", path, self.threads or "default")
+        return sess
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        side = self.sidecar
+        return self.session().run([side["onnx"]["output"]], {side["onnx"]["input"]: pixels})[0]
+
+    def evidence(self) -> dict[str, Any]:
+        side = self.sidecar
+        return {"weights": {"name": side["name"], "sha256": side["sha256"][:16]}, "input_size": side["input_size"],
+                "resize_mode": side["resize_mode"], "backend": "onnxruntime"}
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,134 @@
+"""Golden tests of clip_zeroshot on a tiny open_clip checkpoint built by the test."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+open_clip = pytest.importorskip("open_clip")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from forensics import SignalUnavailableError, WeightsError, load_image  # noqa: E402
+from forensics import weights as W  # noqa: E402
+from forensics.signals import clip as clip_mod  # noqa: E402
+from forensics.signals.clip import ClipZeroShotSignal, load_prompts  # noqa: E402
+from forensics.signals.neural import preprocess  # noqa: E402
+from images import encode, natural_rgb  # noqa: E402
+from neural_checkpoints import TINY_CLIP_CFG, tiny_clip, tiny_clip_checkpoint  # noqa: E402
+
+SPEC = replace(W.SPECS["clip_vit_b32_openai"], name="tiny_clip", file="open_clip_pytorch_model.bin",
+               model_cfg=TINY_CLIP_CFG, repo=None, revision=None)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("clip")
+    ckpt, ref = tiny_clip_checkpoint(base / "tiny" / "open_clip_pytorch_model.bin")
+    root = base / "home"
+    side = W.add("tiny_clip", ckpt.parent, root=root, weight_spec=SPEC)
+    return {"root": root, "ckpt": ckpt, "ref": ref, "side": side}
+
+
+@pytest.fixture(scope="module")
+def pictures():
+    shapes = [(300, 400), (500, 240), (224, 224)]
+    return [load_image(encode(natural_rgb(h, w, seed=10 + i), "JPEG", quality=90)) for i, (h, w) in enumerate(shapes)]
+
+
+def signal(installed) -> ClipZeroShotSignal:
+    return ClipZeroShotSignal(weights="tiny_clip", home=str(installed["root"]))
+
+
+def openclip_preprocess():
+    return open_clip.image_transform(224, is_train=False, mean=W.OPENAI_CLIP_MEAN, std=W.OPENAI_CLIP_STD)
+
+
+def reference_scores(model, images):
+    from PIL import Image
+
+    tok = open_clip.get_tokenizer("ViT-B-32")
+    prompts = load_prompts()["prompts"]
+    with torch.inference_mode():
+        x = torch.stack([openclip_preprocess()(Image.fromarray(im.rgb)) for im in images])
+        img = torch.nn.functional.normalize(model.encode_image(x).double(), dim=-1)
+        sims = {}
+        for cls in ("ai", "real"):
+            t = torch.nn.functional.normalize(model.encode_text(tok(prompts[cls])).double(), dim=-1)
+            sims[cls] = (img @ t.T).mean(dim=1).numpy()
+    return img.numpy(), sims
+
+
+def test_sidecar_pins_openai_preprocessing_and_quick_gelu(installed):
+    side = json.loads((installed["root"] / "weights" / "tiny_clip" / "sidecar.json").read_text())
+    assert (side["resize_mode"], side["interpolation"], side["input_size"]) == ("shortest_crop", "bicubic", 224)
+    assert side["mean"] == list(W.OPENAI_CLIP_MEAN) and side["std"] == list(W.OPENAI_CLIP_STD)
+    assert side["quick_gelu"] is True
+    assert side["text_embeddings"]["prompts_sha256"] == load_prompts()["sha256"]
+    assert side["onnx"]["parity_max_abs"] <= 1e-4
+
+
+def test_preprocessing_matches_open_clip(installed, pictures):
+    from PIL import Image
+
+    for im in pictures:
+        ref = openclip_preprocess()(Image.fromarray(im.rgb)).numpy()
+        np.testing.assert_allclose(preprocess(im.rgb, installed["side"]), ref, atol=1e-5)
+
+
+def test_margin_and_embeddings_match_open_clip(installed, pictures):
+    emb_ref, sims = reference_scores(installed["ref"], pictures)
+    sig = signal(installed)
+    emb = sig.embed(pictures)
+    assert emb.dtype == np.float32 and emb.shape == (3, 32)
+    np.testing.assert_allclose(emb, emb_ref, atol=1e-4)
+    for r, s_ai, s_real in zip(sig.analyze_batch(pictures), sims["ai"], sims["real"]):
+        assert r.status == "ok"
+        assert r.score == pytest.approx(s_ai - s_real, abs=1e-4)
+        assert r.evidence["sim_ai"] == pytest.approx(s_ai, abs=1e-4)
+        assert r.evidence["prompts_sha256"] == load_prompts()["sha256"][:16]
+        assert r.evidence["backend"] == "onnxruntime"
+
+
+def test_quick_gelu_matters(installed, pictures):
+    """The same checkpoint under the standard GELU gives other embeddings: pinning is needed."""
+    plain = tiny_clip(quick_gelu=False)
+    plain.load_state_dict(torch.load(installed["ckpt"], weights_only=True))
+    emb_plain, _ = reference_scores(plain, pictures)
+    emb_quick, _ = reference_scores(installed["ref"], pictures)
+    ours = signal(installed).embed(pictures)
+    off, on = np.abs(ours - emb_plain).max(), np.abs(ours - emb_quick).max()
+    assert off > 1e-4 and off > 20 * on
+
+
+def test_prompt_hash_and_change_detection(installed, monkeypatch):
+    text = clip_mod._packaged_prompts_text()
+    data = json.loads(text)
+    assert load_prompts(json.dumps(data, indent=None))["sha256"] == load_prompts()["sha256"]
+    assert signal(installed).fingerprint()["prompts_sha256"] == load_prompts()["sha256"]
+    data["prompts"]["ai"][0] = "a picture made by a computer"
+    monkeypatch.setattr(clip_mod, "_packaged_prompts_text", lambda: json.dumps(data))
+    sig = signal(installed)
+    assert not sig.availability().ok and "prompt set changed" in sig.availability().reason
+    assert sig.analyze(load_image(natural_rgb(64, 64))).status == "unavailable"
+
+
+def test_strict_loading_and_refusals(installed, tmp_path):
+    state = torch.load(installed["ckpt"], weights_only=True)
+    del state["visual.proj"]
+    torch.save(state, tmp_path / "open_clip_pytorch_model.bin")
+    with pytest.raises(WeightsError, match=r"missing 1 key\(s\): visual.proj"):
+        W.add("tiny_clip", tmp_path, root=tmp_path / "home", weight_spec=SPEC)
+    with pytest.raises(WeightsError, match="quick_gelu must be pinned"):
+        W.add("tiny_clip", installed["ckpt"], root=tmp_path / "home", weight_spec=replace(SPEC, quick_gelu=None))
+
+
+def test_unavailable_without_weights(tmp_path):
+    sig = ClipZeroShotSignal(home=str(tmp_path))
+    assert "`forensics weights download clip_vit_b32_openai`" in sig.availability().reason
+    with pytest.raises(SignalUnavailableError, match="forensics weights add clip_vit_b32_openai PATH"):
+        sig.embed([load_image(natural_rgb(64, 64))])
