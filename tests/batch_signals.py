@@ -63,7 +63,7 @@ class Saboteur(Redness):
         return SignalResult(self.name, self.version, "ok", score=0.0, summary="nothing to see")
 
 
-def batch_fusion(thresholds=(0.7, 0.3)):
+def batch_fusion(thresholds=(0.7, 0.3), training_files=None):
     """A fusion with prior weights on redness (towards AI) and sharpness (towards real)."""
     from forensics.fusion import LogisticFusion
 
@@ -71,7 +71,7 @@ def batch_fusion(thresholds=(0.7, 0.3)):
         "format": "forensics.fusion", "format_version": 1, "intercept": 0.0,
         "features": [{"name": "redness", "kind": "prior", "coef": 3.0, "center": 0.0, "scale": 0.2},
                      {"name": "sharpness", "kind": "prior", "coef": -1.0, "center": 0.5, "scale": 0.5}],
-        "thresholds": {"ai": thresholds[0], "real": thresholds[1]}, "provenance": {"name": "batch-test"}})
+        "thresholds": {"ai": thresholds[0], "real": thresholds[1]}, "provenance": {"name": "batch-test", **({"training_files": training_files} if training_files else {})}})
 
 
 def coloured(h: int, w: int, seed: int) -> np.ndarray:
