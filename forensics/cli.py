@@ -65,8 +65,9 @@ def format_analysis(a: Any) -> str:
             head = f"{r.status:>9}"
         lines.append(f"  {s.name:<20} {head:<10} {r.summary}")
     lines.append(f"  {'(intercept)':<20} {a.intercept:+7.2f}")
-    if a.fusion["uncalibrated"]:
-        lines.append(f"  * uncalibrated prior weight: {', '.join(a.fusion['uncalibrated'])} (calibrate with `forensics calibrate`)")
+    uncalibrated = [s.name for s in a.signals if s.result.status == "ok" and s.in_fusion and not s.calibrated]
+    if uncalibrated:
+        lines.append(f"  * uncalibrated prior weight: {', '.join(uncalibrated)} (fit it with `forensics calibrate --real DIR --fake DIR`)")
     if a.image.get("truncated") or a.image.get("warnings"):
         lines.append("  intake: " + "; ".join(a.image.get("warnings") or ["file is truncated"]))
     if a.degraded:

@@ -28,7 +28,13 @@ ENTRY_POINT_GROUP = "forensics.signals"
 NO_PLUGINS_ENV = "FORENSICS_NO_PLUGINS"
 
 #: Built-in signals, in display order: name -> "module:Class".
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "exif": "forensics.signals.exif:ExifSignal",
+    "jpeg_tables": "forensics.signals.jpeg_tables:JpegTablesSignal",
+    "generator_metadata": "forensics.signals.generator_metadata:GeneratorMetadataSignal",
+    "c2pa": "forensics.signals.provenance:C2paSignal",
+    "watermark": "forensics.signals.watermark:WatermarkSignal",
+}
 
 _plugin_cache: tuple[dict[str, str], dict[str, str]] | None = None
 

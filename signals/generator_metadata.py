@@ -1,0 +1,310 @@
+"""Generator fingerprints in metadata: what generation tools write into the files they save.
+
+Sources read (all from :class:`~forensics.image.LoadedImage`, never the file again):
+
+* PNG text chunks and JPEG/GIF comments (``image.text``):
+  Automatic1111 / Forge / SD.Next ``parameters`` ("Steps: 20, Sampler: ..."); ComfyUI
+  ``prompt`` (node graph with ``class_type``) and ``workflow`` (``nodes``/``links``);
+  NovelAI ``Software`` = "NovelAI", ``Source``, ``Comment`` JSON (steps, sampler, seed);
+  InvokeAI ``invokeai_metadata`` / ``invokeai_graph`` / ``invokeai_workflow`` / ``sd-metadata``
+  / ``Dream``; Fooocus ``fooocus_scheme`` and JSON ``parameters``; Midjourney ``Description``
+  with "Job ID: <uuid>".
+* EXIF (``image.exif``): ``UserComment`` holding A1111 parameters (JPEG/WebP saves);
+  ComfyUI WebP ``Make`` = ``workflow:{...}``, ``Model`` = ``prompt:{...}`` (and the
+  ``ImageDescription`` below Make for extra keys); ``Software``, ``XPComment``, ``ImageDescription``.
+* XMP (``image.xmp``): IPTC ``DigitalSourceType`` values, ``CreatorTool``, ``Credit`` lines
+  such as "Made with Google AI", Draw Things generation JSON in ``exif:UserComment``.
+
+Only the XMP packet is searched for DigitalSourceType, never the raw bytes: C2PA manifests
+hold the same URIs and are judged, with their signatures, by the ``c2pa`` signal.
+
+Evidence keys:
+    hits: list of ``{"generator", "kind", "source", "score", "text"}``, strongest first, where
+        ``kind`` is ``parameters`` (embedded generation parameters), ``workflow``,
+        ``digital_source_type``, ``software`` (a generator's name in a software/creator field)
+        or ``marker`` (weaker wording such as "AI generated"); ``source`` names the field
+        (``png:parameters``, ``exif:UserComment``, ``exif:Make``, ``xmp:DigitalSourceType``...);
+        ``text`` is the evidence, clipped to 300 characters.
+    generators: sorted distinct generator names.
+    digital_source_types: IPTC DigitalSourceType values found in XMP (all, AI or not).
+    decisive: ``True`` when a hit is decisive (score >= 0.9).
+
+Score (larger = more AI-like), one-sided in [0, 1]: the strongest hit. 1.0 embedded generation
+parameters, a ComfyUI graph, or DigitalSourceType ``trainedAlgorithmicMedia``; 0.9
+``compositeWithTrainedAlgorithmicMedia`` (AI elements in the image); 0.7 a generator named in
+a software field; 0.6 ``algorithmicMedia``; 0.5 ``compositeSynthetic``; 0.4 weak wording.
+No hit: 0.0 (absence proves nothing: most files lose their metadata on the way).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from . import _metadata as md
+from .base import Availability, SignalResult
+
+if TYPE_CHECKING:
+    from forensics.image import LoadedImage
+
+DECISIVE = 0.9
+S_PARAMS, S_COMPOSITE, S_SOFTWARE, S_ALGORITHMIC, S_SYNTHETIC, S_MARKER = 1.0, 0.9, 0.7, 0.6, 0.5, 0.4
+
+#: IPTC DigitalSourceType code -> score (codes not listed score 0 and are only reported).
+SOURCE_TYPE_SCORES = {
+    "trainedAlgorithmicMedia": S_PARAMS,
+    "compositeWithTrainedAlgorithmicMedia": S_COMPOSITE,
+    "algorithmicMedia": S_ALGORITHMIC,
+    "compositeSynthetic": S_SYNTHETIC,
+}
+#: Generator names as they appear in Software / CreatorTool / Source fields: (regex, name).
+GENERATOR_NAMES: list[tuple[str, str]] = [
+    (r"novel\s?ai", "NovelAI"), (r"midjourney", "Midjourney"), (r"dall[\s\-·.]?e", "DALL-E"),
+    (r"adobe[\s_]firefly", "Adobe Firefly"), (r"stable[\s_-]?diffusion|\bsdxl\b", "Stable Diffusion"),
+    (r"comfy\s?ui", "ComfyUI"), (r"automatic1111|stable-diffusion-webui", "Automatic1111"),
+    (r"invoke\s?ai", "InvokeAI"), (r"fooocus", "Fooocus"), (r"draw\s?things", "Draw Things"),
+    (r"diffusionbee", "DiffusionBee"), (r"google imagen|\bimagen [234]\b", "Google Imagen"), (r"made with google ai", "Google AI"),
+    (r"leonardo\.?ai", "Leonardo.Ai"), (r"ideogram", "Ideogram"), (r"\bflux(\.1)?[\s\-_](dev|schnell|pro)", "FLUX"),
+    (r"bing image creator|image creator from microsoft|microsoft designer", "Microsoft Image Creator"),
+    (r"nightcafe", "NightCafe"), (r"craiyon", "Craiyon"), (r"dream by wombo", "WOMBO Dream"),
+    (r"playground\s?ai", "Playground AI"), (r"\bgpt-4o\b|chatgpt", "ChatGPT"), (r"meta\s?ai\b", "Meta AI"),
+]
+_NAMES = [(re.compile(p, re.I), n) for p, n in GENERATOR_NAMES]
+_A1111 = re.compile(r"(?:^|\n)Steps: \d+, (?:.*?)(?:Sampler|CFG scale|Seed): ", re.S)
+_A1111_VERSION = re.compile(r"Version: ([^,\n]+)")
+_MJ_JOB = re.compile(r"Job ID: [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_COMFY_PREFIX = re.compile(r"^\s*(workflow|prompt)\s*:\s*(.*)$", re.S)
+_DST = re.compile(r"digitalsourcetype/([A-Za-z]+)")
+_XMP_FIELD = r"{0}\s*(?:=\s*[\"']([^\"']*)[\"']|>\s*(?:<rdf:Alt>\s*<rdf:li[^>]*>)?([^<]*)<)"
+_MARKER = re.compile(r"\bAI[- ]generated\b|\bgenerated (?:by|with) AI\b|\bmade with AI\b", re.I)
+_GEN_KEYS = {"steps", "sampler", "seed", "cfg_scale", "scale", "cfg", "sampler_name", "noise_schedule"}
+#: PNG text keys whose presence alone names the tool.
+_TOOL_KEYS = {
+    "invokeai_metadata": "InvokeAI", "invokeai_graph": "InvokeAI", "invokeai_workflow": "InvokeAI",
+    "sd-metadata": "InvokeAI", "Dream": "InvokeAI (dream)", "fooocus_scheme": "Fooocus",
+    "generation_data": "Tensor.Art", "SwarmUI": "SwarmUI", "sui_image_params": "SwarmUI",
+}
+_LIMIT_JSON = 2_000_000  # longest text handed to json.loads
+_XMP_SCAN_CHARS = 2_000_000  # longest XMP prefix scanned (the regexes are linear; the cap fixes the cost)
+
+
+def _json(text: str) -> Any:
+    if len(text) > _LIMIT_JSON or not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _is_comfy_prompt(obj: Any) -> bool:
+    return isinstance(obj, dict) and any(isinstance(v, dict) and "class_type" in v for v in obj.values())
+
+
+def _is_comfy_workflow(obj: Any) -> bool:
+    return isinstance(obj, dict) and isinstance(obj.get("nodes"), list) and ("links" in obj or "last_node_id" in obj)
+
+
+def _gen_keys(obj: Any) -> set[str]:
+    return {k.lower() for k in obj} & _GEN_KEYS if isinstance(obj, dict) else set()
+
+
+class _Hits:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, generator: str, kind: str, source: str, score: float, text: str) -> None:
+        self.items.append({"generator": generator, "kind": kind, "source": source, "score": score,
+                           "text": md.clip(text)})
+
+
+def _a1111_name(text: str) -> str:
+    m = _A1111_VERSION.search(text)
+    version = m.group(1).strip() if m else ""
+    if "fooocus" in text.lower():
+        return "Fooocus"
+    if re.match(r"f\d", version):
+        return "Forge"
+    if "comfyui" in text.lower():
+        return "ComfyUI"
+    return "Automatic1111" if version.startswith("v") else "Automatic1111-compatible UI"
+
+
+def _parameters_text(hits: _Hits, source: str, text: str) -> bool:
+    """A1111-style or JSON generation parameters in ``text``; True when found."""
+    if _A1111.search(text):
+        hits.add(_a1111_name(text), "parameters", source, S_PARAMS, text)
+        return True
+    obj = _json(text)
+    if _is_comfy_prompt(obj) or _is_comfy_workflow(obj):
+        hits.add("ComfyUI", "workflow", source, S_PARAMS, text)
+        return True
+    if isinstance(obj, dict) and ("fooocus" in text.lower() or {"Performance", "Base Model"} <= set(obj)):
+        hits.add("Fooocus", "parameters", source, S_PARAMS, text)
+        return True
+    if len(_gen_keys(obj)) >= 2:
+        hits.add("unknown diffusion UI", "parameters", source, S_PARAMS, text)
+        return True
+    return False
+
+
+def _scan_text_chunks(hits: _Hits, text: dict[str, str]) -> None:
+    software = (text.get("Software") or "").strip()
+    for key in sorted(text):
+        value = text[key]
+        src = f"png:{key}"
+        if key in _TOOL_KEYS:
+            hits.add(_TOOL_KEYS[key], "parameters", src, S_PARAMS, value)
+        elif key in ("prompt", "workflow"):
+            obj = _json(value)
+            if _is_comfy_prompt(obj) or _is_comfy_workflow(obj) or '"class_type"' in value[:100_000]:
+                hits.add("ComfyUI", "workflow", src, S_PARAMS, value)
+            elif key == "prompt" and value.strip():
+                _parameters_text(hits, src, value)
+        elif key == "Comment" and software.lower().startswith("novelai") and len(_gen_keys(_json(value))) >= 2:
+            hits.add("NovelAI", "parameters", src, S_PARAMS, value)
+        elif key in ("parameters", "comment", "Comment", "Description", "UserComment"):
+            if not _parameters_text(hits, src, value) and _MJ_JOB.search(value):
+                hits.add("Midjourney", "parameters", src, S_PARAMS, value)
+        if key in ("Software", "Source", "Title", "Description", "Author", "Comment", "Copyright", "Credit"):
+            _names(hits, src, value, S_SOFTWARE if key in ("Software", "Source") else S_MARKER)
+
+
+def _names(hits: _Hits, source: str, value: str, score: float) -> None:
+    head = value[:2000]
+    for pattern, name in _NAMES:
+        if pattern.search(head):
+            hits.add(name, "software" if score >= S_SOFTWARE else "marker", source, score, value)
+            return
+    if _MARKER.search(head):
+        hits.add("unknown generator", "marker", source, S_MARKER, value)
+
+
+def _scan_exif(hits: _Hits, exif: bytes | None) -> None:
+    if not exif:
+        return
+    parsed = md.parse_exif(exif)
+    zeroth, ex = parsed["0th"], parsed["Exif"]
+    for tag, label in ((md.TAG_MAKE, "Make"), (md.TAG_MODEL, "Model"), (md.TAG_IMAGE_DESCRIPTION, "ImageDescription"),
+                       (md.TAG_MAKE - 2, "DocumentName"), (md.TAG_ARTIST, "Artist")):
+        value = md.as_text(zeroth.get(tag))
+        m = _COMFY_PREFIX.match(value or "")
+        if m and m.group(2).lstrip().startswith(("{", "[")):
+            obj = _json(m.group(2))
+            if obj is None or _is_comfy_prompt(obj) or _is_comfy_workflow(obj) or "class_type" in m.group(2)[:100_000]:
+                hits.add("ComfyUI", "workflow", f"exif:{label}", S_PARAMS, value)  # type: ignore[arg-type]
+                continue
+        if value and label in ("ImageDescription", "Make", "Model", "Artist"):
+            if not _parameters_text(hits, f"exif:{label}", value):
+                _names(hits, f"exif:{label}", value, S_SOFTWARE if label in ("Make", "Model") else S_MARKER)
+    comment = md.decode_user_comment(ex.get(md.TAG_USER_COMMENT))
+    if comment and not _parameters_text(hits, "exif:UserComment", comment) and _MJ_JOB.search(comment):
+        hits.add("Midjourney", "parameters", "exif:UserComment", S_PARAMS, comment)
+    xp = zeroth.get(md.TAG_XP_COMMENT)
+    if isinstance(xp, (tuple, list, bytes)):
+        try:
+            text = bytes(xp).decode("utf-16-le", errors="replace").replace("\x00", "")
+        except (TypeError, ValueError):
+            text = ""
+        if text:
+            _parameters_text(hits, "exif:XPComment", text)
+    software = md.as_text(zeroth.get(md.TAG_SOFTWARE))
+    if software:
+        _names(hits, "exif:Software", software, S_SOFTWARE)
+
+
+def _xmp_values(xmp: str, field: str) -> list[str]:
+    out = []
+    for m in re.finditer(_XMP_FIELD.format(re.escape(field)), xmp):
+        value = (m.group(1) if m.group(1) is not None else m.group(2) or "").strip()
+        if value:
+            out.append(value)
+    return out
+
+
+def _scan_xmp(hits: _Hits, xmp: str | None) -> list[str]:
+    if not xmp:
+        return []
+    xmp = xmp[:_XMP_SCAN_CHARS]
+    types = sorted(set(_DST.findall(xmp)))
+    for code in types:
+        score = SOURCE_TYPE_SCORES.get(code)
+        if score:
+            hits.add("unknown generator", "digital_source_type", "xmp:DigitalSourceType", score,
+                     f"http://cv.iptc.org/newscodes/digitalsourcetype/{code}")
+    for field, score in (("xmp:CreatorTool", S_SOFTWARE), ("photoshop:Credit", S_MARKER),
+                         ("Iptc4xmpCore:Credit", S_MARKER), ("dc:description", S_MARKER),
+                         ("tiff:Software", S_SOFTWARE), ("exif:Software", S_SOFTWARE)):
+        for value in _xmp_values(xmp, field):
+            _names(hits, f"xmp:{field.split(':')[1]}", value, score)
+    for value in _xmp_values(xmp, "exif:UserComment"):
+        if not _parameters_text(hits, "xmp:UserComment", _xml_unescape(value)):
+            _names(hits, "xmp:UserComment", value, S_MARKER)
+    return types
+
+
+def _xml_unescape(text: str) -> str:
+    return (text.replace("&quot;", '"').replace("&apos;", "'").replace("&lt;", "<")
+            .replace("&gt;", ">").replace("&amp;", "&"))
+
+
+def _attribute_generators(hits: list[dict[str, Any]]) -> None:
+    """Name the generator of anonymous hits (DigitalSourceType) after a named hit, if any."""
+    named = [h["generator"] for h in hits if not h["generator"].startswith("unknown")]
+    if named:
+        for h in hits:
+            if h["generator"] == "unknown generator":
+                h["generator"] = named[0]
+
+
+def find_generator_metadata(image: "LoadedImage") -> dict[str, Any]:
+    """All generator fingerprints in ``image``'s metadata as JSON-safe evidence."""
+    hits = _Hits()
+    _scan_text_chunks(hits, image.text or {})
+    _scan_exif(hits, image.exif)
+    types = _scan_xmp(hits, image.xmp)
+    seen, unique = set(), []
+    for h in sorted(hits.items, key=lambda h: (-h["score"], h["source"], h["generator"])):
+        key = (h["source"], h["generator"], h["kind"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(h)
+    _attribute_generators(unique)
+    score = unique[0]["score"] if unique else 0.0
+    return {
+        "hits": unique,
+        "generators": sorted({h["generator"] for h in unique}),
+        "digital_source_types": types,
+        "decisive": score >= DECISIVE,
+    }
+
+
+class GeneratorMetadataSignal:
+    """Generator fingerprints in PNG chunks, EXIF and XMP (one-sided: absent scores 0)."""
+
+    name = "generator_metadata"
+    version = "1.0"
+
+    def availability(self) -> Availability:
+        return Availability.yes()
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "generators": len(GENERATOR_NAMES)}
+
+    def analyze(self, image: "LoadedImage") -> SignalResult:
+        try:
+            ev = find_generator_metadata(image)
+        except Exception as exc:  # hostile metadata must not take analyze() down
+            return SignalResult.failed(self.name, self.version, f"metadata could not be scanned ({type(exc).__name__}: {exc})")
+        if not ev["hits"]:
+            return SignalResult(self.name, self.version, "ok", score=0.0, evidence=ev,
+                                summary="no generator fingerprint in metadata (absence proves nothing)")
+        top = ev["hits"][0]
+        what = {"parameters": "embedded generation parameters", "workflow": "embedded workflow graph",
+                "digital_source_type": f"DigitalSourceType {top['text'].rsplit('/', 1)[-1]}",
+                "software": "generator named in a software field", "marker": "AI wording"}[top["kind"]]
+        summary = f"{top['generator']}: {what} in {top['source']}"
+        if len(ev["hits"]) > 1:
+            summary += f" (+{len(ev['hits']) - 1} more)"
+        return SignalResult(self.name, self.version, "ok", score=float(top["score"]), evidence=ev, summary=summary)
