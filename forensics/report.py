@@ -282,6 +282,8 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
         verdict = str(r.get("verdict"))
         ev = []
         for s in signals:
+            if s.get("status") == "unavailable":  # listed once, above the table
+                continue
             mini = ""
             if s in with_heat[1:]:
                 m = overlay(thumb, s["heatmap"], MINI_SIDE)
@@ -311,6 +313,11 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
     csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'"
     fusions = sorted({str((r.get("fusion") or {}).get("name")) for r in good if isinstance(r.get("fusion"), dict)})
     uncal = sorted({u for r in good if isinstance(r.get("fusion"), dict) for u in r["fusion"].get("uncalibrated") or []})
+    unavailable: dict[str, str] = {}
+    for r in good:
+        for s in r.get("signals") or []:
+            if isinstance(s, dict) and s.get("status") == "unavailable":
+                unavailable.setdefault(str(s.get("name")), str(s.get("reason")))
     versions = sorted({str((r.get("versions") or {}).get("forensics")) for r in good if isinstance(r.get("versions"), dict)})
     settings = sorted({str(r["scan"].get("settings"))[:12] for r in rows if isinstance(r.get("scan"), dict)})
     title = title or f"forensics report: {Path(results).name}"
@@ -329,7 +336,8 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
 &middot; fusion {e(", ".join(fusions) or "-")} &middot; forensics {e(", ".join(versions) or "-")} &middot; settings {e(", ".join(settings) or "-")}</div>
 <div class="meta">P(AI) is the fused probability. Signal columns show each signal's contribution to the log-odds
 (red bars push towards AI, blue towards real; bars share one scale, {scale:.2f} = half width).
-{("* uncalibrated prior weight: " + e(", ".join(uncal)) + ". ") if uncal else ""}Heatmaps: red = AI-like, blue = real-like regions.</div>
+{"".join(f"<br>Not available when scanned: <b>{e(n)}</b> ({e(why)})" for n, why in unavailable.items())}
+{("<br>* uncalibrated prior weight: " + e(", ".join(uncal)) + ". ") if uncal else ""}Heatmaps: red = AI-like, blue = real-like regions.</div>
 <div class="controls">{filters}
 <label><input type="checkbox" id="heat" checked> heatmaps</label>
 <input type="search" id="q" placeholder="filter by path"> <span class="small"><span id="shown">{len(good)}</span> shown</span></div>
