@@ -18,7 +18,6 @@ import io
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys

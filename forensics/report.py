@@ -15,7 +15,6 @@ import datetime as _dt
 import hashlib
 import html
 import io
-import json
 import logging
 import os
 import stat
@@ -24,12 +23,15 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ForensicsError
 from .image import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class ReportSummary:
 
 
 # -- images ------------------------------------------------------------------------------------
-def _open_thumbnail(path: str, sha256: str | None, max_pixels: int) -> tuple["Image.Image | None", str | None]:  # noqa: F821
+def _open_thumbnail(path: str, sha256: str | None, max_pixels: int) -> tuple["Image.Image | None", str | None]:
     """A small RGB thumbnail of ``path`` and a note (why there is none, or that the file
     changed since the scan). Never raises; never opens anything but a regular file."""
     from PIL import Image, ImageOps
@@ -91,7 +93,7 @@ def _open_thumbnail(path: str, sha256: str | None, max_pixels: int) -> tuple["Im
         return None, f"no thumbnail ({type(exc).__name__})"
 
 
-def heat_rgba(heatmap: list[list[float]], size: tuple[int, int]) -> "Image.Image":  # noqa: F821
+def heat_rgba(heatmap: list[list[float]], size: tuple[int, int]) -> "Image.Image":
     """A translucent overlay of a ``[0, 1]`` grid (1 = AI-like) at ``size``: blue for real-like,
     red for AI-like, more opaque the further from 0.5."""
     from PIL import Image
@@ -105,7 +107,7 @@ def heat_rgba(heatmap: list[list[float]], size: tuple[int, int]) -> "Image.Image
     return Image.fromarray(rgba, "RGBA").resize(size, Image.Resampling.BILINEAR)
 
 
-def overlay(base: "Image.Image | None", heatmap: list[list[float]], side: int) -> "Image.Image":  # noqa: F821
+def overlay(base: "Image.Image | None", heatmap: list[list[float]], side: int) -> "Image.Image":
     """``heatmap`` composited over ``base`` (or over grey when there is no thumbnail)."""
     from PIL import Image
 
@@ -121,7 +123,7 @@ def overlay(base: "Image.Image | None", heatmap: list[list[float]], side: int) -
     return out.convert("RGB")
 
 
-def _data_uri(im: "Image.Image") -> str:  # noqa: F821
+def _data_uri(im: "Image.Image") -> str:
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -1,9 +1,7 @@
-import os
 from html.parser import HTMLParser
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
