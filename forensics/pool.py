@@ -70,10 +70,15 @@ def _worker_main(conn: connection.Connection, engine_kwargs: dict[str, Any], han
     try:
         engine = make_engine(engine_kwargs)
         fn = resolve(handler)
-    except BaseException as exc:
-        conn.send(("init_error", f"{type(exc).__name__}: {exc}"))
+        conn.send(("ready", os.getpid()))
+    except (BrokenPipeError, EOFError, OSError):  # the parent is gone (killed) while we started
         return
-    conn.send(("ready", os.getpid()))
+    except BaseException as exc:
+        try:
+            conn.send(("init_error", f"{type(exc).__name__}: {exc}"))
+        except OSError:
+            pass
+        return
     while True:
         try:
             msg = conn.recv()
