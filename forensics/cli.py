@@ -22,7 +22,7 @@ EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 
 #: Modules that add subcommands: each has ``register(subparsers)`` that adds its parser(s)
 #: and sets ``func`` (returning an exit code) as the parser default.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("forensics.cli_weights",)
+SUBCOMMAND_MODULES: tuple[str, ...] = ("forensics.scan", "forensics.report", "forensics.evaluate", "forensics.cli_weights")
 
 
 def _sample_path() -> str:
