@@ -376,7 +376,7 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "evaluate", help="metrics on a labelled folder under laundering conditions",
-        description="AUROC, AP, TPR at 1%%/5%% FPR, Brier and ECE for the fused probability and each signal's raw "
+        description="AUROC, AP, TPR at 1 %/5 % FPR, Brier and ECE for the fused probability and each signal's raw "
                     "score, overall and per source/generator, under laundering conditions. Files the fusion was "
                     "fitted on are excluded. Exit codes: 0 ok, 1 some images failed, 2 usage error.")
     p.add_argument("--labels", required=True, metavar="CSV", help="labels CSV: path,label[,source,generator] (paths relative to it)")

@@ -163,7 +163,7 @@ color:#666;font-size:11px;text-align:center;vertical-align:top;border:1px solid 
 .bar::before{content:"";position:absolute;left:50%;top:-2px;bottom:-2px;border-left:1px solid #999}
 .bar span{position:absolute;top:0;height:10px}.pos{background:var(--ai)}.neg{background:var(--real)}
 .status{color:var(--mute);font-style:italic}
-ul.ev{margin:0;padding-left:16px;max-width:420px}ul.ev li{margin-bottom:3px;overflow-wrap:anywhere}
+ul.ev{margin:0;padding-left:16px;min-width:320px;max-width:420px}ul.ev li{margin-bottom:3px;overflow-wrap:anywhere}
 ul.ev img{float:right;margin-left:4px;border:1px solid #ccc}
 body.noheat .heat{display:none}
 .errors td{color:#7f1d1d}
