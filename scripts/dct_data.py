@@ -8,7 +8,6 @@ listing, the recipe and the feature version, so the two scripts share one extrac
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os

@@ -69,7 +69,7 @@ def _is_payload(text: str | None) -> bool:
 def read_camera_record(image: "LoadedImage") -> dict[str, Any]:
     """The camera record of ``image`` as JSON-safe evidence (see the module docstring)."""
     parsed = md.parse_exif(image.exif)
-    zeroth, exif, gps, first = parsed["0th"], parsed["Exif"], parsed["GPS"], parsed["1st"]
+    zeroth, exif, gps = parsed["0th"], parsed["Exif"], parsed["GPS"]
     ev: dict[str, Any] = {"present": image.exif is not None, "parser": parsed["parser"]}
     payload_fields: list[str] = []
 
