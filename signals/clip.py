@@ -67,7 +67,7 @@ class ClipZeroShotSignal:
     Parameters:
         weights: installed open_clip weights name (default ``clip_vit_b32_openai``).
         home: weight store root (default ``$FORENSICS_HOME`` / ``~/.cache/forensics``).
-        threads: onnxruntime intra-op threads (``None`` = onnxruntime's default).
+        threads: onnxruntime intra-op threads (``None`` = ``$FORENSICS_THREADS``, else ``$OMP_NUM_THREADS``, else onnxruntime's default).
         batch_size: most images per forward pass.
     """
 

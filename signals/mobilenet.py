@@ -42,7 +42,7 @@ class MobileNetSignal:
     Parameters:
         weights: installed weights name (``sumsub_sd5``, ``sumsub_mj5``); also the signal name.
         home: weight store root (default ``$FORENSICS_HOME`` / ``~/.cache/forensics``).
-        threads: onnxruntime intra-op threads (``None`` = onnxruntime's default, all cores).
+        threads: onnxruntime intra-op threads (``None`` = ``$FORENSICS_THREADS``, else ``$OMP_NUM_THREADS``, else all cores).
         batch_size: most images per forward pass in :meth:`analyze_batch`.
     """
 

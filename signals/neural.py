@@ -82,13 +82,26 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
+THREADS_ENV = ("FORENSICS_THREADS", "OMP_NUM_THREADS")
+
+
+def env_threads() -> int | None:
+    """Thread count from ``$FORENSICS_THREADS``, else ``$OMP_NUM_THREADS`` (onnxruntime reads
+    neither by itself; scan workers set the latter to their share of the cores)."""
+    for name in THREADS_ENV:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
 class OnnxModel:
     """A sidecar plus its onnxruntime session (created lazily, once per process)."""
 
     def __init__(self, weights: str, root: str | None, threads: int | None) -> None:
         self.weights = weights
         self.root = root
-        self.threads = threads
+        self.threads = threads or env_threads()
         self._side: dict[str, Any] | None = None
 
     def check(self) -> str | None:

@@ -188,3 +188,14 @@ def test_analysis_imports_no_torch(installed):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_thread_count_from_environment(monkeypatch):
+    from forensics.signals.neural import OnnxModel
+
+    monkeypatch.delenv("FORENSICS_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert OnnxModel("sumsub_sd5", None, None).threads == 1
+    monkeypatch.setenv("FORENSICS_THREADS", "3")
+    assert OnnxModel("sumsub_sd5", None, None).threads == 3
+    assert OnnxModel("sumsub_sd5", None, 2).threads == 2
