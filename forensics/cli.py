@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -125,8 +126,10 @@ def cmd_signals(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from forensics.calibration import fit_calibration
 
-    cal = fit_calibration(args.real, args.fake, target_fpr=args.target_fpr, signals=_signal_list(args.signals),
-                          name=args.name, plots_dir=args.plots)
+    with warnings.catch_warnings():  # recorded in cal.warnings and printed below, once
+        warnings.simplefilter("ignore", UserWarning)
+        cal = fit_calibration(args.real, args.fake, target_fpr=args.target_fpr, signals=_signal_list(args.signals),
+                              name=args.name, plots_dir=args.plots)
     cal.save(args.output)
     print(f"wrote {args.output}: {cal.kind} calibration on {cal.n_real} real"
           + (f" and {cal.data['n_fake']} fake" if cal.data.get("n_fake") else "") + f" images, target FPR {cal.alpha:g}")

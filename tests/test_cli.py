@@ -88,3 +88,27 @@ def test_import_loads_no_heavy_runtime():
             "print(sorted(m for m in ('torch','timm','open_clip','onnxruntime','sklearn','matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_calibrate_then_analyze_with_calibration(tmp_path, capsys):
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    real.mkdir(), fake.mkdir()
+    for i in range(20):
+        (real / f"r{i:02d}.jpg").write_bytes(encode(natural_rgb(160, 200, seed=i), "JPEG", quality=88, exif=camera_exif()))
+        (fake / f"f{i:02d}.png").write_bytes(encode(natural_rgb(160, 200, seed=100 + i), "PNG"))
+    out = tmp_path / "cal.json"
+    assert main(["calibrate", "--real", str(real), "--target-fpr", "0.05", "-o", str(out)]) == 0
+    text = capsys.readouterr()
+    assert "conformal calibration on 20 real images" in text.out
+    assert "about 200 are needed" in text.err  # 20 reals: allowed, but warned
+    assert main(["analyze", "--json", "--calibration", str(out), str(fake / "f00.png")]) == 0
+    row = json.loads(capsys.readouterr().out)
+    validate_row(row)
+    assert row["decision"]["method"] == "conformal" and row["calibration"]["n_real"] == 20
+    assert main(["calibrate", "--real", str(real), "--fake", str(fake), "-o", str(out), "--plots", str(tmp_path / "plots")]) == 0
+    assert "fitted calibration on 20 real and 20 fake images" in capsys.readouterr().out
+    assert (tmp_path / "plots" / "reliability.png").is_file()
+    cal = json.loads(out.read_text())
+    assert cal["format"] == "forensics.calibration" and cal["metrics"]["held_out"]["n"] == 40
+    assert main(["calibrate", "--real", str(real), "--target-fpr", "0.01", "-o", str(out)]) == 2
+    assert "at least 99 readable real images" in capsys.readouterr().err
