@@ -154,35 +154,40 @@ def test_registered_as_builtin() -> None:
 
 @pytest.mark.corpus
 def test_heldout_auroc_on_laundered_jpeg90(corpus_dir, corpus_labels) -> None:
-    """Fit on 4/5 of the files (two random laundered 256 px copies each), score the held-out fifth
-    laundered to JPEG q90 at 256 px. The full evaluation (4 copies per file, all folds) is
-    scripts/eval_dct.py; this is its quick, smaller twin."""
+    """Fit on three of the five folds (two random laundered 256 px copies each), score the
+    held-out fold 0 laundered to JPEG q90 at 256 px. A deterministic subsample (fold 4 is left
+    out) extracted on two processes keeps it quick; the full evaluation (4 copies per file, all
+    folds) is scripts/eval_dct.py. Features v2 (without the residual co-occurrence) score 0.796
+    here, v3 0.837."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import StandardScaler
 
     sys.path.insert(0, str(default_head_path().parents[2] / "scripts"))
-    from dct_data import folds, image_features, read_corpus  # noqa: E402
-
-    from forensics.laundering import LaunderingError, launder, launder_random
+    from dct_data import _job, folds, read_corpus  # noqa: E402
 
     rows = read_corpus(corpus_dir)
     fold = folds(rows)
-    x_tr, y_tr, x_te, y_te = [], [], [], []
+    jobs, labels, is_test = [], [], []
     for i, (r, f) in enumerate(zip(rows, fold)):
-        data = (corpus_dir / r["path"]).read_bytes()
-        try:
-            if f == 0:
-                x_te.append(image_features(launder(data, "jpeg90", seed=i, crop=256)))
-                y_te.append(r["label"] == "ai")
-            else:
-                for k in range(2):  # two copies per file, each with its own recipe draw
-                    x_tr.append(image_features(launder_random(data, seed=2 * i + k, crop=256)))
-                    y_tr.append(r["label"] == "ai")
-        except LaunderingError:
-            continue
-    x_tr, x_te = np.nan_to_num(np.array(x_tr)), np.nan_to_num(np.array(x_te))
-    sc = StandardScaler().fit(x_tr)
-    lr = LogisticRegression(C=1.0, max_iter=5000).fit(sc.transform(x_tr), y_tr)
-    auc = roc_auc_score(y_te, lr.decision_function(sc.transform(x_te)))
-    assert auc > 0.78, auc
+        path = str(corpus_dir / r["path"])
+        if f == 0:
+            jobs.append((path, "eval", "jpeg90", 256, i))
+            labels.append(r["label"] == "ai")
+            is_test.append(True)
+        elif f in (1, 2, 3):
+            for k in range(2):  # two copies per file, each with its own recipe draw
+                jobs.append((path, "train", "", 256, 2 * i + k))
+                labels.append(r["label"] == "ai")
+                is_test.append(False)
+    with ProcessPoolExecutor(2) as ex:
+        x = np.array(list(ex.map(_job, jobs, chunksize=16)))
+    y, is_test = np.array(labels), np.array(is_test)
+    ok = np.isfinite(x).all(axis=1)  # files smaller than the crop
+    tr, te = ok & ~is_test, ok & is_test
+    sc = StandardScaler().fit(x[tr])
+    lr = LogisticRegression(C=1.0, max_iter=5000).fit(sc.transform(x[tr]), y[tr])
+    auc = roc_auc_score(y[te], lr.decision_function(sc.transform(x[te])))
+    assert auc > 0.80, auc
