@@ -39,11 +39,6 @@ def fusion_sha256(fusion: "LogisticFusion") -> str:
     return hashlib.sha256(json.dumps(fusion.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def signal_fingerprint(sig: "Signal") -> dict[str, Any]:
-    fp = sig.fingerprint() if hasattr(sig, "fingerprint") else {}
-    return {"version": sig.version, **fp}
-
-
 class Calibration:
     """A user's calibration. Build with :func:`fit_calibration` or :meth:`load`.
 
@@ -92,12 +87,12 @@ class Calibration:
 
     def check(self, signals: Sequence["Signal"], fusion: "LogisticFusion") -> None:
         """Refuse to be used with other signals or another fusion than those it was made with."""
-        from forensics.signals import Availability
+        from forensics.signals import Availability, fingerprint_of
 
         now: dict[str, Any] = {}
         for sig in signals:
             avail = sig.availability() if hasattr(sig, "availability") else Availability.yes()
-            now[sig.name] = {"available": avail.ok, "fingerprint": signal_fingerprint(sig)}
+            now[sig.name] = {"available": avail.ok, "fingerprint": fingerprint_of(sig)}
         problems = []
         for name in sorted(set(now) | set(self.signals)):
             then, cur = self.signals.get(name), now.get(name)
@@ -187,6 +182,8 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
     """
     from forensics.analysis import Engine
 
+    from forensics.signals import fingerprint_of
+
     alpha = check_alpha(target_fpr)
     engine = Engine(signals, fusion=fusion)
     real_rows, real_err = _score_rows(engine, expand_sources(real))
@@ -205,7 +202,7 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
         warnings.warn(notes[-1], stacklevel=2)
     errors = [{"source": s, "error": e} for s, e in real_err + fake_err]
     base = engine.fusion_
-    sigs = {s.name: {"available": s.availability().ok, "fingerprint": signal_fingerprint(s)} for s in engine.signals_}
+    sigs = {s.name: {"available": s.availability().ok, "fingerprint": fingerprint_of(s)} for s in engine.signals_}
     data = {"n_real": len(real_rows), "n_fake": len(fake_rows), "n_errors": len(errors), "errors": errors[:50],
             "real": str(real) if isinstance(real, (str, Path)) else "<list>",
             "fake": (str(fake) if isinstance(fake, (str, Path)) else "<list>") if fake is not None else None}
@@ -227,6 +224,7 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
         save_roc(y, p, Path(plots_dir) / "roc.png", title="Held-out ROC (calibration)")
         save_reliability(y, p, Path(plots_dir) / "reliability.png", title="Held-out reliability (calibration)")
     refit.provenance_ = {"name": prov["name"], "fitted_on": data, "created": prov["created"]}
+    refit.signals_ = {n: sigs[n]["fingerprint"] for n in metrics["fitted_features"] if n in sigs}
     return Calibration(kind="fitted", alpha=alpha, real_logits=oof[y == 0], signals=sigs,
                        base_fusion_sha256=fusion_sha256(base), fusion=refit, metrics=metrics, data=data,
                        warnings_=notes, provenance=prov)

@@ -74,6 +74,7 @@ class Analysis:
     fusion: dict[str, Any]
     calibration: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    decisive: tuple[str, ...] = ()
 
     @property
     def not_run(self) -> list[SignalEntry]:
@@ -104,6 +105,7 @@ class Analysis:
             "logit": _round(self.logit),
             "intercept": _round(self.intercept),
             "verdict": self.verdict,
+            "decisive": list(self.decisive),
             "decision": self.decision,
             "degraded": self.degraded,
             "not_run": [{"name": s.name, "status": s.result.status, "reason": s.result.reason} for s in self.not_run],
@@ -220,6 +222,7 @@ class Engine:
     def _prepared(self) -> list["Signal"]:
         signals = self.signals_
         if not getattr(self, "_checked", False):
+            self.fusion_.check_signals(signals)
             if self.calibration is not None:
                 self.calibration.check(signals, self.fusion_)
             self._checked = True
@@ -299,6 +302,7 @@ class Engine:
             source=image.source, sha256=image.sha256, image=image.describe(), probability=probability,
             logit=expl.logit, intercept=expl.intercept, verdict=verdict, decision=decision, signals=entries,
             fusion=self._fusion_info, calibration=calib, versions={"forensics": __version__},
+            decisive=expl.decisive,
         )
 
 

@@ -58,6 +58,8 @@ def format_analysis(a: Any) -> str:
     else:
         rule = f"{a.fusion['name']} fusion: AI if P >= {d['threshold_ai']:.2f}, real if P <= {d['threshold_real']:.2f}"
     lines = [f"{a.source}", f"  P(AI) = {a.probability:.3f}   {a.verdict}   ({rule})"]
+    if a.decisive:
+        lines.append(f"  decided by: {', '.join(a.decisive)} (decisive evidence; see its line below)")
     for s in sorted(a.signals, key=lambda s: -abs(s.contribution)):
         r = s.result
         if r.status == "ok":

@@ -9,7 +9,13 @@ Each feature is one signal's raw score. A feature is either
   nothing), and so do signals that could not be fitted here (no weights), marked uncalibrated.
 
 ``logit = intercept + sum(coef_i * z_i)``. A signal that did not run has ``z_i = 0`` and so
-contributes exactly 0. :meth:`fit` trains on copies of the data in which fitted features
+contributes exactly 0.
+
+A prior feature may be *decisive* (``decisive_at``): when its score reaches that value (a
+signed C2PA claim of AI origin, embedded generation parameters, a decoded watermark), its
+contribution is raised, if needed, until the logit reaches ``decisive_logit`` (default 6.91,
+P >= 0.999), whatever the other signals say. The raise is part of that feature's contribution,
+so the breakdown still adds up exactly and shows what decided. :meth:`fit` trains on copies of the data in which fitted features
 are dropped at random (``drop_rate``), so that the remaining coefficients still give a
 meaningful probability when a signal is missing (mean imputation learnt end to end, rather
 than one model per subset of signals, which would multiply files and fits).
@@ -45,6 +51,7 @@ class Feature:
     clip: float | None = None
     calibrated: bool = True
     note: str = ""
+    decisive_at: float | None = None
 
     def z(self, score: float) -> float:
         v = (score - self.center) / self.scale
@@ -54,7 +61,8 @@ class Feature:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "coef": self.coef, "center": self.center,
-                "scale": self.scale, "clip": self.clip, "calibrated": self.calibrated, "note": self.note}
+                "scale": self.scale, "clip": self.clip, "calibrated": self.calibrated, "note": self.note,
+                "decisive_at": self.decisive_at}
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class Explanation:
     contributions: dict[str, float]
     missing: tuple[str, ...]
     unknown: tuple[str, ...]
+    decisive: tuple[str, ...] = ()
 
     @property
     def logit(self) -> float:
@@ -89,24 +98,28 @@ class LogisticFusion:
         clip: bound on standardised fitted features (robust to out-of-range scores).
         priors: ``{name: Feature}`` for prior-weighted features kept as they are by ``fit``.
         thresholds: ``{"ai": p, "real": p}`` verdict thresholds on the probability.
+        decisive_logit: the least logit when a decisive feature fires (6.91: P >= 0.999).
         class_weight: ``"balanced"`` weighs each class by ``n / (2 * n_class)``, so the fitted
             intercept assumes even prior odds instead of the training set's class ratio.
         random_state: seed of the drop augmentation.
 
     Fitted attributes: ``features_`` (dict by name), ``intercept_``, ``feature_names_in_``
-    (sorted), ``coef_`` (array in that order), ``metrics_`` and ``provenance_``.
+    (sorted), ``coef_`` (array in that order), ``metrics_``, ``provenance_`` and ``signals_``
+    (``{name: fingerprint}`` of the signals whose scores the fitted coefficients were learnt
+    on; set by whoever fits, checked by :meth:`check_signals`).
     """
 
     def __init__(self, *, C: float = 1.0, drop_rate: float = 0.3, n_drop_copies: int = 4,
                  clip: float = 5.0, priors: Mapping[str, Feature] | None = None,
-                 thresholds: Mapping[str, float] | None = None, class_weight: str | None = None,
-                 random_state: int = 0):
+                 thresholds: Mapping[str, float] | None = None, decisive_logit: float = 6.91,
+                 class_weight: str | None = None, random_state: int = 0):
         self.C = C
         self.drop_rate = drop_rate
         self.n_drop_copies = n_drop_copies
         self.clip = clip
         self.priors = priors
         self.thresholds = thresholds
+        self.decisive_logit = decisive_logit
         self.class_weight = class_weight
         self.random_state = random_state
 
@@ -167,6 +180,7 @@ class LogisticFusion:
         self.thresholds_ = thresholds
         self.metrics_ = metrics
         self.provenance_ = provenance
+        self.signals_: dict[str, dict[str, Any]] = {}
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "features_"):
@@ -178,17 +192,23 @@ class LogisticFusion:
         Scores of signals the fusion does not know are listed in ``unknown`` and contribute 0."""
         self._check_fitted()
         contrib: dict[str, float] = {}
-        missing = []
-        for name in self.feature_names_in_:
+        missing, fired = [], []
+        for name in map(str, self.feature_names_in_):
             feat = self.features_[name]
             v = scores.get(name)
             if v is None or not math.isfinite(v):
-                missing.append(str(name))
-                contrib[str(name)] = 0.0
+                missing.append(name)
+                contrib[name] = 0.0
             else:
-                contrib[str(name)] = feat.coef * feat.z(float(v))
+                contrib[name] = feat.coef * feat.z(float(v))
+                if feat.decisive_at is not None and v >= feat.decisive_at:
+                    fired.append(name)
+        if fired:
+            deficit = self.decisive_logit - (self.intercept_ + math.fsum(contrib.values()))
+            if deficit > 0:
+                contrib[max(fired, key=lambda n: contrib[n])] += deficit
         unknown = tuple(sorted(k for k in scores if k not in self.features_))
-        return Explanation(self.intercept_, contrib, tuple(missing), unknown)
+        return Explanation(self.intercept_, contrib, tuple(missing), unknown, tuple(fired))
 
     def decision_function(self, rows: Sequence[Mapping[str, float | None]]) -> np.ndarray:
         return np.array([self.explain(r).logit for r in rows])
@@ -206,6 +226,22 @@ class LogisticFusion:
             return "likely_real"
         return "inconclusive"
 
+    def check_signals(self, signals: Sequence[Any]) -> None:
+        """Refuse signals whose fingerprint differs from the one a fitted coefficient was learnt on:
+        the coefficient would scale scores of another model."""
+        from forensics.signals import fingerprint_of
+
+        self._check_fitted()
+        for sig in signals:
+            then = self.signals_.get(sig.name)
+            now = fingerprint_of(sig)
+            if then is not None and then != now:
+                diff = ", ".join(f"{k} {str(then.get(k))[:16]} -> {str(now.get(k))[:16]}"
+                                 for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k))
+                raise FusionError(
+                    f"fusion {self.provenance_.get('name', 'custom')!r} was fitted on another {sig.name!r} ({diff}); "
+                    "refit it (scripts/fit_fusion.py for the default) or calibrate with `forensics calibrate --fake`")
+
     @property
     def uncalibrated(self) -> list[str]:
         self._check_fitted()
@@ -221,7 +257,9 @@ class LogisticFusion:
             "features": [self.features_[n].to_dict() for n in self.feature_names_in_],
             "thresholds": self.thresholds_,
             "params": {"C": self.C, "drop_rate": self.drop_rate, "n_drop_copies": self.n_drop_copies,
-                       "clip": self.clip, "class_weight": self.class_weight, "random_state": self.random_state},
+                       "clip": self.clip, "decisive_logit": self.decisive_logit, "class_weight": self.class_weight,
+                       "random_state": self.random_state},
+            "signals": self.signals_,
             "metrics": self.metrics_,
             "provenance": self.provenance_,
         }
@@ -234,7 +272,8 @@ class LogisticFusion:
             for f in data["features"]:
                 feat = Feature(str(f["name"]), str(f["kind"]), float(f["coef"]), float(f.get("center", 0.0)),
                                float(f.get("scale", 1.0)), None if f.get("clip") is None else float(f["clip"]),
-                               bool(f.get("calibrated", True)), str(f.get("note", "")))
+                               bool(f.get("calibrated", True)), str(f.get("note", "")),
+                               None if f.get("decisive_at") is None else float(f["decisive_at"]))
                 if feat.kind not in ("fitted", "prior") or feat.scale <= 0 or not math.isfinite(feat.coef):
                     raise ValueError(f"bad feature {feat.name!r}")
                 feats[feat.name] = feat
@@ -246,6 +285,7 @@ class LogisticFusion:
             raise FusionError(f"{source}: thresholds must satisfy 0 <= real <= ai <= 1, got {thresholds}")
         model = cls(**data.get("params", {}))
         model._set_state(feats, intercept, thresholds, dict(data.get("metrics", {})), dict(data.get("provenance", {})))
+        model.signals_ = {str(k): dict(v) for k, v in dict(data.get("signals", {})).items()}
         return model
 
     def save(self, path: str | Path) -> None:

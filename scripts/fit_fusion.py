@@ -35,6 +35,7 @@ from fusion_priors import PRIORS  # noqa: E402
 
 from forensics.calibration import binary_metrics, choose_thresholds  # noqa: E402
 from forensics.fusion import LogisticFusion  # noqa: E402
+from forensics.signals import create_signal, fingerprint_of  # noqa: E402
 
 ALPHA = 0.05
 
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = choose_thresholds(y, p_oof, ALPHA)
     model = LogisticFusion(**params, thresholds=thresholds).fit(score_rows, y, fitted=["dct"], platt=True)
     model.metrics_ = metrics
+    model.signals_ = {"dct": fingerprint_of(create_signal("dct"))}
     model.provenance_ = {
         "name": "default",
         "script": "scripts/fit_fusion.py",

@@ -12,11 +12,13 @@ from forensics.fusion import Feature
 PRIORS: dict[str, Feature] = {
     # A signed claim of AI origin incriminates its maker: +12 (decisive). Camera claims are
     # only as good as the signer (score already scaled by trust in signals/provenance.py).
-    "c2pa": Feature("c2pa", "prior", 12.0, note="signed provenance; AI claim +12, trusted capture -12"),
+    "c2pa": Feature("c2pa", "prior", 12.0, decisive_at=0.9,
+                    note="signed provenance; AI claim +12 (decisive), trusted capture -12"),
     # Embedded generation parameters, workflows, IPTC trainedAlgorithmicMedia: +12 (decisive).
-    "generator_metadata": Feature("generator_metadata", "prior", 12.0, note="generator fingerprints in metadata"),
+    "generator_metadata": Feature("generator_metadata", "prior", 12.0, decisive_at=0.9,
+                                  note="generator fingerprints in metadata; embedded parameters decisive"),
     # Known invisible watermark decoded (false match <= 1e-6 by construction): +12 (decisive).
-    "watermark": Feature("watermark", "prior", 12.0, note="SD v1 / SDXL dwtDct watermark decoded"),
+    "watermark": Feature("watermark", "prior", 12.0, decisive_at=1.0, note="SD v1 / SDXL dwtDct watermark decoded (decisive)"),
     # Forgeable and usually stripped: a full camera record moves at most -1.5, absence +0.15.
     "exif": Feature("exif", "prior", 1.5, note="camera EXIF completeness; weak, forgeable"),
     # Who encoded the file last, not how the pixels were made.

@@ -103,3 +103,10 @@ class Signal(Protocol):
     def fingerprint(self) -> dict[str, Any]:
         """Identity of what produced the score (version, weights sha256, prompt hash...)."""
         ...
+
+
+def fingerprint_of(sig: Signal) -> dict[str, Any]:
+    """``{"version": ..., **sig.fingerprint()}``: what fusion and calibration files record to
+    refuse being used with another version or other weights of the signal."""
+    fp = sig.fingerprint() if hasattr(sig, "fingerprint") else {}
+    return {"version": sig.version, **fp}

@@ -112,3 +112,18 @@ def test_calibrate_then_analyze_with_calibration(tmp_path, capsys):
     assert cal["format"] == "forensics.calibration" and cal["metrics"]["held_out"]["n"] == 40
     assert main(["calibrate", "--real", str(real), "--target-fpr", "0.01", "-o", str(out)]) == 2
     assert "at least 99 readable real images" in capsys.readouterr().err
+
+
+def test_decisive_metadata_is_named(tmp_path, capsys):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a photo of a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model: sd15")
+    path = tmp_path / "a1111.png"
+    path.write_bytes(encode(natural_rgb(256, 256, seed=9), "PNG", pnginfo=info))
+    assert main(["analyze", "--json", str(path)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    validate_row(row)
+    assert row["decisive"] == ["generator_metadata"] and row["probability"] >= 0.999
+    assert main(["analyze", str(path)]) == 0
+    assert "decided by: generator_metadata" in capsys.readouterr().out

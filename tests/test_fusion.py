@@ -101,3 +101,44 @@ def test_balanced_class_weight_centres_the_intercept():
     balanced = LogisticFusion(drop_rate=0.0, class_weight="balanced").fit(rows, y)
     assert plain.intercept_ < -1.0  # learnt the 1:5 base rate
     assert abs(balanced.intercept_) < 0.35  # even odds, up to the feature's own offset
+
+
+def test_default_fusion_matches_the_shipped_signals():
+    """A changed DCT head or feature version without a refit of the fusion fails here."""
+    from forensics.signals import create_signal, fingerprint_of
+
+    model = default_fusion()
+    assert set(model.signals_) == {n for n, f in model.features_.items() if f.kind == "fitted"}
+    for name, recorded in model.signals_.items():
+        assert recorded == fingerprint_of(create_signal(name))
+
+
+def test_default_fusion_decisive_evidence_outweighs_every_pixel_signal():
+    model = default_fusion()
+    pixels_say_real = {n: -1e9 for n, f in model.features_.items() if f.kind == "fitted" or not f.calibrated}
+    for decisive in ("c2pa", "generator_metadata", "watermark"):
+        e = model.explain({decisive: 1.0, **pixels_say_real})
+        assert e.probability >= 0.999 and e.decisive == (decisive,), decisive
+        assert abs(e.intercept + math.fsum(e.contributions.values()) - e.logit) < 1e-9
+    # below the decisive level the prior is an ordinary weight, and nothing is lifted
+    e = model.explain({"generator_metadata": 0.4, **pixels_say_real})
+    assert e.decisive == () and e.contributions["generator_metadata"] == pytest.approx(0.4 * 12)
+
+
+def test_decisive_floor_only_raises():
+    feats = [Feature("meta", "prior", 12.0, decisive_at=1.0).to_dict(), Feature("a", "prior", 1.0).to_dict()]
+    model = LogisticFusion.from_dict({"format": "forensics.fusion", "format_version": 1, "intercept": 0.0,
+                                      "features": feats, "thresholds": {"ai": 0.8, "real": 0.2}})
+    assert model.explain({"meta": 1.0, "a": 3.0}).contributions["meta"] == 12.0  # already above the floor
+    assert model.explain({"meta": 1.0, "a": -30.0}).logit == pytest.approx(6.91)
+
+
+def test_fusion_refuses_a_signal_it_was_not_fitted_on():
+    from forensics import Engine
+    from toy_signals import Brightness
+
+    rows, y = synthetic()
+    model = LogisticFusion().fit([{"brightness": r["a"]} for r in rows], y)
+    model.signals_ = {"brightness": {"version": "0"}}
+    with pytest.raises(FusionError, match=r"fitted on another 'brightness' \(version 0 -> 1\)"):
+        Engine([Brightness()], fusion=model).analyze(np.zeros((8, 8, 3), np.uint8))
