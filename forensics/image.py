@@ -14,7 +14,8 @@ import re
 import struct
 import threading
 import warnings
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
@@ -30,6 +31,12 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 120_000_000
 #: Default refusal limit on the encoded file size.
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+#: Above this many pixels, an image may not declare more than ``MAX_PIXELS_PER_BYTE`` pixels
+#: per byte of its file: a 100 MP "image" in a few hundred bytes is a decompression bomb
+#: aimed at memory, not a photograph. Lossless codecs reach about 8,000 pixels per byte on
+#: bilevel content; flat lossless WebP, AVIF and HEIC go much further, hence the floor.
+PIXELS_PER_BYTE_FLOOR = 16_000_000
+MAX_PIXELS_PER_BYTE = 10_000
 #: Longest text value kept per metadata entry (PNG chunks, comments); longer values are cut.
 MAX_TEXT_CHARS = 1_000_000
 
@@ -201,47 +208,157 @@ def _from_bytes(data: bytes, name: str, max_pixels: int, max_bytes: int) -> Load
         raise ImageLoadError(f"{name}: input is {len(data):,} bytes, above the {max_bytes:,}-byte limit")
     _register_heif()
     sha = hashlib.sha256(data).hexdigest()
-    notes: list[str] = []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as exc:
-            # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS) fired while reading the header.
-            found = re.search(r"\((\d+) pixels\)", str(exc))
-            size = f"{int(found.group(1)):,} pixels" if found else "its size"
+        loaded = _decode(data, name, sha, max_pixels)
+    # Decoder complaints (e.g. "Tag data larger than file") are evidence about the file: keep them.
+    said = list(dict.fromkeys(f"decoder: {w.message}" for w in caught))[:5]
+    return replace(loaded, warnings=loaded.warnings + tuple(said)) if said else loaded
+
+
+def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
+    notes: list[str] = []
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS) fired while reading the header.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)):,} pixels" if found else "its size"
+        raise ImageLoadError(
+            f"{name}: image of {size} exceeds Pillow's decompression-bomb limit (refused before "
+            "decoding); to admit it, raise PIL.Image.MAX_IMAGE_PIXELS and max_pixels"
+        ) from None
+    except ValueError as exc:
+        if data.startswith(_PNG_SIGNATURE) and _is_text_limit(exc):
+            return _from_png_without_text(data, name, sha, max_pixels, exc)
+        raise ImageLoadError(f"{name}: header could not be parsed (ValueError: {exc})") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(
+            f"{name}: not a recognised image ({_sniff(data)}); supported: JPEG, PNG, WebP, "
+            "TIFF, GIF, BMP, HEIC/HEIF, AVIF"
+        ) from None
+    except Exception as exc:  # Pillow plugins raise many types on hostile headers
+        raise ImageLoadError(f"{name}: header could not be parsed ({type(exc).__name__}: {exc})") from None
+    _check_size(im, name, max_pixels, len(data))
+    truncated = False
+    try:
+        im.load()
+    except Exception as exc:  # decoders raise OSError, ValueError, TypeError, MemoryError...
+        if im.format == "JPEG" and "truncated" in str(exc):
+            # Terminate the stream so libjpeg fills the missing rows; report it, never hide it.
+            im = _decode_truncated_jpeg(data, name, exc)
+            truncated = True
+            notes.append("file is truncated: the JPEG stream ends early; missing rows are filler")
+        elif im.format == "PNG" and _is_text_limit(exc):
+            return _from_png_without_text(data, name, sha, max_pixels, exc)
+        else:
             raise ImageLoadError(
-                f"{name}: image of {size} exceeds Pillow's decompression-bomb limit (refused before "
-                "decoding); to admit it, raise PIL.Image.MAX_IMAGE_PIXELS and max_pixels"
+                f"{name}: {im.format or 'image'} data is corrupt or truncated ({type(exc).__name__}: {exc})"
             ) from None
-        except UnidentifiedImageError:
-            raise ImageLoadError(
-                f"{name}: not a recognised image ({_sniff(data)}); supported: JPEG, PNG, WebP, "
-                "TIFF, GIF, BMP, HEIC/HEIF, AVIF"
-            ) from None
-        except Exception as exc:  # Pillow plugins raise many types on hostile headers
-            raise ImageLoadError(f"{name}: header could not be parsed ({type(exc).__name__}: {exc})") from None
-        w, h = im.size
-        if w <= 0 or h <= 0:
-            raise ImageLoadError(f"{name}: image declares an empty size {w}x{h}")
-        if w * h > max_pixels:
-            raise ImageLoadError(
-                f"{name}: {w}x{h} = {w * h:,} pixels exceeds the {max_pixels:,}-pixel limit "
-                "(refused before decoding, as a possible decompression bomb); raise max_pixels "
-                "if this file is trusted"
-            )
-        truncated = False
-        try:
-            im.load()
-        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-            if im.format == "JPEG" and "truncated" in str(exc):
-                # Terminate the stream so libjpeg fills the missing rows; report it, never hide it.
-                im = _decode_truncated_jpeg(data, name, exc)
-                truncated = True
-                notes.append("file is truncated: the JPEG stream ends early; missing rows are filler")
-            else:
-                raise ImageLoadError(f"{name}: {im.format or 'image'} data is corrupt or truncated ({exc})") from None
+    return _build_checked(im, name, sha, data, truncated, notes)
+
+
+def _check_size(im: Image.Image, name: str, max_pixels: int, n_bytes: int) -> None:
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        raise ImageLoadError(f"{name}: image declares an empty size {w}x{h}")
+    if w * h > max_pixels:
+        raise ImageLoadError(
+            f"{name}: {w}x{h} = {w * h:,} pixels exceeds the {max_pixels:,}-pixel limit "
+            "(refused before decoding, as a possible decompression bomb); raise max_pixels "
+            "if this file is trusted"
+        )
+    if w * h > max(PIXELS_PER_BYTE_FLOOR, MAX_PIXELS_PER_BYTE * n_bytes):
+        raise ImageLoadError(
+            f"{name}: {w}x{h} = {w * h:,} pixels declared in a file of {n_bytes:,} bytes "
+            f"(over {MAX_PIXELS_PER_BYTE:,} pixels per byte): refused before decoding as a "
+            "decompression bomb; raise forensics.image.MAX_PIXELS_PER_BYTE if this file is trusted"
+        )
+
+
+def _build_checked(im: Image.Image, name: str, sha: str, data: bytes, truncated: bool, notes: list[str]) -> LoadedImage:
+    """:func:`_build` with any failure of a hostile file turned into :class:`ImageLoadError`."""
+    try:
         return _build(im, name, sha, data, truncated, notes)
+    except ImageLoadError:
+        raise
+    except Exception as exc:
+        raise ImageLoadError(
+            f"{name}: {im.format or 'image'} ({im.mode}) could not be converted to RGB ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def _is_text_limit(exc: BaseException) -> bool:
+    """Pillow refuses PNG text chunks above 1 MB decompressed (64 MB in all) with a ValueError."""
+    msg = str(exc).lower()
+    return isinstance(exc, ValueError) and ("decompressed data too large" in msg or "text chunks" in msg)
+
+
+def _from_png_without_text(data: bytes, name: str, sha: str, max_pixels: int, exc: BaseException) -> LoadedImage:
+    """Decode a PNG whose text chunks exceed Pillow's limits: the pixels from a copy without its
+    text chunks, the text read here with bounded decompression (each value cut at
+    ``MAX_TEXT_CHARS``), so an oversized chunk neither hides the image nor its other evidence."""
+    stripped, text = _split_png_text(data)
+    try:
+        im = Image.open(io.BytesIO(stripped))
+        _check_size(im, name, max_pixels, len(data))
+        im.load()
+    except ImageLoadError:
+        raise
+    except Exception as exc2:
+        raise ImageLoadError(f"{name}: PNG data is corrupt ({type(exc2).__name__}: {exc2})") from None
+    note = f"PNG text chunks exceed Pillow's limits ({exc}); read here, values cut at {MAX_TEXT_CHARS:,} characters"
+    loaded = _build_checked(im, name, sha, data, False, [note])
+    merged = {**loaded.text, **text}
+    return replace(loaded, text=merged)
+
+
+def _split_png_text(data: bytes) -> tuple[bytes, dict[str, str]]:
+    """``(png without tEXt/zTXt/iTXt chunks, {keyword: text})``; a malformed tail is kept as is."""
+    out = [data[:8]]
+    text: dict[str, str] = {}
+    pos = 8
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        if kind in _PNG_TEXT_CHUNKS:
+            key, value = _png_text_value(kind, data[pos + 8:pos + 8 + length])
+            if key and len(text) < 1000:
+                text.setdefault(key, value)
+        else:
+            out.append(data[pos:end])
+        pos = end
+    out.append(data[pos:])
+    return b"".join(out), text
+
+
+def _png_text_value(kind: bytes, body: bytes) -> tuple[str, str]:
+    key, _, rest = body.partition(b"\0")
+    keyword = key.decode("latin-1")
+    try:
+        if kind == b"tEXt":
+            return keyword, rest[:MAX_TEXT_CHARS].decode("latin-1")
+        if kind == b"zTXt":
+            return keyword, _bounded_inflate(rest[1:]).decode("latin-1")[:MAX_TEXT_CHARS]
+        flag, rest = rest[:1], rest[2:]  # compression flag, method
+        _lang, _, rest = rest.partition(b"\0")
+        _tkey, _, rest = rest.partition(b"\0")
+        raw = _bounded_inflate(rest) if flag == b"\x01" else rest[:MAX_TEXT_CHARS * 4]
+        return keyword, raw.decode("utf-8", errors="replace")[:MAX_TEXT_CHARS]
+    except zlib.error:
+        return keyword, ""
+
+
+def _bounded_inflate(blob: bytes) -> bytes:
+    return zlib.decompressobj().decompress(blob, MAX_TEXT_CHARS * 4)
 
 
 def _decode_truncated_jpeg(data: bytes, name: str, exc: Exception) -> Image.Image:
@@ -326,16 +443,22 @@ def _jpeg_fields(im: Image.Image) -> tuple[dict[int, list[int]] | None, int | No
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im).astype(np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") else max(float(arr.max()), 1.0)
-        gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    if im.mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-        gray = np.clip((arr - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit, 32-bit integer and float greyscale: stretch to 8 bits in float32, in place.
+        gray = np.array(im, dtype=np.float32)
+        if im.mode.startswith("I;16"):
+            lo, hi = 0.0, 65535.0
+        else:
+            finite = np.isfinite(gray)
+            if not finite.all():
+                gray[~finite] = 0.0
+            lo = float(gray.min()) if im.mode == "F" else 0.0
+            hi = max(float(gray.max()), lo + 1e-12) if im.mode == "F" else max(float(gray.max()), 1.0)
+        gray -= lo
+        gray *= 255.0 / (hi - lo)
+        gray += 0.5
+        np.clip(gray, 0, 255, out=gray)
+        return np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
@@ -348,6 +471,9 @@ def _build(im: Image.Image, name: str, sha: str, data: bytes, truncated: bool, n
         orientation = int(im.getexif().get(0x0112, 1) or 1)
     except Exception as exc:
         notes.append(f"EXIF could not be parsed for orientation ({type(exc).__name__})")
+    if not 1 <= orientation <= 8:
+        notes.append(f"EXIF orientation {orientation} is not a valid value (1-8); ignored")
+        orientation = 1
     try:
         n_frames = int(getattr(im, "n_frames", 1))
     except Exception:
@@ -382,7 +508,7 @@ def _from_pil(im: Image.Image, name: str) -> LoadedImage:
     except Exception as exc:
         raise ImageLoadError(f"{name}: the PIL image could not be loaded ({exc})") from None
     digest = hashlib.sha256(f"{im.mode}:{im.size}:".encode() + im.tobytes()).hexdigest()
-    return _build(im, name, digest, b"", False, [])
+    return _build_checked(im, name, digest, b"", False, [])
 
 
 def _from_array(arr: np.ndarray) -> LoadedImage:

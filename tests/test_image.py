@@ -185,3 +185,80 @@ def test_resized_for_low_resolution_signals(rgb):
     small = im.resized(160)
     assert small.shape == (120, 160, 3)
     assert im.resized(1000) is im.rgb
+
+
+def test_header_declaring_far_more_pixels_than_the_file_can_hold_is_refused():
+    from images import png_chunk
+    import struct
+
+    ihdr = struct.pack(">IIBBBBB", 6000, 6000, 8, 2, 0, 0, 0)  # 36 MP in about 50 bytes
+    data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b"")
+    with pytest.raises(ImageLoadError, match=r"36,000,000 pixels declared in a file of \d+ bytes .*decompression bomb"):
+        load_image(data)
+
+
+def test_flat_animated_webp_bomb_refused_before_decoding():
+    frames = [Image.new("RGB", (5000, 5000), (i, 0, 0)) for i in range(2)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    assert len(buf.getvalue()) < 2000
+    with pytest.raises(ImageLoadError, match="pixels per byte"):
+        load_image(buf.getvalue())
+
+
+@pytest.mark.parametrize("fmt,mode", [("TIFF", "I;16"), ("TIFF", "F"), ("PNG", "RGB"), ("JPEG", "RGB"),
+                                      ("WEBP", "RGB"), ("GIF", "P"), ("BMP", "RGB")])
+def test_fuzzed_files_load_or_raise_image_load_error(rgb, fmt, mode):
+    """Seeded byte mutations of valid files: each one decodes or raises ImageLoadError, nothing else."""
+    if mode == "I;16":
+        im = Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).convert("I;16")
+    elif mode == "F":
+        im = Image.fromarray(rgb[..., 0].astype(np.float32) / 7)
+    else:
+        im = Image.fromarray(rgb).convert(mode)
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    data = buf.getvalue()
+    rng = np.random.default_rng(3)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(500):  # within the headers (TIFF tags, chunk lengths) where parsers trip
+        mutated = bytearray(data)
+        for pos in rng.integers(0, min(len(data), 200), size=int(rng.integers(1, 6))):
+            mutated[pos] = int(rng.integers(0, 256))
+        try:
+            load_image(bytes(mutated))
+            outcomes["ok"] += 1
+        except ImageLoadError as exc:
+            assert str(exc).startswith("<bytes>: ")
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0  # the mutations do reach the decoders' error paths
+
+
+def test_float_tiff_stretched_to_eight_bits():
+    ramp = np.linspace(-3.0, 5.0, 64 * 32, dtype=np.float32).reshape(32, 64)
+    ramp[0, 0] = np.nan
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, "TIFF")
+    im = load_image(buf.getvalue())
+    assert im.mode == "F"
+    assert im.rgb[..., 0].min() == 0 and im.rgb[..., 0].max() == 255
+    assert np.all(np.diff(im.rgb[1:, :, 0].astype(int).ravel()) >= 0)  # monotone ramp stays monotone
+
+
+def test_png_text_chunk_over_pillow_limit_keeps_pixels_and_text(rgb):
+    info = PngImagePlugin.PngInfo()
+    info.add_text("workflow", '{"nodes": [' + "0," * 1_500_000 + "0]}", zip=True)  # 3 MB decompressed
+    info.add_text("parameters", "a cat, Steps: 20, Sampler: Euler a")
+    data = encode(rgb, "PNG", pnginfo=info)
+    im = load_image(data)
+    assert np.array_equal(im.rgb, rgb)
+    assert im.text["parameters"].startswith("a cat")
+    assert im.text["workflow"].startswith('{"nodes": [0,0,') and len(im.text["workflow"]) == 1_000_000
+    assert any("exceed Pillow's limits" in w for w in im.warnings)
+
+
+def test_invalid_orientation_value_is_ignored_and_reported(rgb):
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Orientation: 9}})
+    im = load_image(encode(rgb, "JPEG", exif=exif))
+    assert im.orientation == 1 and im.rgb.shape == (240, 320, 3)
+    assert any("orientation 9 is not a valid value" in w for w in im.warnings)
