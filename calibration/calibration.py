@@ -3,6 +3,11 @@
 A calibration is tied to the exact signals (name, version, weights and prompt hashes, and
 whether each could run) and fusion it was made with; loading it into an engine whose signals
 differ is refused, because the threshold would no longer mean what it says.
+
+It also keeps each calibration real's per-signal contributions. When a signal that scored the
+calibration reals abstains on an image (the DCT signal on a thumbnail under 64 pixels, say),
+the image's logit lacks that signal's share while the reals' logits include it; the p-value is
+then computed against the reals' logits without that signal, so that like is compared with like.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT = "forensics.calibration"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".heic", ".heif", ".avif"}
 
 
@@ -47,18 +52,27 @@ class Calibration:
             on the user's reals and fakes; conformal threshold from out-of-fold real logits).
         alpha: target false-positive rate.
         real_logits: sorted fused logits of the calibration reals (the conformal reference set).
+        real_contributions: per calibration real (in ``real_logits`` order), ``{signal:
+            log-odds contribution}`` of the signals that scored it.
         signals: ``{name: {"available": bool, "fingerprint": {...}}}`` at calibration time.
         fusion: refitted :class:`~forensics.fusion.LogisticFusion` or ``None``.
         base_fusion_sha256: sha256 of the fusion the logits were computed with.
     """
 
-    def __init__(self, *, kind: str, alpha: float, real_logits: Sequence[float], signals: Mapping[str, Any],
+    def __init__(self, *, kind: str, alpha: float, real_logits: Sequence[float],
+                 real_contributions: Sequence[Mapping[str, float]], signals: Mapping[str, Any],
                  base_fusion_sha256: str, fusion: "LogisticFusion | None" = None,
                  metrics: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
                  warnings_: Sequence[str] = (), provenance: Mapping[str, Any] | None = None):
         self.kind = kind
         self.alpha = check_alpha(alpha)
-        self.real_logits = np.sort(np.asarray(real_logits, dtype=float))
+        logits = np.asarray(real_logits, dtype=float)
+        if len(real_contributions) != logits.size:
+            raise CalibrationError(f"{logits.size} real logits but {len(real_contributions)} contribution rows")
+        order = np.argsort(logits, kind="stable")
+        self.real_logits = logits[order]
+        self.real_contributions = [{str(k): float(v) for k, v in real_contributions[i].items() if v != 0.0}
+                                   for i in order]
         self.signals = dict(signals)
         self.base_fusion_sha256 = base_fusion_sha256
         self.fusion = fusion
@@ -75,15 +89,26 @@ class Calibration:
     def threshold_logit(self) -> float:
         return threshold_for(self.real_logits, self.alpha)
 
-    def p_value(self, logit: float) -> float:
-        return float(conformal_p_values(self.real_logits, [logit])[0])
+    def reference(self, missing: Iterable[str] = ()) -> tuple[np.ndarray, list[str]]:
+        """The reals' logits as they would be without the ``missing`` signals, and which of
+        those signals had scored any calibration real (the others change nothing)."""
+        dropped = sorted({n for n in missing if any(n in c for c in self.real_contributions)})
+        if not dropped:
+            return self.real_logits, []
+        shift = np.array([math.fsum(c.get(n, 0.0) for n in dropped) for c in self.real_contributions])
+        return self.real_logits - shift, dropped
 
-    def assess(self, logit: float) -> dict[str, Any]:
-        """What an :class:`~forensics.analysis.Analysis` carries about this calibration."""
-        t = self.threshold_logit
-        return {"kind": self.kind, "alpha": self.alpha, "p_value": self.p_value(logit),
+    def p_value(self, logit: float, missing: Iterable[str] = ()) -> float:
+        return float(conformal_p_values(self.reference(missing)[0], [logit])[0])
+
+    def assess(self, logit: float, missing: Iterable[str] = ()) -> dict[str, Any]:
+        """What an :class:`~forensics.analysis.Analysis` carries about this calibration.
+        ``missing``: signals that did not score this image (their share is taken out of the reals)."""
+        ref, dropped = self.reference(missing)
+        t = threshold_for(ref, self.alpha)
+        return {"kind": self.kind, "alpha": self.alpha, "p_value": float(conformal_p_values(ref, [logit])[0]),
                 "n_real": self.n_real, "threshold_logit": None if math.isinf(t) else round(t, 6),
-                "name": self.provenance.get("name")}
+                "reference_without": dropped, "name": self.provenance.get("name")}
 
     def check(self, signals: Sequence["Signal"], fusion: "LogisticFusion") -> None:
         """Refuse to be used with other signals or another fusion than those it was made with."""
@@ -118,6 +143,7 @@ class Calibration:
             "target_fpr": self.alpha, "n_real": self.n_real,
             "threshold_logit": None if math.isinf(t) else t,
             "real_logits": [float(x) for x in self.real_logits],
+            "real_contributions": self.real_contributions,
             "signals": self.signals, "base_fusion_sha256": self.base_fusion_sha256,
             "fusion": self.fusion.to_dict() if self.fusion is not None else None,
             "metrics": self.metrics, "data": self.data, "warnings": self.warnings, "provenance": self.provenance,
@@ -136,13 +162,21 @@ class Calibration:
             logits = [float(x) for x in d["real_logits"]]
             if not logits or not all(math.isfinite(x) for x in logits):
                 raise ValueError("real_logits must be a non-empty list of finite numbers")
+            contributions = [{str(k): float(v) for k, v in dict(c).items()} for c in d["real_contributions"]]
+            if not all(math.isfinite(v) for c in contributions for v in c.values()):
+                raise ValueError("real_contributions must hold finite numbers")
+            if not isinstance(d["signals"], Mapping) or not all(
+                    isinstance(v, Mapping) and isinstance(v.get("available"), bool)
+                    and isinstance(v.get("fingerprint"), Mapping) for v in d["signals"].values()):
+                raise TypeError("signals must map each name to {available: bool, fingerprint: {...}}")
             kind = str(d["kind"])
             if kind not in ("conformal", "fitted"):
                 raise ValueError(f"kind must be 'conformal' or 'fitted', got {kind!r}")
-            return cls(kind=kind, alpha=float(d["target_fpr"]), real_logits=logits, signals=dict(d["signals"]),
+            return cls(kind=kind, alpha=float(d["target_fpr"]), real_logits=logits,
+                       real_contributions=contributions, signals=dict(d["signals"]),
                        base_fusion_sha256=str(d["base_fusion_sha256"]), fusion=fusion, metrics=d.get("metrics"),
                        data=d.get("data"), warnings_=d.get("warnings", ()), provenance=d.get("provenance"))
-        except (KeyError, TypeError, ValueError, FusionError) as exc:
+        except (KeyError, TypeError, ValueError, FusionError, CalibrationError) as exc:
             raise CalibrationError(f"{source}: malformed calibration file ({type(exc).__name__}: {exc})") from None
 
     @classmethod
@@ -209,12 +243,14 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
     prov = {"name": name or "calibration", "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "forensics_version": _version()}
     if fake is None:
-        logits = base.decision_function(real_rows)
+        expl = [base.explain(r) for r in real_rows]
+        logits = np.array([e.logit for e in expl])
         metrics = {"real_logit_quantiles": {q: float(np.quantile(logits, float(q))) for q in ("0.5", "0.9", "0.95", "0.99")}}
-        return Calibration(kind="conformal", alpha=alpha, real_logits=logits, signals=sigs,
+        return Calibration(kind="conformal", alpha=alpha, real_logits=logits,
+                           real_contributions=[e.contributions for e in expl], signals=sigs,
                            base_fusion_sha256=fusion_sha256(base), metrics=metrics, data=data,
                            warnings_=notes, provenance=prov)
-    refit, oof, metrics = _refit(base, real_rows, fake_rows, alpha, n_splits, random_state)
+    refit, oof, oof_contrib, metrics = _refit(base, real_rows, fake_rows, alpha, n_splits, random_state)
     y = np.r_[np.zeros(len(real_rows), int), np.ones(len(fake_rows), int)]
     if plots_dir is not None:
         from .plots import save_roc, save_reliability
@@ -225,13 +261,14 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
         save_reliability(y, p, Path(plots_dir) / "reliability.png", title="Held-out reliability (calibration)")
     refit.provenance_ = {"name": prov["name"], "fitted_on": data, "created": prov["created"]}
     refit.signals_ = {n: sigs[n]["fingerprint"] for n in metrics["fitted_features"] if n in sigs}
-    return Calibration(kind="fitted", alpha=alpha, real_logits=oof[y == 0], signals=sigs,
+    return Calibration(kind="fitted", alpha=alpha, real_logits=oof[y == 0],
+                       real_contributions=oof_contrib[:len(real_rows)], signals=sigs,
                        base_fusion_sha256=fusion_sha256(base), fusion=refit, metrics=metrics, data=data,
                        warnings_=notes, provenance=prov)
 
 
 def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict], alpha: float, n_splits: int,
-           random_state: int) -> tuple["LogisticFusion", np.ndarray, dict[str, Any]]:
+           random_state: int) -> tuple["LogisticFusion", np.ndarray, list[dict[str, float]], dict[str, Any]]:
     from sklearn.model_selection import StratifiedKFold
 
     from forensics.fusion import LogisticFusion
@@ -247,16 +284,19 @@ def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict],
     params = dict(C=base.C, drop_rate=base.drop_rate, n_drop_copies=base.n_drop_copies, clip=base.clip,
                   class_weight=base.class_weight, priors=priors, random_state=random_state)
     oof = np.zeros(len(rows))
+    oof_contrib: list[dict[str, float]] = [{} for _ in rows]
     k = min(n_splits, int(np.bincount(y).min()))
     for tr, te in StratifiedKFold(k, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y):
         m = LogisticFusion(**params).fit([rows[i] for i in tr], y[tr], fitted=fitted, platt=True)
-        oof[te] = m.decision_function([rows[i] for i in te])
+        for i in te:
+            e = m.explain(rows[i])
+            oof[i], oof_contrib[i] = e.logit, e.contributions
     p = 1 / (1 + np.exp(-oof))
     metrics = {"held_out": binary_metrics(y, p), "folds": k, "fitted_features": fitted}
     thresholds = choose_thresholds(y, p, alpha)
     final = LogisticFusion(**params, thresholds=thresholds).fit(rows, y, fitted=fitted, platt=True)
     final.metrics_ = metrics
-    return final, oof, metrics
+    return final, oof, oof_contrib, metrics
 
 
 def choose_thresholds(y: np.ndarray, p: np.ndarray, alpha: float) -> dict[str, float]:

@@ -48,7 +48,13 @@ def threshold_for(real_scores: Sequence[float] | np.ndarray, alpha: float) -> fl
     Returns ``inf`` when ``alpha`` cannot be reached with this many reals."""
     real = np.sort(np.asarray(real_scores, dtype=float))
     n = real.size
-    k = math.floor(alpha * (n + 1)) - 1  # allowed number of reals >= t
+    # allowed number k of reals >= t: the largest with (1 + k) / (n + 1) <= alpha, evaluated as
+    # conformal_p_values evaluates it, so that float rounding cannot shift the threshold a rank
+    k = math.floor(alpha * (n + 1)) - 1
+    while (k + 2) / (n + 1.0) <= alpha:
+        k += 1
+    while k >= 0 and (k + 1) / (n + 1.0) > alpha:
+        k -= 1
     if k < 0:
         return math.inf
     # t must exceed the (k+1)-th largest real score

@@ -235,6 +235,9 @@ class Engine:
                 batch.append((src, self.load(src)))
             except ImageLoadError as exc:
                 batch.append((src, exc))
+            except Exception as exc:  # a bug must not sink the batch: report it on this input
+                log.error("unexpected failure reading %s", src, exc_info=True)
+                batch.append((src, ImageLoadError(f"{src}: unexpected {type(exc).__name__} while reading ({exc})")))
             if len(batch) >= batch_size:
                 yield from self._run_batch(batch)
                 batch = []
@@ -255,7 +258,10 @@ class Engine:
     def _run(self, sig: "Signal", images: list[LoadedImage]) -> list["SignalResult"]:
         from forensics.signals import SignalResult
 
-        avail = sig.availability()
+        try:
+            avail = sig.availability()
+        except Exception as exc:
+            return [SignalResult.failed(sig.name, sig.version, f"availability check failed: {type(exc).__name__}: {exc}")] * len(images)
         if not avail.ok:
             return [SignalResult.unavailable(sig.name, sig.version, avail.reason or "unavailable")] * len(images)
         batch_fn = getattr(sig, "analyze_batch", None)
@@ -291,9 +297,10 @@ class Engine:
         verdict = fusion.verdict(probability)
         calib = None
         if self.calibration is not None:
-            calib = self.calibration.assess(expl.logit)
+            calib = self.calibration.assess(expl.logit, expl.missing)
             decision = {"method": "conformal", "alpha": calib["alpha"], "p_value": calib["p_value"],
-                        "n_real": calib["n_real"], "threshold_real": fusion.thresholds_["real"]}
+                        "n_real": calib["n_real"], "threshold_real": fusion.thresholds_["real"],
+                        "reference_without": calib["reference_without"]}
             verdict = "likely_ai" if calib["p_value"] <= calib["alpha"] else (
                 "likely_real" if probability <= fusion.thresholds_["real"] else "inconclusive")
         from forensics import __version__
@@ -327,9 +334,7 @@ def analyze(image: ImageSource, *, signals: Sequence["str | Signal"] | None = No
     many images use :class:`Engine` or :meth:`Engine.analyze_many`, which batch.
     """
     if isinstance(calibration, str) or hasattr(calibration, "__fspath__"):
-        from forensics.calibration import Calibration
-
-        calibration = Calibration.load(calibration)  # type: ignore[arg-type]
+        calibration = _load_calibration(calibration)  # type: ignore[arg-type]
     key = (tuple(s if isinstance(s, str) else id(s) for s in signals) if signals is not None else None,
            id(calibration) if calibration is not None else None, id(fusion) if fusion is not None else None,
            max_pixels)
@@ -340,6 +345,27 @@ def analyze(image: ImageSource, *, signals: Sequence["str | Signal"] | None = No
             _ENGINES.clear()
         _ENGINES[key] = engine
     return engine.analyze(image)
+
+
+_CALIBRATIONS: dict[tuple[str, int, int], "Calibration"] = {}
+
+
+def _load_calibration(path: Any) -> "Calibration":
+    """Calibration file by path, loaded once while the file is unchanged (same engine, same models)."""
+    import os
+
+    from forensics.calibration import Calibration
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return Calibration.load(path)  # let it report the missing or unreadable file
+    key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    if key not in _CALIBRATIONS:
+        if len(_CALIBRATIONS) > 8:
+            _CALIBRATIONS.clear()
+        _CALIBRATIONS[key] = Calibration.load(path)
+    return _CALIBRATIONS[key]
 
 
 def result_schema() -> dict[str, Any]:

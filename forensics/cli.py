@@ -1,8 +1,8 @@
 """Command-line interface: a thin layer over the library.
 
-Exit codes: 0 success; 1 some inputs could not be read or a command failed on its input
-(the others are still reported); 2 usage error (bad option, unknown signal, unreadable
-calibration or fusion file).
+Exit codes: 0 success; 1 some inputs could not be read (the others are still reported);
+2 usage or configuration error (bad option, unknown signal, unreadable or mismatched
+calibration or fusion file, too few readable images to calibrate).
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def format_analysis(a: Any) -> str:
     d = a.decision
     if d["method"] == "conformal":
         rule = f"calibrated: p-value {d['p_value']:.4f} vs alpha {d['alpha']:g} over {d['n_real']} known-real images"
+        if d.get("reference_without"):
+            rule += f", compared without {', '.join(d['reference_without'])} (not scored here)"
     else:
         rule = f"{a.fusion['name']} fusion: AI if P >= {d['threshold_ai']:.2f}, real if P <= {d['threshold_real']:.2f}"
     lines = [f"{a.source}", f"  P(AI) = {a.probability:.3f}   {a.verdict}   ({rule})"]

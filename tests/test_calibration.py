@@ -7,7 +7,7 @@ from forensics import CalibrationError, Engine
 from forensics.calibration import Calibration, conformal_p_values, fit_calibration, threshold_for
 from forensics.fusion import Feature, LogisticFusion
 from images import encode
-from toy_signals import Brightness, Contrast
+from toy_signals import Brightness, Contrast, ContrastLargeOnly
 
 
 def test_conformal_fpr_holds_on_fresh_draws():
@@ -104,8 +104,58 @@ def test_real_and_fake_refit_with_held_out_metrics(tmp_path):
     assert np.array_equal(again.real_logits, cal.real_logits)
 
 
+@pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
+def test_signal_abstaining_on_an_image_is_taken_out_of_the_reference(tmp_path):
+    """Contrast pulls every calibration real's logit down; on a thumbnail it abstains. Compared
+    with the reals' full logits the thumbnail would look far more AI-like than any of them."""
+    fusion = LogisticFusion.from_dict({
+        "format": "forensics.fusion", "format_version": 1, "intercept": 0.0,
+        "features": [Feature("brightness", "prior", 4.0, center=0.5, scale=0.2).to_dict(),
+                     Feature("contrast", "prior", -3.0, center=0.0, scale=0.1).to_dict()],
+        "thresholds": {"ai": 0.8, "real": 0.2}, "provenance": {"name": "toy"}})
+    rng = np.random.default_rng(4)
+    real = folder(tmp_path, "real", rng.normal(100, 20, 60), 0)
+    signals = [Brightness(), ContrastLargeOnly()]
+    cal = fit_calibration(real, target_fpr=0.05, signals=signals, fusion=fusion)
+    eng = Engine(signals, fusion=fusion, calibration=Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))))
+    thumb = np.clip(rng.normal(100, 30, (16, 16, 3)), 0, 255).astype(np.uint8)
+    a = eng.analyze(encode(thumb, "PNG"))
+    assert a.signal("contrast").result.status == "abstained"
+    assert a.logit > cal.real_logits.max()  # the unadjusted comparison would flag it at p = 1/61
+    assert a.decision["reference_without"] == ["contrast"] and a.calibration["reference_without"] == ["contrast"]
+    assert a.calibration["p_value"] > 0.2 and a.verdict != "likely_ai"
+    full = eng.analyze(str(sorted(real.iterdir())[0]))
+    assert full.calibration["reference_without"] == []
+
+
 def test_malformed_calibration_file(tmp_path):
     p = tmp_path / "c.json"
-    p.write_text('{"format": "forensics.calibration", "format_version": 1, "kind": "conformal"}')
+    p.write_text('{"format": "forensics.calibration", "format_version": 2, "kind": "conformal"}')
     with pytest.raises(CalibrationError, match="malformed calibration file"):
         Calibration.load(p)
+
+
+@pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
+@pytest.mark.parametrize("patch,match", [
+    ({"signals": {"brightness": "yes"}}, r"signals must map each name"),
+    ({"real_contributions": [{"brightness": "x"}]}, "malformed calibration file"),
+    ({"target_fpr": 2}, r"target false-positive rate must be in \(0, 1\)"),
+    ({"format_version": 1}, "calibration format version 1 is not supported"),
+])
+def test_malformed_calibration_fields_are_refused_clearly(tmp_path, patch, match):
+    real = folder(tmp_path, "real", [100 + i for i in range(25)], 0)
+    cal = fit_calibration(real, target_fpr=0.05, signals=[Brightness(), Contrast()], fusion=toy_fusion())
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({**cal.to_dict(), **patch}))
+    with pytest.raises(CalibrationError, match=match):
+        Calibration.load(p)
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.05, 0.07, 0.1, 0.29, 0.57])
+@pytest.mark.parametrize("n", [99, 199, 1000])
+def test_threshold_is_the_exact_p_value_boundary(alpha, n):
+    real = np.random.default_rng(n).normal(0, 1, n)
+    t = threshold_for(real, alpha)
+    assert conformal_p_values(real, [t])[0] <= alpha
+    below = conformal_p_values(real, [real[real < t].max()])[0]
+    assert below > alpha  # the next real down is already over alpha: no rank lost to rounding

@@ -45,3 +45,14 @@ class NoWeights(Brightness):
 
     def availability(self):
         return Availability.no("no weights: run `forensics weights download no_weights`")
+
+
+class ContrastLargeOnly(Contrast):
+    """Contrast that abstains on images under 32 pixels a side, as the DCT signal does under 64."""
+
+    name = "contrast"
+
+    def analyze(self, image):
+        if min(image.width, image.height) < 32:
+            return SignalResult.abstained(self.name, self.version, "image under 32 pixels a side")
+        return super().analyze(image)
