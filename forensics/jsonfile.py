@@ -8,10 +8,15 @@ from pathlib import Path
 from typing import Any
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number this file may hold")
+
+
 def read_json(path: str | Path, error: type[Exception], what: str) -> Any:
+    """Parse strict JSON: ``NaN`` and ``Infinity`` (which Python's json accepts) are refused."""
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(Path(path).read_text(), parse_constant=_refuse_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise error(f"{path}: cannot read {what} file ({exc})") from None
 
 

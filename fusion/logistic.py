@@ -270,22 +270,31 @@ class LogisticFusion:
         try:
             feats = {}
             for f in data["features"]:
-                feat = Feature(str(f["name"]), str(f["kind"]), float(f["coef"]), float(f.get("center", 0.0)),
-                               float(f.get("scale", 1.0)), None if f.get("clip") is None else float(f["clip"]),
+                feat = Feature(str(f["name"]), str(f["kind"]), _finite(f["coef"]), _finite(f.get("center", 0.0)),
+                               _finite(f.get("scale", 1.0)), None if f.get("clip") is None else _finite(f["clip"]),
                                bool(f.get("calibrated", True)), str(f.get("note", "")),
-                               None if f.get("decisive_at") is None else float(f["decisive_at"]))
-                if feat.kind not in ("fitted", "prior") or feat.scale <= 0 or not math.isfinite(feat.coef):
+                               None if f.get("decisive_at") is None else _finite(f["decisive_at"]))
+                if feat.kind not in ("fitted", "prior") or feat.scale <= 0:
                     raise ValueError(f"bad feature {feat.name!r}")
                 feats[feat.name] = feat
-            thresholds = {"ai": float(data["thresholds"]["ai"]), "real": float(data["thresholds"]["real"])}
-            intercept = float(data["intercept"])
+            thresholds = {"ai": _finite(data["thresholds"]["ai"]), "real": _finite(data["thresholds"]["real"])}
+            intercept = _finite(data["intercept"])
+            params = dict(data.get("params") or {})
+            unknown = sorted(set(params) - _PARAMS)
+            if unknown:
+                raise ValueError(f"unknown params {unknown}")
+            for k in ("C", "drop_rate", "clip", "decisive_logit"):
+                if k in params:
+                    params[k] = _finite(params[k])
+            model = cls(**params)
+            signals = {str(k): dict(v) for k, v in dict(data.get("signals") or {}).items()}
+            metrics, provenance = dict(data.get("metrics") or {}), dict(data.get("provenance") or {})
         except (KeyError, TypeError, ValueError) as exc:
             raise FusionError(f"{source}: malformed fusion file ({type(exc).__name__}: {exc})") from None
         if not 0 <= thresholds["real"] <= thresholds["ai"] <= 1:
             raise FusionError(f"{source}: thresholds must satisfy 0 <= real <= ai <= 1, got {thresholds}")
-        model = cls(**data.get("params", {}))
-        model._set_state(feats, intercept, thresholds, dict(data.get("metrics", {})), dict(data.get("provenance", {})))
-        model.signals_ = {str(k): dict(v) for k, v in dict(data.get("signals", {})).items()}
+        model._set_state(feats, intercept, thresholds, metrics, provenance)
+        model.signals_ = signals
         return model
 
     def save(self, path: str | Path) -> None:
@@ -294,6 +303,18 @@ class LogisticFusion:
     @classmethod
     def load(cls, path: str | Path) -> "LogisticFusion":
         return cls.from_dict(read_json(path, FusionError, "fusion"), source=str(path))
+
+
+_PARAMS = {"C", "drop_rate", "n_drop_copies", "clip", "decisive_logit", "class_weight", "random_state"}
+
+
+def _finite(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"expected a number, got {type(v).__name__} {v!r}"[:120])
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError(f"expected a finite number, got {x}")
+    return x
 
 
 def _num(v: float | None) -> float:

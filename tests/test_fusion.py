@@ -142,3 +142,29 @@ def test_fusion_refuses_a_signal_it_was_not_fitted_on():
     model.signals_ = {"brightness": {"version": "0"}}
     with pytest.raises(FusionError, match=r"fitted on another 'brightness' \(version 0 -> 1\)"):
         Engine([Brightness()], fusion=model).analyze(np.zeros((8, 8, 3), np.uint8))
+
+
+@pytest.mark.parametrize("patch,match", [
+    ({"params": {"C": 1.0, "bogus": 3}}, r"unknown params \['bogus'\]"),
+    ({"params": {"C": None}}, "expected a number, got NoneType"),
+    ({"intercept": "0.5"}, "expected a number, got str"),
+    ({"signals": ["dct"]}, "malformed fusion file"),
+])
+def test_malformed_fusion_fields_are_refused_clearly(tmp_path, patch, match):
+    good = LogisticFusion.from_dict({
+        "format": "forensics.fusion", "format_version": 1, "intercept": 0.0,
+        "features": [Feature("a", "prior", 1.0).to_dict()], "thresholds": {"ai": 0.8, "real": 0.2}}).to_dict()
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({**good, **patch}))
+    with pytest.raises(FusionError, match=match):
+        LogisticFusion.load(path)
+
+
+def test_nan_in_a_fusion_file_is_refused(tmp_path):
+    good = LogisticFusion.from_dict({
+        "format": "forensics.fusion", "format_version": 1, "intercept": 0.0,
+        "features": [Feature("a", "prior", 1.0).to_dict()], "thresholds": {"ai": 0.8, "real": 0.2}}).to_dict()
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(good).replace('"coef": 1.0', '"coef": NaN'))
+    with pytest.raises(FusionError, match="NaN is not a number this file may hold"):
+        LogisticFusion.load(path)
