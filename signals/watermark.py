@@ -59,11 +59,21 @@ HAAR = 0.7071067811865476
 
 
 def u_plane(bgr: np.ndarray) -> np.ndarray:
-    """U of OpenCV's 8-bit ``COLOR_BGR2YUV`` (14-bit fixed point, rounded, saturated), as float64."""
-    b, g, r = (bgr[..., i].astype(np.int64) for i in range(3))
+    """U of OpenCV's 8-bit ``COLOR_BGR2YUV`` (14-bit fixed point, rounded, saturated), as float64.
+    In place on int32 (every intermediate fits; equal to OpenCV on all 2^24 colours)."""
     half, shift = 1 << 13, 14
-    y = (b * 1868 + g * 9617 + r * 4899 + half) >> shift
-    return np.clip(((b - y) * 8061 + (128 << shift) + half) >> shift, 0, 255).astype(np.float64)
+    b = bgr[..., 0].astype(np.int32)
+    y = bgr[..., 1] * np.int32(9617)
+    y += b * np.int32(1868)
+    y += bgr[..., 2] * np.int32(4899)
+    y += half
+    y >>= shift
+    b -= y
+    b *= 8061
+    b += (128 << shift) + half
+    b >>= shift
+    np.clip(b, 0, 255, out=b)
+    return b.astype(np.float64)
 
 
 def block_bits(bgr: np.ndarray) -> np.ndarray:
