@@ -36,7 +36,7 @@ import numpy as np
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
 from forensics.signals.base import Availability, SignalResult
-from forensics.signals.neural import OnnxModel, chunks, preprocess_batch
+from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
 
 PROMPTS_FORMAT = "forensics.clip_prompts"
 
@@ -61,7 +61,7 @@ def load_prompts(text: str | None = None) -> dict[str, Any]:
             "sha256": hashlib.sha256(canon.encode()).hexdigest(), "version": data.get("version")}
 
 
-class ClipZeroShotSignal:
+class ClipZeroShotSignal(OnnxSignal):
     """CLIP zero-shot margin on onnxruntime.
 
     Parameters:
@@ -76,18 +76,8 @@ class ClipZeroShotSignal:
 
     def __init__(self, weights: str = "clip_vit_b32_openai", *, home: str | None = None, threads: int | None = None,
                  batch_size: int = 16) -> None:
-        self.weights = weights
-        self.home = home
-        self.threads = threads
-        self.batch_size = batch_size
-        self._model: OnnxModel | None = None
+        super().__init__(weights, home=home, threads=threads, batch_size=batch_size)
         self._text: tuple[np.ndarray, np.ndarray] | None = None
-
-    @property
-    def model(self) -> OnnxModel:
-        if self._model is None:
-            self._model = OnnxModel(self.weights, self.home, self.threads)
-        return self._model
 
     def availability(self) -> Availability:
         problem = self.model.check()
@@ -102,12 +92,7 @@ class ClipZeroShotSignal:
         return Availability.no(problem) if problem else Availability.yes()
 
     def fingerprint(self) -> dict[str, Any]:
-        fp: dict[str, Any] = {"name": self.name, "version": self.version, "weights": self.weights,
-                              "weights_sha256": None, "prompts_sha256": load_prompts()["sha256"]}
-        if self.model.check() is None:
-            side = self.model.sidecar
-            fp.update(weights_sha256=side["sha256"], onnx_sha256=side["onnx"]["sha256"])
-        return fp
+        return {**super().fingerprint(), "prompts_sha256": load_prompts()["sha256"]}
 
     def _text_means(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean prompt embedding of each class (loaded once; mean of cosines = cosine with the mean)."""

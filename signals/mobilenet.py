@@ -22,21 +22,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
 from forensics.signals.base import Availability, SignalResult
-from forensics.signals.neural import OnnxModel, chunks, preprocess_batch
+from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
 from forensics.weights import how_to_get
 
 #: Shorter sides below this are abstained on: a 224-px classifier says nothing about a thumbnail.
 MIN_SIDE = 32
 
 
-class MobileNetSignal:
+class MobileNetSignal(OnnxSignal):
     """Sumsub MobileNetV3 classifier on onnxruntime.
 
     Parameters:
@@ -50,34 +49,17 @@ class MobileNetSignal:
 
     def __init__(self, weights: str = "sumsub_sd5", *, home: str | None = None, threads: int | None = None,
                  batch_size: int = 16) -> None:
-        self.weights = weights
-        self.home = home
-        self.threads = threads
-        self.batch_size = batch_size
-        self._model: OnnxModel | None = None
+        super().__init__(weights, home=home, threads=threads, batch_size=batch_size)
 
     @property
     def name(self) -> str:
         return self.weights
-
-    @property
-    def model(self) -> OnnxModel:
-        if self._model is None:
-            self._model = OnnxModel(self.weights, self.home, self.threads)
-        return self._model
 
     def availability(self) -> Availability:
         problem = self.model.check()
         if problem is None and self.model.sidecar["kind"] != "sumsub_mobilenet":
             problem = f"weights {self.weights!r} are {self.model.sidecar['kind']}, not a Sumsub MobileNet; {how_to_get(self.weights)}"
         return Availability.no(problem) if problem else Availability.yes()
-
-    def fingerprint(self) -> dict[str, Any]:
-        fp: dict[str, Any] = {"name": self.name, "version": self.version, "weights": self.weights, "weights_sha256": None}
-        if self.model.check() is None:
-            side = self.model.sidecar
-            fp.update(weights_sha256=side["sha256"], onnx_sha256=side["onnx"]["sha256"])
-        return fp
 
     def analyze(self, image: LoadedImage) -> SignalResult:
         return self.analyze_batch([image])[0]

@@ -163,3 +163,30 @@ class OnnxModel:
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+class OnnxSignal:
+    """What the ONNX-backed signals share: constructor arguments, the lazily opened model, and
+    the weights part of the fingerprint. Subclasses set ``name``/``version`` and analyse."""
+
+    def __init__(self, weights: str, *, home: str | None = None, threads: int | None = None,
+                 batch_size: int = 16) -> None:
+        self.weights = weights
+        self.home = home
+        self.threads = threads
+        self.batch_size = batch_size
+        self._model: OnnxModel | None = None
+
+    @property
+    def model(self) -> OnnxModel:
+        if self._model is None:
+            self._model = OnnxModel(self.weights, self.home, self.threads)
+        return self._model
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp: dict[str, Any] = {"name": self.name, "version": self.version, "weights": self.weights,  # type: ignore[attr-defined]
+                              "weights_sha256": None}
+        if self.model.check() is None:
+            side = self.model.sidecar
+            fp.update(weights_sha256=side["sha256"], onnx_sha256=side["onnx"]["sha256"])
+        return fp
