@@ -36,10 +36,10 @@ Score: 1.0 when found (decisive), else 0.0.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import binom
 
 from .base import Availability, SignalResult
 
@@ -98,6 +98,11 @@ def decode_bits(bgr: np.ndarray, length: int, votes: np.ndarray | None = None) -
     return mean * 255 > 127
 
 
+def chance_of_hits(hits: int, n: int) -> float:
+    """P(at least ``hits`` of ``n`` bits match by chance, each with probability 1/2), exactly."""
+    return sum(math.comb(n, k) for k in range(hits, n + 1)) / 2**n
+
+
 class WatermarkSignal:
     """Stable Diffusion v1 / SDXL dwtDct invisible watermarks (found: decisive; absent: 0)."""
 
@@ -146,7 +151,7 @@ class WatermarkSignal:
             for order, v in votes.items():
                 hits = int(np.sum(decode_bits(rgb, expected.size, v) == expected))
                 if hits / expected.size > best["bit_accuracy"]:
-                    p = float(binom.sf(hits - 1, expected.size, 0.5))  # P(>= hits matching by chance)
+                    p = chance_of_hits(hits, expected.size)
                     best = {"bit_accuracy": round(hits / expected.size, 4), "p_value": float(f"{p:.3g}"),
                             "channel_order": order}
             out[name] = best
