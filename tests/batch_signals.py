@@ -83,3 +83,15 @@ def coloured(h: int, w: int, seed: int) -> np.ndarray:
     rgb[..., 0] += shift
     rgb[..., 2] -= shift
     return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+class WorkerEnv(Redness):
+    """Redness that also reports the process environment it ran in (thread and malloc settings)."""
+
+    name = "worker_env"
+    KEYS = ("OPENBLAS_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+
+    def analyze(self, image):
+        r = super().analyze(image)
+        env = {k: os.environ.get(k) for k in self.KEYS}
+        return SignalResult(self.name, self.version, "ok", score=r.score, evidence={**r.evidence, "env": env, "pid": os.getpid()})
