@@ -190,7 +190,7 @@ def machine() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7, help="timed runs per latency figure (median reported)")
-    ap.add_argument("--scan-images", type=int, default=60)
+    ap.add_argument("--scan-images", type=int, default=200, help="generated 3 MP JPEGs per scan (enough that worker start-up, about 0.7 s, does not dominate)")
     ap.add_argument("--rss-files", type=int, default=640)
     ap.add_argument("--write", metavar="FILE", help="also write the tables as Markdown to FILE")
     args = ap.parse_args()
