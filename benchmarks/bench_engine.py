@@ -193,12 +193,18 @@ def main() -> int:
     ap.add_argument("--scan-images", type=int, default=200, help="generated 3 MP JPEGs per scan (enough that worker start-up, about 0.7 s, does not dominate)")
     ap.add_argument("--rss-files", type=int, default=640)
     ap.add_argument("--write", metavar="FILE", help="also write the tables as Markdown to FILE")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="keep glibc's default malloc thresholds in this process (workers always raise them)")
     args = ap.parse_args()
+    from forensics.malloc import reuse_pixel_buffers
+
+    malloc = "glibc defaults" if args.default_malloc else f"raised as the forensics command does: {reuse_pixel_buffers()}"
 
     from forensics import Engine, __version__
 
     names = [f"{s.name}{'' if s.availability().ok else ' (unavailable)'}" for s in Engine().signals_]
-    lines = [f"Machine: {machine()}", f"forensics {__version__}; default signals: {', '.join(names) or 'none'}", ""]
+    lines = [f"Machine: {machine()}", f"forensics {__version__}; default signals: {', '.join(names) or 'none'}",
+             f"malloc thresholds in the latency process: {malloc}", ""]
     print("\n".join(lines), flush=True)
 
     lat = bench_latency(args.repeat)

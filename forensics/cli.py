@@ -193,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .malloc import reuse_pixel_buffers
+
+    reuse_pixel_buffers()
     try:
         return args.func(args)
     except BrokenPipeError:  # output piped into `head` and closed: stop quietly

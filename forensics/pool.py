@@ -28,12 +28,6 @@ log = logging.getLogger(__name__)
 #: Thread-pool variables set in each worker (to ``cpu_count // workers``) unless already set,
 #: so that N workers do not each start one BLAS/OpenMP/torch thread per core.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-#: glibc malloc settings for each worker (unless already set). By default glibc serves the
-#: tens-of-MB pixel buffers of every image with fresh mmap()s and returns them on free, so each
-#: image page-faults its buffers in again; on this project's 2-core VM that cost up to 40 % of a
-#: scan's wall time, in runs that came and went (docs/benchmarks.md). Buffers under 256 MB are
-#: reused from the heap instead; worker RSS rose from 201 to 208 MB on 3 MP JPEGs.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(512 << 20)}
 #: Consecutive workers that may die before reporting ready before the pool gives up.
 MAX_START_FAILURES = 3
 
@@ -73,6 +67,9 @@ def make_engine(engine_kwargs: dict[str, Any], warm_up: bool = True):
 
 def _worker_main(conn: connection.Connection, engine_kwargs: dict[str, Any], handler: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from .malloc import reuse_pixel_buffers
+
+    reuse_pixel_buffers()
     try:
         engine = make_engine(engine_kwargs)
         fn = resolve(handler)
@@ -107,10 +104,9 @@ class _Worker:
     def __init__(self, ctx, engine_kwargs: dict[str, Any], handler: str, threads: int):
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, engine_kwargs, handler), daemon=True)
-        env = {**{k: str(threads) for k in THREAD_ENV}, **MALLOC_ENV}
-        saved = {k: os.environ.get(k) for k in env}
-        for k, v in env.items():
-            os.environ.setdefault(k, v)
+        saved = {k: os.environ.get(k) for k in THREAD_ENV}
+        for k in THREAD_ENV:
+            os.environ.setdefault(k, str(threads))
         try:
             self.proc.start()
         finally:

@@ -86,10 +86,10 @@ def coloured(h: int, w: int, seed: int) -> np.ndarray:
 
 
 class WorkerEnv(Redness):
-    """Redness that also reports the process environment it ran in (thread and malloc settings)."""
+    """Redness that also reports the thread settings of the process it ran in."""
 
     name = "worker_env"
-    KEYS = ("OPENBLAS_NUM_THREADS", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+    KEYS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
     def analyze(self, image):
         r = super().analyze(image)
