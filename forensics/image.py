@@ -32,11 +32,11 @@ DEFAULT_MAX_PIXELS = 120_000_000
 #: Default refusal limit on the encoded file size.
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 #: Above this many pixels, an image may not declare more than ``MAX_PIXELS_PER_BYTE`` pixels
-#: per byte of its file: a 100 MP "image" in a few hundred bytes is a decompression bomb
-#: aimed at memory, not a photograph. Lossless codecs reach about 8,000 pixels per byte on
-#: bilevel content; flat lossless WebP, AVIF and HEIC go much further, hence the floor.
+#: per byte of its file: a 100 MP "image" in a few hundred bytes is a decompression bomb aimed
+#: at memory, not a picture. A CCITT G4 scan of a page with one line of text comes to about
+#: 11,000 pixels per byte; a flat lossless WebP to 860,000.
 PIXELS_PER_BYTE_FLOOR = 16_000_000
-MAX_PIXELS_PER_BYTE = 10_000
+MAX_PIXELS_PER_BYTE = 100_000
 #: Longest text value kept per metadata entry (PNG chunks, comments); longer values are cut.
 MAX_TEXT_CHARS = 1_000_000
 
@@ -207,20 +207,27 @@ def _from_bytes(data: bytes, name: str, max_pixels: int, max_bytes: int) -> Load
     if len(data) > max_bytes:
         raise ImageLoadError(f"{name}: input is {len(data):,} bytes, above the {max_bytes:,}-byte limit")
     _register_heif()
-    sha = hashlib.sha256(data).hexdigest()
-    with warnings.catch_warnings(record=True) as caught:
+    return _decode(data, name, hashlib.sha256(data).hexdigest(), max_pixels)
+
+
+_OPEN_LOCK = threading.Lock()
+
+
+def _open_recording(data: bytes) -> tuple[Image.Image, list[str]]:
+    """``Image.open`` with the header parser's complaints recorded (a TIFF tag pointing past the
+    end of the file, say: evidence about the file). ``warnings.catch_warnings`` swaps
+    process-wide state, so this fast header parse is serialised: two loads never interleave
+    their captures. Pixel decoding runs outside the lock, in parallel."""
+    with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        loaded = _decode(data, name, sha, max_pixels)
-    # Decoder complaints (e.g. "Tag data larger than file") are evidence about the file: keep them.
-    said = list(dict.fromkeys(f"decoder: {w.message}" for w in caught))[:5]
-    return replace(loaded, warnings=loaded.warnings + tuple(said)) if said else loaded
+        im = Image.open(io.BytesIO(data))
+    return im, list(dict.fromkeys(f"decoder: {w.message}" for w in caught))[:5]
 
 
 def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
-    notes: list[str] = []
     try:
-        im = Image.open(io.BytesIO(data))
+        im, notes = _open_recording(data)
     except Image.DecompressionBombError as exc:
         # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS) fired while reading the header.
         found = re.search(r"\((\d+) pixels\)", str(exc))
@@ -273,7 +280,8 @@ def _check_size(im: Image.Image, name: str, max_pixels: int, n_bytes: int) -> No
         raise ImageLoadError(
             f"{name}: {w}x{h} = {w * h:,} pixels declared in a file of {n_bytes:,} bytes "
             f"(over {MAX_PIXELS_PER_BYTE:,} pixels per byte): refused before decoding as a "
-            "decompression bomb; raise forensics.image.MAX_PIXELS_PER_BYTE if this file is trusted"
+            "decompression bomb (the limit, forensics.image.MAX_PIXELS_PER_BYTE, can be raised for "
+            "in-process use)"
         )
 
 
@@ -301,9 +309,9 @@ def _is_text_limit(exc: BaseException) -> bool:
 
 def _from_png_without_text(data: bytes, name: str, sha: str, max_pixels: int, exc: BaseException) -> LoadedImage:
     """Decode a PNG whose text chunks exceed Pillow's limits: the pixels from a copy without its
-    text chunks, the text read here with bounded decompression (each value cut at
-    ``MAX_TEXT_CHARS``), so an oversized chunk neither hides the image nor its other evidence."""
-    stripped, text = _split_png_text(data)
+    text chunks, the text read here with bounded decompression, so an oversized chunk neither
+    hides the image nor its other evidence (an XMP packet among them)."""
+    stripped, text, notes = _split_png_text(data)
     try:
         im = Image.open(io.BytesIO(stripped))
         _check_size(im, name, max_pixels, len(data))
@@ -313,15 +321,25 @@ def _from_png_without_text(data: bytes, name: str, sha: str, max_pixels: int, ex
     except Exception as exc2:
         raise ImageLoadError(f"{name}: PNG data is corrupt ({type(exc2).__name__}: {exc2})") from None
     note = f"PNG text chunks exceed Pillow's limits ({exc}); read here, values cut at {MAX_TEXT_CHARS:,} characters"
-    loaded = _build_checked(im, name, sha, data, False, [note])
-    merged = {**loaded.text, **text}
-    return replace(loaded, text=merged)
+    loaded = _build_checked(im, name, sha, data, False, [note, *notes])
+    xmp = text.pop("XML:com.adobe.xmp", None)
+    return replace(loaded, text={**loaded.text, **text}, xmp=loaded.xmp or xmp)
 
 
-def _split_png_text(data: bytes) -> tuple[bytes, dict[str, str]]:
-    """``(png without tEXt/zTXt/iTXt chunks, {keyword: text})``; a malformed tail is kept as is."""
+#: Budgets of the hand-made PNG text reader: Pillow's own total (64 MB inflated), at most this
+#: many distinct keywords, and PNG's 79-byte keyword limit.
+MAX_TEXT_TOTAL = 64 * 1024 * 1024
+MAX_TEXT_KEYS = 1000
+_PNG_KEYWORD_MAX = 79
+
+
+def _split_png_text(data: bytes) -> tuple[bytes, dict[str, str], list[str]]:
+    """``(png without tEXt/zTXt/iTXt chunks, {keyword: text}, notes)``. A later chunk with the
+    same keyword replaces an earlier one (as in Pillow); a malformed tail is kept as is."""
     out = [data[:8]]
     text: dict[str, str] = {}
+    budget = MAX_TEXT_TOTAL
+    skipped = 0
     pos = 8
     while pos + 12 <= len(data):
         (length,) = struct.unpack(">I", data[pos:pos + 4])
@@ -330,35 +348,39 @@ def _split_png_text(data: bytes) -> tuple[bytes, dict[str, str]]:
         if end > len(data):
             break
         if kind in _PNG_TEXT_CHUNKS:
-            key, value = _png_text_value(kind, data[pos + 8:pos + 8 + length])
-            if key and len(text) < 1000:
-                text.setdefault(key, value)
+            body = data[pos + 8:pos + 8 + length]
+            key = body.partition(b"\0")[0][:_PNG_KEYWORD_MAX].decode("latin-1")
+            if key and budget > 0 and (key in text or len(text) < MAX_TEXT_KEYS):
+                value, used = _png_text_value(kind, body, min(budget, MAX_TEXT_CHARS * 4))
+                budget -= used
+                text[key] = value
+            else:
+                skipped += 1
         else:
             out.append(data[pos:end])
         pos = end
     out.append(data[pos:])
-    return b"".join(out), text
+    notes = [f"{skipped:,} PNG text chunks not read (over {MAX_TEXT_KEYS:,} keywords or "
+             f"{MAX_TEXT_TOTAL // (1 << 20)} MB of text)"] if skipped else []
+    return b"".join(out), text, notes
 
 
-def _png_text_value(kind: bytes, body: bytes) -> tuple[str, str]:
-    key, _, rest = body.partition(b"\0")
-    keyword = key.decode("latin-1")
+def _png_text_value(kind: bytes, body: bytes, limit: int) -> tuple[str, int]:
+    """``(text, bytes it took)`` of one text chunk, reading at most ``limit`` bytes of text."""
+    rest = body.partition(b"\0")[2]
     try:
         if kind == b"tEXt":
-            return keyword, rest[:MAX_TEXT_CHARS].decode("latin-1")
+            raw = rest[:limit]
+            return raw[:MAX_TEXT_CHARS].decode("latin-1"), len(raw)
         if kind == b"zTXt":
-            return keyword, _bounded_inflate(rest[1:]).decode("latin-1")[:MAX_TEXT_CHARS]
-        flag, rest = rest[:1], rest[2:]  # compression flag, method
-        _lang, _, rest = rest.partition(b"\0")
-        _tkey, _, rest = rest.partition(b"\0")
-        raw = _bounded_inflate(rest) if flag == b"\x01" else rest[:MAX_TEXT_CHARS * 4]
-        return keyword, raw.decode("utf-8", errors="replace")[:MAX_TEXT_CHARS]
+            raw = zlib.decompressobj().decompress(rest[1:], limit)
+            return raw[:MAX_TEXT_CHARS].decode("latin-1"), len(raw)
+        flag, rest = rest[:1], rest[2:]  # iTXt: compression flag, method, language\0, keyword\0, text
+        rest = rest.partition(b"\0")[2].partition(b"\0")[2]
+        raw = zlib.decompressobj().decompress(rest, limit) if flag == b"\x01" else rest[:limit]
+        return raw.decode("utf-8", errors="replace")[:MAX_TEXT_CHARS], len(raw)
     except zlib.error:
-        return keyword, ""
-
-
-def _bounded_inflate(blob: bytes) -> bytes:
-    return zlib.decompressobj().decompress(blob, MAX_TEXT_CHARS * 4)
+        return "", 0
 
 
 def _decode_truncated_jpeg(data: bytes, name: str, exc: Exception) -> Image.Image:
@@ -451,7 +473,7 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
         else:
             finite = np.isfinite(gray)
             if not finite.all():
-                gray[~finite] = 0.0
+                gray[~finite] = float(gray[finite].min()) if finite.any() else 0.0
             lo = float(gray.min()) if im.mode == "F" else 0.0
             hi = max(float(gray.max()), lo + 1e-12) if im.mode == "F" else max(float(gray.max()), 1.0)
         gray -= lo

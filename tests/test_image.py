@@ -1,4 +1,5 @@
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -207,7 +208,8 @@ def test_flat_animated_webp_bomb_refused_before_decoding():
 
 
 @pytest.mark.parametrize("fmt,mode", [("TIFF", "I;16"), ("TIFF", "F"), ("PNG", "RGB"), ("JPEG", "RGB"),
-                                      ("WEBP", "RGB"), ("GIF", "P"), ("BMP", "RGB")])
+                                      ("WEBP", "RGB"), ("GIF", "P"), ("BMP", "RGB"), ("HEIF", "RGB"),
+                                      ("AVIF", "RGB")])
 def test_fuzzed_files_load_or_raise_image_load_error(rgb, fmt, mode):
     """Seeded byte mutations of valid files: each one decodes or raises ImageLoadError, nothing else."""
     if mode == "I;16":
@@ -216,9 +218,7 @@ def test_fuzzed_files_load_or_raise_image_load_error(rgb, fmt, mode):
         im = Image.fromarray(rgb[..., 0].astype(np.float32) / 7)
     else:
         im = Image.fromarray(rgb).convert(mode)
-    buf = io.BytesIO()
-    im.save(buf, fmt)
-    data = buf.getvalue()
+    data = encode(np.asarray(im), fmt) if fmt in ("HEIF", "AVIF") else _save(im, fmt)
     rng = np.random.default_rng(3)
     outcomes = {"ok": 0, "error": 0}
     for _ in range(500):  # within the headers (TIFF tags, chunk lengths) where parsers trip
@@ -234,15 +234,21 @@ def test_fuzzed_files_load_or_raise_image_load_error(rgb, fmt, mode):
     assert outcomes["error"] > 0  # the mutations do reach the decoders' error paths
 
 
-def test_float_tiff_stretched_to_eight_bits():
-    ramp = np.linspace(-3.0, 5.0, 64 * 32, dtype=np.float32).reshape(32, 64)
-    ramp[0, 0] = np.nan
+def _save(im, fmt):
     buf = io.BytesIO()
-    Image.fromarray(ramp).save(buf, "TIFF")
-    im = load_image(buf.getvalue())
+    im.save(buf, fmt)
+    return buf.getvalue()
+
+
+def test_float_tiff_stretched_to_eight_bits():
+    ramp = np.linspace(1000.0, 2000.0, 64 * 32, dtype=np.float32).reshape(32, 64)
+    ramp[0, 1] = np.nan  # non-finite values take the darkest finite value, not 0
+    im = load_image(_save(Image.fromarray(ramp), "TIFF"))
     assert im.mode == "F"
-    assert im.rgb[..., 0].min() == 0 and im.rgb[..., 0].max() == 255
-    assert np.all(np.diff(im.rgb[1:, :, 0].astype(int).ravel()) >= 0)  # monotone ramp stays monotone
+    gray = im.rgb[..., 0].astype(int).ravel()
+    assert gray.min() == 0 and gray.max() == 255 and gray[1] == 0
+    finite = np.delete(gray, 1)
+    assert np.all(np.diff(finite) >= 0) and len(np.unique(finite)) > 200  # the ramp keeps its range
 
 
 def test_png_text_chunk_over_pillow_limit_keeps_pixels_and_text(rgb):
@@ -262,3 +268,82 @@ def test_invalid_orientation_value_is_ignored_and_reported(rgb):
     im = load_image(encode(rgb, "JPEG", exif=exif))
     assert im.orientation == 1 and im.rgb.shape == (240, 320, 3)
     assert any("orientation 9 is not a valid value" in w for w in im.warnings)
+
+
+def _tiff_with_overlong_tag(rgb) -> bytes:
+    """A TIFF whose ImageDescription entry claims 10 MB: Pillow skips it with a warning."""
+    import struct
+
+    from PIL import TiffImagePlugin
+
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    info[270] = "a description longer than four bytes"
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "TIFF", tiffinfo=info)
+    data = bytearray(buf.getvalue())
+    assert data[:4] == b"II*\x00"
+    (ifd,) = struct.unpack("<I", data[4:8])
+    (n,) = struct.unpack("<H", data[ifd:ifd + 2])
+    for i in range(n):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 270:
+            data[entry + 4:entry + 8] = struct.pack("<I", 10_000_000)
+            return bytes(data)
+    raise AssertionError("no ImageDescription entry written")
+
+
+def test_decoder_complaints_are_kept_as_evidence(rgb):
+    im = load_image(_tiff_with_overlong_tag(rgb))
+    assert np.array_equal(im.rgb, rgb)
+    assert any(w.startswith("decoder: ") and "270" in w for w in im.warnings)
+    assert not any(w.startswith("decoder: ") for w in load_image(encode(rgb, "PNG")).warnings)
+
+
+def test_concurrent_loads_keep_their_warnings_apart_and_the_warnings_module_intact(rgb):
+    import threading
+    import warnings
+
+    bad, clean = _tiff_with_overlong_tag(rgb), encode(rgb, "PNG")
+    filters, impl = list(warnings.filters), warnings._showwarnmsg_impl
+    leaked = []
+
+    def work(data, expect_warning):
+        for _ in range(25):
+            got = any(w.startswith("decoder: ") for w in load_image(data).warnings)
+            if got != expect_warning:
+                leaked.append(got)
+
+    threads = [threading.Thread(target=work, args=(d, e)) for d, e in [(bad, True), (clean, False)] * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert leaked == []
+    assert warnings.filters == filters and warnings._showwarnmsg_impl is impl
+
+
+def test_png_text_fallback_keeps_xmp_and_bounds_the_text_it_reads(rgb):
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+           'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>'
+           '</rdf:RDF></x:xmpmeta>')
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    for i in range(20):  # 20 x 4 MB of text: more than the 64 MB the reader allows in all
+        info.add_text(f"blob{i:02d}", "z" * (4 << 20), zip=True)
+    im = load_image(encode(rgb, "PNG", pnginfo=info))
+    assert np.array_equal(im.rgb, rgb)
+    assert im.xmp is not None and "trainedAlgorithmicMedia" in im.xmp
+    assert "XML:com.adobe.xmp" not in im.text
+    from forensics.image import MAX_TEXT_CHARS, MAX_TEXT_TOTAL
+
+    read = math.ceil(MAX_TEXT_TOTAL / (4 * MAX_TEXT_CHARS))  # each chunk inflates 4 M bytes at most
+    blobs = sorted(k for k in im.text if k.startswith("blob"))
+    assert blobs == [f"blob{i:02d}" for i in range(read)]
+    assert all(len(im.text[k]) == MAX_TEXT_CHARS for k in blobs)
+    assert any(f"{20 - read} PNG text chunks not read" in w for w in im.warnings)
+
+    from forensics.signals import create_signal
+
+    res = create_signal("generator_metadata").analyze(im)
+    assert res.score and res.score > 0
