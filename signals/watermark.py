@@ -63,9 +63,12 @@ def u_plane(bgr: np.ndarray) -> np.ndarray:
     In place on int32 (every intermediate fits; equal to OpenCV on all 2^24 colours)."""
     half, shift = 1 << 13, 14
     b = bgr[..., 0].astype(np.int32)
-    y = bgr[..., 1] * np.int32(9617)
-    y += b * np.int32(1868)
-    y += bgr[..., 2] * np.int32(4899)
+    y = bgr[..., 1].astype(np.int32)
+    y *= 9617
+    y += b * 1868
+    r = bgr[..., 2].astype(np.int32)
+    r *= 4899
+    y += r
     y += half
     y >>= shift
     b -= y
