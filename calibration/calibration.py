@@ -54,6 +54,9 @@ class Calibration:
         real_logits: sorted fused logits of the calibration reals (the conformal reference set).
         real_contributions: per calibration real (in ``real_logits`` order), ``{signal:
             log-odds contribution}`` of the signals that scored it.
+        real_decisive: per calibration real, the signals whose decisive evidence fired on it
+            (their logit was held at ``decisive_logit`` or above).
+        decisive_logit: the fusion's floor for decisive evidence.
         signals: ``{name: {"available": bool, "fingerprint": {...}}}`` at calibration time.
         fusion: refitted :class:`~forensics.fusion.LogisticFusion` or ``None``.
         base_fusion_sha256: sha256 of the fusion the logits were computed with.
@@ -61,18 +64,23 @@ class Calibration:
 
     def __init__(self, *, kind: str, alpha: float, real_logits: Sequence[float],
                  real_contributions: Sequence[Mapping[str, float]], signals: Mapping[str, Any],
+                 real_decisive: Sequence[Sequence[str]] | None = None, decisive_logit: float = 6.91,
                  base_fusion_sha256: str, fusion: "LogisticFusion | None" = None,
                  metrics: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
                  warnings_: Sequence[str] = (), provenance: Mapping[str, Any] | None = None):
         self.kind = kind
         self.alpha = check_alpha(alpha)
         logits = np.asarray(real_logits, dtype=float)
-        if len(real_contributions) != logits.size:
-            raise CalibrationError(f"{logits.size} real logits but {len(real_contributions)} contribution rows")
+        decisive = [[]] * logits.size if real_decisive is None else real_decisive
+        if len(real_contributions) != logits.size or len(decisive) != logits.size:
+            raise CalibrationError(f"{logits.size} real logits but {len(real_contributions)} contribution rows "
+                                   f"and {len(decisive)} decisive rows")
         order = np.argsort(logits, kind="stable")
         self.real_logits = logits[order]
         self.real_contributions = [{str(k): float(v) for k, v in real_contributions[i].items() if v != 0.0}
                                    for i in order]
+        self.real_decisive = [sorted(map(str, decisive[i])) for i in order]
+        self.decisive_logit = float(decisive_logit)
         self.signals = dict(signals)
         self.base_fusion_sha256 = base_fusion_sha256
         self.fusion = fusion
@@ -91,12 +99,18 @@ class Calibration:
 
     def reference(self, missing: Iterable[str] = ()) -> tuple[np.ndarray, list[str]]:
         """The reals' logits as they would be without the ``missing`` signals, and which of
-        those signals had scored any calibration real (the others change nothing)."""
+        those signals had scored any calibration real (the others change nothing). A real on
+        which decisive evidence of a remaining signal fired keeps the decisive floor."""
         dropped = sorted({n for n in missing if any(n in c for c in self.real_contributions)})
         if not dropped:
             return self.real_logits, []
-        shift = np.array([math.fsum(c.get(n, 0.0) for n in dropped) for c in self.real_contributions])
-        return self.real_logits - shift, dropped
+        gone = set(dropped)
+        ref = np.array([logit - math.fsum(c.get(n, 0.0) for n in dropped)
+                        for logit, c in zip(self.real_logits, self.real_contributions)])
+        held = np.array([bool(set(fired) - gone) for fired in self.real_decisive])
+        if held.any():
+            ref[held] = np.maximum(ref[held], self.decisive_logit)
+        return ref, dropped
 
     def p_value(self, logit: float, missing: Iterable[str] = ()) -> float:
         return float(conformal_p_values(self.reference(missing)[0], [logit])[0])
@@ -144,6 +158,7 @@ class Calibration:
             "threshold_logit": None if math.isinf(t) else t,
             "real_logits": [float(x) for x in self.real_logits],
             "real_contributions": self.real_contributions,
+            "real_decisive": self.real_decisive, "decisive_logit": self.decisive_logit,
             "signals": self.signals, "base_fusion_sha256": self.base_fusion_sha256,
             "fusion": self.fusion.to_dict() if self.fusion is not None else None,
             "metrics": self.metrics, "data": self.data, "warnings": self.warnings, "provenance": self.provenance,
@@ -156,6 +171,11 @@ class Calibration:
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> "Calibration":
         from forensics.fusion import LogisticFusion
 
+        if isinstance(d, Mapping) and d.get("format") == FORMAT and d.get("format_version") == 1:
+            raise CalibrationError(
+                f"{source}: calibration format 1 (forensics before 2026-12) lacks each real's per-signal "
+                "contributions, which format 2 uses when a signal does not score an image; recalibrate "
+                "with `forensics calibrate` on the same images")
         check_header(d, FORMAT, FORMAT_VERSION, source, CalibrationError, "calibration")
         try:
             fusion = LogisticFusion.from_dict(d["fusion"], source=source) if d.get("fusion") else None
@@ -165,6 +185,10 @@ class Calibration:
             contributions = [{str(k): float(v) for k, v in dict(c).items()} for c in d["real_contributions"]]
             if not all(math.isfinite(v) for c in contributions for v in c.values()):
                 raise ValueError("real_contributions must hold finite numbers")
+            decisive = [[str(n) for n in fired] for fired in d["real_decisive"]]
+            decisive_logit = float(d["decisive_logit"])
+            if not math.isfinite(decisive_logit):
+                raise ValueError("decisive_logit must be finite")
             if not isinstance(d["signals"], Mapping) or not all(
                     isinstance(v, Mapping) and isinstance(v.get("available"), bool)
                     and isinstance(v.get("fingerprint"), Mapping) for v in d["signals"].values()):
@@ -173,7 +197,8 @@ class Calibration:
             if kind not in ("conformal", "fitted"):
                 raise ValueError(f"kind must be 'conformal' or 'fitted', got {kind!r}")
             return cls(kind=kind, alpha=float(d["target_fpr"]), real_logits=logits,
-                       real_contributions=contributions, signals=dict(d["signals"]),
+                       real_contributions=contributions, real_decisive=decisive, decisive_logit=decisive_logit,
+                       signals=dict(d["signals"]),
                        base_fusion_sha256=str(d["base_fusion_sha256"]), fusion=fusion, metrics=d.get("metrics"),
                        data=d.get("data"), warnings_=d.get("warnings", ()), provenance=d.get("provenance"))
         except (KeyError, TypeError, ValueError, FusionError, CalibrationError) as exc:
@@ -247,7 +272,8 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
         logits = np.array([e.logit for e in expl])
         metrics = {"real_logit_quantiles": {q: float(np.quantile(logits, float(q))) for q in ("0.5", "0.9", "0.95", "0.99")}}
         return Calibration(kind="conformal", alpha=alpha, real_logits=logits,
-                           real_contributions=[e.contributions for e in expl], signals=sigs,
+                           real_contributions=[e.contributions for e in expl],
+                           real_decisive=[e.decisive for e in expl], decisive_logit=base.decisive_logit, signals=sigs,
                            base_fusion_sha256=fusion_sha256(base), metrics=metrics, data=data,
                            warnings_=notes, provenance=prov)
     refit, oof, oof_contrib, metrics = _refit(base, real_rows, fake_rows, alpha, n_splits, random_state)
@@ -262,13 +288,16 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
     refit.provenance_ = {"name": prov["name"], "fitted_on": data, "created": prov["created"]}
     refit.signals_ = {n: sigs[n]["fingerprint"] for n in metrics["fitted_features"] if n in sigs}
     return Calibration(kind="fitted", alpha=alpha, real_logits=oof[y == 0],
-                       real_contributions=oof_contrib[:len(real_rows)], signals=sigs,
+                       real_contributions=[c for c, _ in oof_contrib[:len(real_rows)]],
+                       real_decisive=[f for _, f in oof_contrib[:len(real_rows)]],
+                       decisive_logit=refit.decisive_logit, signals=sigs,
                        base_fusion_sha256=fusion_sha256(base), fusion=refit, metrics=metrics, data=data,
                        warnings_=notes, provenance=prov)
 
 
 def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict], alpha: float, n_splits: int,
-           random_state: int) -> tuple["LogisticFusion", np.ndarray, list[dict[str, float]], dict[str, Any]]:
+           random_state: int) -> tuple["LogisticFusion", np.ndarray, list[tuple[dict[str, float], tuple[str, ...]]],
+                                       dict[str, Any]]:
     from sklearn.model_selection import StratifiedKFold
 
     from forensics.fusion import LogisticFusion
@@ -284,13 +313,13 @@ def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict],
     params = dict(C=base.C, drop_rate=base.drop_rate, n_drop_copies=base.n_drop_copies, clip=base.clip,
                   class_weight=base.class_weight, priors=priors, random_state=random_state)
     oof = np.zeros(len(rows))
-    oof_contrib: list[dict[str, float]] = [{} for _ in rows]
+    oof_contrib: list[tuple[dict[str, float], tuple[str, ...]]] = [({}, ()) for _ in rows]
     k = min(n_splits, int(np.bincount(y).min()))
     for tr, te in StratifiedKFold(k, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y):
         m = LogisticFusion(**params).fit([rows[i] for i in tr], y[tr], fitted=fitted, platt=True)
         for i in te:
             e = m.explain(rows[i])
-            oof[i], oof_contrib[i] = e.logit, e.contributions
+            oof[i], oof_contrib[i] = e.logit, (e.contributions, e.decisive)
     p = 1 / (1 + np.exp(-oof))
     metrics = {"held_out": binary_metrics(y, p), "folds": k, "fitted_features": fitted}
     thresholds = choose_thresholds(y, p, alpha)

@@ -140,7 +140,8 @@ def test_malformed_calibration_file(tmp_path):
     ({"signals": {"brightness": "yes"}}, r"signals must map each name"),
     ({"real_contributions": [{"brightness": "x"}]}, "malformed calibration file"),
     ({"target_fpr": 2}, r"target false-positive rate must be in \(0, 1\)"),
-    ({"format_version": 1}, "calibration format version 1 is not supported"),
+    ({"format_version": 1}, r"calibration format 1 .* recalibrate with `forensics calibrate`"),
+    ({"format_version": 3}, "calibration format version 3 is not supported"),
 ])
 def test_malformed_calibration_fields_are_refused_clearly(tmp_path, patch, match):
     real = folder(tmp_path, "real", [100 + i for i in range(25)], 0)
@@ -159,3 +160,16 @@ def test_threshold_is_the_exact_p_value_boundary(alpha, n):
     assert conformal_p_values(real, [t])[0] <= alpha
     below = conformal_p_values(real, [real[real < t].max()])[0]
     assert below > alpha  # the next real down is already over alpha: no rank lost to rounding
+
+
+def test_decisive_floor_survives_when_another_signal_is_taken_out():
+    # intercept 0; the first real's decisive "meta" evidence was lifted from 1.0 to 4.91 so that
+    # its logit reached the floor 6.91 (a contributed 2.0)
+    cal = Calibration(kind="conformal", alpha=0.05, real_logits=[6.91, -2.0, -3.0],
+                      real_contributions=[{"a": 2.0, "meta": 4.91}, {"a": -1.0}, {"a": -2.0}],
+                      real_decisive=[["meta"], [], []], decisive_logit=6.91, signals={}, base_fusion_sha256="x")
+    ref, dropped = cal.reference(["a"])
+    assert dropped == ["a"]
+    assert sorted(ref.tolist()) == pytest.approx([-1.0, -1.0, 6.91])  # the floor still holds
+    ref2, _ = cal.reference(["a", "meta"])  # now its decisive evidence is what is missing
+    assert sorted(ref2.tolist()) == pytest.approx([-1.0, -1.0, 0.0])
