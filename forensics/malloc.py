@@ -6,7 +6,8 @@ On this project's 2-core VM that made a 1 MP DCT analysis take 73 ms instead of 
 one-worker scan 8.8 s instead of 5.6 s, in runs that came and went (docs/benchmarks.md).
 
 :func:`reuse_pixel_buffers` raises glibc's mmap and trim thresholds so that buffers under
-256 MB are reused from the heap. Processes the engine owns call it (the ``forensics`` command,
+256 MB are reused from the heap. The price is memory: up to about 512 MB of freed buffers
+stay with the process instead of going back to the system. Processes the engine owns call it (the ``forensics`` command,
 scan and evaluate workers); a program that embeds the library can call it too, or set the
 ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` environment variables itself. It is
 never called on import.
