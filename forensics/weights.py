@@ -232,10 +232,13 @@ def _artefacts(side: dict[str, Any]) -> list[str]:
     return files
 
 
+RUNTIME_INSTALL = "`pip install 'forensics[neural]'`"
+
+
 def runtime_problem() -> str | None:
     """Why the onnxruntime backend cannot run here, or ``None`` (checks without importing)."""
     if importlib.util.find_spec("onnxruntime") is None:
-        return "onnxruntime is not installed: `pip install 'forensics[neural]'`"
+        return f"onnxruntime is not installed: {RUNTIME_INSTALL}"
     return None
 
 

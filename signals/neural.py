@@ -21,7 +21,7 @@ from PIL import Image
 
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
-from forensics.weights import read_sidecar, runtime_problem, sha256_file
+from forensics.weights import RUNTIME_INSTALL, read_sidecar, runtime_problem, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +105,14 @@ class OnnxModel:
         self._side: dict[str, Any] | None = None
 
     def check(self) -> str | None:
-        """Why this model cannot run (cheap: sidecar + files + onnxruntime present), or ``None``."""
-        problem = runtime_problem()
-        if problem:
-            return problem
+        """Why this model cannot run (cheap: sidecar + files + onnxruntime present), or ``None``.
+        Missing weights and a missing runtime are both named, so one reading says all to do."""
+        runtime = runtime_problem()
         try:
             read_sidecar(self.weights, self.root)
         except (SignalUnavailableError, WeightsError) as exc:
-            return str(exc)
-        return None
+            return f"{exc}; to run them, also install onnxruntime: {RUNTIME_INSTALL}" if runtime else str(exc)
+        return runtime
 
     @property
     def sidecar(self) -> dict[str, Any]:

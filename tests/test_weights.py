@@ -119,3 +119,13 @@ def test_download_reads_the_pinned_revision_from_the_hf_cache(home, tmp_path, mo
     src = kw["source"]
     assert src["how"] == "download" and src["revision"] == s.revision and src["repo"] == s.repo
     assert src["sha256_checked_against"].startswith("nothing (offline")
+
+
+@pytest.mark.parametrize("name,weights", [("sumsub_sd5", "sumsub_sd5"), ("clip_zeroshot", "clip_vit_b32_openai")])
+def test_unavailable_reason_names_weights_and_runtime_when_both_are_missing(home, monkeypatch, name, weights):
+    from forensics.signals import create_signal
+
+    monkeypatch.setattr("forensics.signals.neural.runtime_problem", lambda: f"onnxruntime is not installed: {W.RUNTIME_INSTALL}")
+    reason = create_signal(name).availability().reason
+    assert f"forensics weights download {weights}" in reason and f"forensics weights add {weights} PATH" in reason
+    assert reason.endswith("to run them, also install onnxruntime: `pip install 'forensics[neural]'`")
