@@ -129,8 +129,9 @@ class ClipZeroShotSignal(OnnxSignal):
         return self.analyze_batch([image])[0]
 
     def analyze_batch(self, images: Sequence[LoadedImage]) -> list[SignalResult]:
+        runnable, small = self.split_small(images)
         try:
-            emb = self.embed(images).astype(np.float64)
+            emb = self.embed([images[i] for i in runnable]).astype(np.float64)
             ai, real = self._text_means()
         except (SignalUnavailableError, WeightsError) as exc:
             return [SignalResult.unavailable(self.name, self.version, str(exc))] * len(images)
@@ -138,13 +139,13 @@ class ClipZeroShotSignal(OnnxSignal):
         te = side["text_embeddings"]
         n = {"ai": te["classes"].count("ai"), "real": te["classes"].count("real")}
         base = {**self.model.evidence(), "prompts_sha256": te["prompts_sha256"][:16], "n_prompts": n}
-        results = []
-        for row in emb:
+        results: dict[int, SignalResult] = dict(small)
+        for i, row in zip(runnable, emb):
             sim_ai, sim_real = float(row @ ai), float(row @ real)
             margin = sim_ai - sim_real
-            results.append(SignalResult(
+            results[i] = SignalResult(
                 self.name, self.version, "ok", score=margin,
                 evidence={"sim_ai": sim_ai, "sim_real": sim_real, **base},
                 summary=f"CLIP zero-shot: cosine margin {margin:+.4f} (AI prompts {sim_ai:.3f}, real prompts {sim_real:.3f})",
-            ))
-        return results
+            )
+        return [results[i] for i in range(len(images))]

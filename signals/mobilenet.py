@@ -31,10 +31,6 @@ from forensics.signals.base import Availability, SignalResult
 from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
 from forensics.weights import how_to_get
 
-#: Shorter sides below this are abstained on: a 224-px classifier says nothing about a thumbnail.
-MIN_SIDE = 32
-
-
 class MobileNetSignal(OnnxSignal):
     """Sumsub MobileNetV3 classifier on onnxruntime.
 
@@ -71,14 +67,8 @@ class MobileNetSignal(OnnxSignal):
         side = self.model.sidecar
         fake = side["labels"].index("fake")
         real = side["labels"].index("real")
-        results: list[SignalResult | None] = [None] * len(images)
-        runnable = []
-        for i, im in enumerate(images):
-            if min(im.width, im.height) < MIN_SIDE:
-                results[i] = SignalResult.abstained(
-                    self.name, self.version, f"image is {im.width}x{im.height}; needs a side of at least {MIN_SIDE} px")
-            else:
-                runnable.append(i)
+        runnable, small = self.split_small(images)
+        results: list[SignalResult | None] = [small.get(i) for i in range(len(images))]
         base = self.model.evidence()
         for part in chunks(runnable, self.batch_size):
             try:

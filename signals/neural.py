@@ -21,6 +21,7 @@ from PIL import Image
 
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
+from forensics.signals.base import SignalResult
 from forensics.weights import RUNTIME_INSTALL, read_sidecar, runtime_problem, sha256_file
 
 log = logging.getLogger(__name__)
@@ -164,9 +165,14 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+#: Shorter sides below this are abstained on: a 224-px model says nothing about a thumbnail.
+MIN_SIDE = 32
+
+
 class OnnxSignal:
-    """What the ONNX-backed signals share: constructor arguments, the lazily opened model, and
-    the weights part of the fingerprint. Subclasses set ``name``/``version`` and analyse."""
+    """What the ONNX-backed signals share: constructor arguments, the lazily opened model, the
+    weights part of the fingerprint, and abstaining on thumbnails. Subclasses set
+    ``name``/``version`` and analyse."""
 
     def __init__(self, weights: str, *, home: str | None = None, threads: int | None = None,
                  batch_size: int = 16) -> None:
@@ -189,3 +195,14 @@ class OnnxSignal:
             side = self.model.sidecar
             fp.update(weights_sha256=side["sha256"], onnx_sha256=side["onnx"]["sha256"])
         return fp
+
+    def split_small(self, images: Sequence[LoadedImage]) -> tuple[list[int], dict[int, SignalResult]]:
+        """``(indices to run, {index: abstained result})``: images under ``MIN_SIDE`` a side abstain."""
+        run, small = [], {}
+        for i, im in enumerate(images):
+            if min(im.width, im.height) < MIN_SIDE:
+                small[i] = SignalResult.abstained(
+                    self.name, self.version, f"image is {im.width}x{im.height}; needs a side of at least {MIN_SIDE} px")
+            else:
+                run.append(i)
+        return run, small

@@ -94,6 +94,17 @@ def test_margin_and_embeddings_match_open_clip(installed, pictures):
         assert r.evidence["backend"] == "onnxruntime"
 
 
+def test_thumbnail_abstains_within_a_batch(installed, pictures):
+    from forensics import load_image
+
+    tiny = load_image(np.zeros((20, 300, 3), np.uint8))
+    results = signal(installed).analyze_batch([pictures[0], tiny, pictures[1]])
+    assert [r.status for r in results] == ["ok", "abstained", "ok"]
+    assert "at least 32" in results[1].reason
+    solo = signal(installed).analyze_batch([pictures[1]])[0]
+    assert results[2].score == pytest.approx(solo.score, abs=1e-6)  # order kept around the gap
+
+
 def test_quick_gelu_matters(installed, pictures):
     """The same checkpoint under the standard GELU gives other embeddings: pinning is needed."""
     plain = tiny_clip(quick_gelu=False)
