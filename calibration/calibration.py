@@ -28,6 +28,9 @@ from forensics.errors import CalibrationError, FusionError
 from forensics.jsonfile import check_header, read_json
 
 from .conformal import check_alpha, conformal_p_values, min_reals_possible, min_reals_stable, threshold_for
+from .probe import NAME as PROBE_NAME
+from .probe import SOURCE as PROBE_SOURCE
+from .probe import LinearProbe, fit_probe
 
 if TYPE_CHECKING:
     from forensics.fusion import LogisticFusion
@@ -60,6 +63,8 @@ class Calibration:
         signals: ``{name: {"available": bool, "fingerprint": {...}}}`` at calibration time.
         fusion: refitted :class:`~forensics.fusion.LogisticFusion` or ``None``.
         base_fusion_sha256: sha256 of the fusion the logits were computed with.
+        probe: a :class:`~forensics.calibration.probe.LinearProbe` on the CLIP embedding
+            (fitted kind with ``probe=True``), whose score the refitted fusion uses, or ``None``.
     """
 
     def __init__(self, *, kind: str, alpha: float, real_logits: Sequence[float],
@@ -67,8 +72,10 @@ class Calibration:
                  real_decisive: Sequence[Sequence[str]] | None = None, decisive_logit: float = 6.91,
                  base_fusion_sha256: str, fusion: "LogisticFusion | None" = None,
                  metrics: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
-                 warnings_: Sequence[str] = (), provenance: Mapping[str, Any] | None = None):
+                 warnings_: Sequence[str] = (), provenance: Mapping[str, Any] | None = None,
+                 probe: "LinearProbe | None" = None):
         self.kind = kind
+        self.probe = probe
         self.alpha = check_alpha(alpha)
         logits = np.asarray(real_logits, dtype=float)
         decisive = [[]] * logits.size if real_decisive is None else real_decisive
@@ -161,6 +168,7 @@ class Calibration:
             "real_decisive": self.real_decisive, "decisive_logit": self.decisive_logit,
             "signals": self.signals, "base_fusion_sha256": self.base_fusion_sha256,
             "fusion": self.fusion.to_dict() if self.fusion is not None else None,
+            "probe": self.probe.to_dict() if self.probe is not None else None,
             "metrics": self.metrics, "data": self.data, "warnings": self.warnings, "provenance": self.provenance,
         }
 
@@ -196,7 +204,8 @@ class Calibration:
             kind = str(d["kind"])
             if kind not in ("conformal", "fitted"):
                 raise ValueError(f"kind must be 'conformal' or 'fitted', got {kind!r}")
-            return cls(kind=kind, alpha=float(d["target_fpr"]), real_logits=logits,
+            probe = LinearProbe.from_dict(d["probe"]) if d.get("probe") else None
+            return cls(kind=kind, alpha=float(d["target_fpr"]), real_logits=logits, probe=probe,
                        real_contributions=contributions, real_decisive=decisive, decisive_logit=decisive_logit,
                        signals=dict(d["signals"]),
                        base_fusion_sha256=str(d["base_fusion_sha256"]), fusion=fusion, metrics=d.get("metrics"),
@@ -230,23 +239,33 @@ def expand_sources(spec: str | Path | Iterable[Any]) -> list[Any]:
 def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterable[Any] | None = None, *,
                     target_fpr: float = 0.05, signals: Sequence[Any] | None = None,
                     fusion: "LogisticFusion | None" = None, n_splits: int = 5, name: str | None = None,
-                    plots_dir: str | Path | None = None, random_state: int = 0) -> Calibration:
+                    plots_dir: str | Path | None = None, random_state: int = 0, probe: bool = False) -> Calibration:
     """Calibrate on the user's known-real images (and, optionally, known-fake ones).
 
     Reals only: the fusion is kept and the conformal reference set is the reals' fused logits.
     Reals and fakes: the non-metadata signals' coefficients are refitted by logistic regression
     (Platt-smoothed targets), metrics come from held-out folds only, and the conformal
     reference set is the reals' out-of-fold logits. ``plots_dir`` receives ROC and
-    reliability PNGs (fitted kind only).
+    reliability PNGs (fitted kind only). ``probe=True`` (needs ``fake`` and the
+    ``clip_zeroshot`` weights) also fits a linear probe on the CLIP image embeddings
+    (:mod:`forensics.calibration.probe`) and refits the fusion with its out-of-fold scores.
     """
     from forensics.analysis import Engine
 
     from forensics.signals import fingerprint_of
 
     alpha = check_alpha(target_fpr)
+    if probe and fake is None:
+        raise CalibrationError("a CLIP probe is fitted on real and fake images: pass fake images too (--fake DIR)")
     engine = Engine(signals, fusion=fusion)
-    real_rows, real_err = _score_rows(engine, expand_sources(real))
-    fake_rows, fake_err = _score_rows(engine, expand_sources(fake)) if fake is not None else ([], [])
+    if probe:
+        clip = next((s for s in engine.signals_ if s.name == PROBE_SOURCE), None)
+        avail = clip.availability() if clip is not None else None
+        if avail is None or not avail.ok:
+            raise CalibrationError(f"the CLIP probe needs the {PROBE_SOURCE} signal: "
+                                   + (avail.reason if avail is not None else "it is not among the signals in use"))
+    real_rows, real_err, real_feats = _score_rows(engine, expand_sources(real))
+    fake_rows, fake_err, fake_feats = _score_rows(engine, expand_sources(fake)) if fake is not None else ([], [], [])
     need = min_reals_possible(alpha)
     if len(real_rows) < need:
         raise CalibrationError(
@@ -276,7 +295,14 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
                            real_decisive=[e.decisive for e in expl], decisive_logit=base.decisive_logit, signals=sigs,
                            base_fusion_sha256=fusion_sha256(base), metrics=metrics, data=data,
                            warnings_=notes, provenance=prov)
-    refit, oof, oof_contrib, metrics = _refit(base, real_rows, fake_rows, alpha, n_splits, random_state)
+    fitted_probe = None
+    extra: list[str] = []
+    if probe:
+        fitted_probe = _fit_probe_into(real_rows, fake_rows, real_feats + fake_feats, sigs, n_splits, random_state)
+        extra = [PROBE_NAME]
+    refit, oof, oof_contrib, metrics = _refit(base, real_rows, fake_rows, alpha, n_splits, random_state, extra)
+    if fitted_probe is not None:
+        metrics["probe_held_out"] = fitted_probe.metrics
     y = np.r_[np.zeros(len(real_rows), int), np.ones(len(fake_rows), int)]
     if plots_dir is not None:
         from .plots import save_roc, save_reliability
@@ -290,13 +316,13 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
     return Calibration(kind="fitted", alpha=alpha, real_logits=oof[y == 0],
                        real_contributions=[c for c, _ in oof_contrib[:len(real_rows)]],
                        real_decisive=[f for _, f in oof_contrib[:len(real_rows)]],
-                       decisive_logit=refit.decisive_logit, signals=sigs,
+                       decisive_logit=refit.decisive_logit, signals=sigs, probe=fitted_probe,
                        base_fusion_sha256=fusion_sha256(base), fusion=refit, metrics=metrics, data=data,
                        warnings_=notes, provenance=prov)
 
 
 def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict], alpha: float, n_splits: int,
-           random_state: int) -> tuple["LogisticFusion", np.ndarray, list[tuple[dict[str, float], tuple[str, ...]]],
+           random_state: int, extra: Sequence[str] = ()) -> tuple["LogisticFusion", np.ndarray, list[tuple[dict[str, float], tuple[str, ...]]],
                                        dict[str, Any]]:
     from sklearn.model_selection import StratifiedKFold
 
@@ -307,7 +333,8 @@ def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict],
     rows = real_rows + fake_rows
     y = np.r_[np.zeros(len(real_rows), int), np.ones(len(fake_rows), int)]
     priors = {n: f for n, f in base.features_.items() if f.kind == "prior" and f.calibrated}
-    fitted = sorted({n for r in rows for n, v in r.items() if v is not None and n in base.features_} - set(priors))
+    known = set(base.features_) | set(extra)
+    fitted = sorted({n for r in rows for n, v in r.items() if v is not None and n in known} - set(priors))
     if not fitted:
         raise CalibrationError("no signal with a fittable score ran on these images; check `forensics signals`")
     params = dict(C=base.C, drop_rate=base.drop_rate, n_drop_copies=base.n_drop_copies, clip=base.clip,
@@ -340,15 +367,35 @@ def choose_thresholds(y: np.ndarray, p: np.ndarray, alpha: float) -> dict[str, f
     return {"ai": round(ai_thr, 6), "real": round(min(real_thr, ai_thr), 6)}
 
 
-def _score_rows(engine: Any, sources: list[Any]) -> tuple[list[dict[str, float | None]], list[tuple[str, str]]]:
-    rows, errors = [], []
+def _score_rows(engine: Any, sources: list[Any]
+                ) -> tuple[list[dict[str, float | None]], list[tuple[str, str]], list[np.ndarray | None]]:
+    """Score rows of the readable sources, the unreadable ones, and each row's CLIP embedding."""
+    rows, errors, feats = [], [], []
     for src, results in engine.results_many(sources):
         if isinstance(results, Exception):
             errors.append((str(src), str(results)))
             log.warning("%s", results)
         else:
             rows.append({r.name: (r.score if r.status == "ok" else None) for r in results})
-    return rows, errors
+            feats.append(next((r.features for r in results if r.name == PROBE_SOURCE and r.status == "ok"), None))
+    return rows, errors, feats
+
+
+def _fit_probe_into(real_rows: list[dict], fake_rows: list[dict], feats: list[np.ndarray | None],
+                    sigs: Mapping[str, Any], n_splits: int, random_state: int) -> "LinearProbe":
+    """Fit the CLIP probe and write its out-of-fold score into each row (``None`` where CLIP
+    gave no embedding), so the fusion learns its weight from scores it did not fit."""
+    rows = real_rows + fake_rows
+    y = np.r_[np.zeros(len(real_rows), int), np.ones(len(fake_rows), int)]
+    have = [i for i, f in enumerate(feats) if f is not None]
+    fitted, oof = fit_probe(np.stack([feats[i] for i in have]) if have else np.zeros((0, 1)), y[have],
+                            source=PROBE_SOURCE, fingerprint=sigs[PROBE_SOURCE]["fingerprint"],
+                            n_splits=n_splits, random_state=random_state)
+    for r in rows:
+        r[PROBE_NAME] = None
+    for i, score in zip(have, oof):
+        rows[i][PROBE_NAME] = float(score)
+    return fitted
 
 
 def _version() -> str:

@@ -284,6 +284,9 @@ class Engine:
 
     def _fuse(self, image: LoadedImage, results: list["SignalResult"]) -> Analysis:
         fusion = self.fusion_
+        probe = self.calibration.probe if self.calibration is not None else None
+        if probe is not None:  # the calibration's CLIP probe reads clip_zeroshot's embedding
+            results = [*results, probe.result(next((r for r in results if r.name == probe.source), None))]
         scores = {r.name: (r.score if r.status == "ok" else None) for r in results}
         expl = fusion.explain(scores)
         probability = expl.probability

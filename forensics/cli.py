@@ -133,13 +133,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # recorded in cal.warnings and printed below, once
         warnings.simplefilter("ignore", UserWarning)
         cal = fit_calibration(args.real, args.fake, target_fpr=args.target_fpr, signals=_signal_list(args.signals),
-                              name=args.name, plots_dir=args.plots)
+                              name=args.name, plots_dir=args.plots, probe=args.probe)
     cal.save(args.output)
     print(f"wrote {args.output}: {cal.kind} calibration on {cal.n_real} real"
           + (f" and {cal.data['n_fake']} fake" if cal.data.get("n_fake") else "") + f" images, target FPR {cal.alpha:g}")
-    held = cal.metrics.get("held_out")
-    if held:
-        print("held-out: " + ", ".join(f"{k} {v}" for k, v in held.items() if k in ("auroc", "average_precision", "tpr_at_fpr_5pct", "brier", "ece")))
+    keys = ("auroc", "average_precision", "tpr_at_fpr_5pct", "brier", "ece")
+    for label, key in (("held-out", "held_out"), ("CLIP probe alone, held-out", "probe_held_out")):
+        held = cal.metrics.get(key)
+        if held:
+            print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in held.items() if k in keys))
     for w in cal.warnings:
         print(f"warning: {w}", file=sys.stderr)
     for e in cal.data.get("errors", []):
@@ -172,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--target-fpr", type=float, default=0.05, metavar="ALPHA", help="false-positive rate to hold (default 0.05)")
     c.add_argument("-o", "--output", required=True, metavar="FILE", help="calibration JSON to write")
     c.add_argument("--plots", metavar="DIR", help="write roc.png and reliability.png here (with --fake)")
+    c.add_argument("--probe", action="store_true",
+                   help="with --fake: also fit a linear probe on the CLIP image embedding (needs clip_zeroshot's weights)")
     c.add_argument("--name", help="name recorded in the file")
     c.add_argument("--signals", metavar="NAMES", help="comma-separated signal names (default: all)")
     c.set_defaults(func=cmd_calibrate)

@@ -46,6 +46,8 @@ class SignalResult:
         summary: one human line on what the signal saw.
         heatmap: optional float32 ``(h, w)`` array in [0, 1] over the image grid (1 = AI-like).
         reason: why the status is not ``ok``.
+        features: optional float32 vector the score was computed from (the CLIP image
+            embedding), for linear probes fitted by calibration; never serialised.
     """
 
     name: str
@@ -56,6 +58,7 @@ class SignalResult:
     summary: str = ""
     heatmap: np.ndarray | None = field(default=None, repr=False)
     reason: str | None = None
+    features: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -69,6 +72,10 @@ class SignalResult:
             hm = self.heatmap
             if hm.ndim != 2 or hm.dtype != np.float32 or not np.all((hm >= 0) & (hm <= 1)):
                 raise ValueError(f"signal {self.name!r}: heatmap must be float32 (h, w) in [0, 1]")
+        if self.features is not None:
+            f = self.features
+            if f.ndim != 1 or f.dtype != np.float32 or not np.all(np.isfinite(f)):
+                raise ValueError(f"signal {self.name!r}: features must be a finite float32 vector")
         json.dumps(self.evidence, allow_nan=False)  # evidence must be JSON-safe
 
     @classmethod

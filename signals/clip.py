@@ -17,8 +17,9 @@ Evidence keys:
     ``prompts_sha256``: hash of the prompt set (first 16 hex); ``n_prompts``: ``{"ai", "real"}``.
     ``weights``: ``{"name", "sha256"}``; ``input_size``, ``resize_mode``; ``backend``: ``onnxruntime``.
 
-:meth:`ClipZeroShotSignal.embed` returns L2-normalised image embeddings for linear probes
-(UnivFD-style calibration).
+:meth:`ClipZeroShotSignal.embed` returns L2-normalised image embeddings, and each ok result
+carries its image's embedding in ``features``: ``forensics calibrate --fake DIR --probe`` fits
+a linear probe on them (UnivFD-style; ``forensics.calibration.probe``).
 """
 
 from __future__ import annotations
@@ -147,5 +148,6 @@ class ClipZeroShotSignal(OnnxSignal):
                 self.name, self.version, "ok", score=margin,
                 evidence={"sim_ai": sim_ai, "sim_real": sim_real, **base},
                 summary=f"CLIP zero-shot: cosine margin {margin:+.4f} (AI prompts {sim_ai:.3f}, real prompts {sim_real:.3f})",
+                features=row.astype(np.float32),
             )
         return [results[i] for i in range(len(images))]

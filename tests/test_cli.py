@@ -90,7 +90,8 @@ def test_import_loads_no_heavy_runtime():
     assert out.strip() == "[]"
 
 
-def test_calibrate_then_analyze_with_calibration(tmp_path, capsys):
+def test_calibrate_then_analyze_with_calibration(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FORENSICS_HOME", str(tmp_path / "no-weights"))  # neural signals unavailable
     real, fake = tmp_path / "real", tmp_path / "fake"
     real.mkdir(), fake.mkdir()
     for i in range(20):
@@ -112,6 +113,10 @@ def test_calibrate_then_analyze_with_calibration(tmp_path, capsys):
     assert cal["format"] == "forensics.calibration" and cal["metrics"]["held_out"]["n"] == 40
     assert main(["calibrate", "--real", str(real), "--target-fpr", "0.01", "-o", str(out)]) == 2
     assert "at least 99 readable real images" in capsys.readouterr().err
+    assert main(["calibrate", "--real", str(real), "--probe", "-o", str(out)]) == 2
+    assert "pass fake images too (--fake DIR)" in capsys.readouterr().err
+    assert main(["calibrate", "--real", str(real), "--fake", str(fake), "--probe", "-o", str(out)]) == 2
+    assert "the CLIP probe needs the clip_zeroshot signal: no weights" in capsys.readouterr().err
 
 
 def test_decisive_metadata_is_named(tmp_path, capsys):

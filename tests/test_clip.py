@@ -143,3 +143,62 @@ def test_unavailable_without_weights(tmp_path):
     assert "`forensics weights download clip_vit_b32_openai`" in sig.availability().reason
     with pytest.raises(SignalUnavailableError, match="forensics weights add clip_vit_b32_openai PATH"):
         sig.embed([load_image(natural_rgb(64, 64))])
+
+
+def probe_folders(tmp_path):
+    """Reals: smooth scenes. 'Fakes': the same scenes with a hard periodic 8-px pattern, which
+    the tiny random CLIP's patch embedding sees (its zero-shot prompts do not)."""
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    real.mkdir()
+    fake.mkdir()
+    yy, xx = np.mgrid[0:160, 0:200]
+    pattern = (((yy // 8) + (xx // 8)) % 2 * 60).astype(np.int16)[..., None]
+    for i in range(14):
+        arr = natural_rgb(160, 200, seed=100 + i)
+        (real / f"{i:02d}.png").write_bytes(encode(arr, "PNG"))
+        (fake / f"{i:02d}.png").write_bytes(encode(np.clip(arr.astype(np.int16) + pattern, 0, 255).astype(np.uint8), "PNG"))
+    return real, fake
+
+
+@pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
+def test_clip_probe_calibration_end_to_end(installed, tmp_path):
+    from forensics import Engine
+    from forensics.calibration import Calibration, fit_calibration
+
+    real, fake = probe_folders(tmp_path)
+    cal = fit_calibration(real, fake, target_fpr=0.1, signals=[signal(installed)], probe=True)
+    assert cal.probe is not None and cal.probe.coef.shape == (32,)
+    assert cal.probe.data == {"n_real": 14, "n_fake": 14}
+    assert cal.metrics["probe_held_out"]["auroc"] > 0.9  # out-of-fold, from probes that did not see the image
+    assert "clip_probe" in cal.metrics["fitted_features"]
+    assert cal.fusion.features_["clip_probe"].kind == "fitted"
+
+    again = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
+    engine = Engine([signal(installed)], calibration=again)
+    yy, xx = np.mgrid[0:160, 0:200]
+    new_fake = np.clip(natural_rgb(160, 200, seed=999).astype(np.int16)
+                       + (((yy // 8) + (xx // 8)) % 2 * 60)[..., None], 0, 255).astype(np.uint8)
+    a = engine.analyze(encode(new_fake, "PNG"))
+    line = a.signal("clip_probe")
+    assert line.result.status == "ok" and line.in_fusion and line.calibrated
+    assert line.result.score == pytest.approx(again.probe.score(a.signal("clip_zeroshot").result.features))
+    assert a.intercept + sum(s.contribution for s in a.signals) == pytest.approx(a.logit, abs=1e-9)
+    b = Engine([signal(installed)], calibration=cal).analyze(encode(new_fake, "PNG"))
+    assert b.probability == a.probability  # the JSON round trip changes nothing
+    from forensics.analysis import validate_row
+
+    validate_row(a.to_dict())
+    tiny = engine.analyze(encode(np.zeros((16, 16, 3), np.uint8), "PNG"))
+    assert tiny.signal("clip_probe").result.status == "abstained"  # CLIP abstained: so does its probe
+
+
+def test_clip_probe_needs_fakes_and_clip(installed, tmp_path):
+    from forensics.calibration import fit_calibration
+    from forensics.errors import CalibrationError
+
+    real, fake = probe_folders(tmp_path)
+    with pytest.raises(CalibrationError, match="pass fake images too"):
+        fit_calibration(real, probe=True, signals=[signal(installed)])
+    missing = ClipZeroShotSignal(weights="tiny_clip", home=str(tmp_path / "nowhere"))
+    with pytest.raises(CalibrationError, match="the CLIP probe needs the clip_zeroshot signal: no weights"):
+        fit_calibration(real, fake, probe=True, signals=[missing])
