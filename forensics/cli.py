@@ -200,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .malloc import reuse_pixel_buffers
 
     reuse_pixel_buffers()
+    if not args.verbose:  # Pillow's complaints about hostile files: kept in image.warnings, not printed
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
     try:
         return args.func(args)
     except BrokenPipeError:  # output piped into `head` and closed: stop quietly

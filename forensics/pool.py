@@ -67,9 +67,12 @@ def make_engine(engine_kwargs: dict[str, Any], warm_up: bool = True):
 
 def _worker_main(conn: connection.Connection, engine_kwargs: dict[str, Any], handler: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    import warnings
+
     from .malloc import reuse_pixel_buffers
 
     reuse_pixel_buffers()
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # would garble the progress bar
     try:
         engine = make_engine(engine_kwargs)
         fn = resolve(handler)

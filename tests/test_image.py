@@ -207,6 +207,7 @@ def test_flat_animated_webp_bomb_refused_before_decoding():
         load_image(buf.getvalue())
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about many of the mutated files
 @pytest.mark.parametrize("fmt,mode", [("TIFF", "I;16"), ("TIFF", "F"), ("PNG", "RGB"), ("JPEG", "RGB"),
                                       ("WEBP", "RGB"), ("GIF", "P"), ("BMP", "RGB"), ("HEIF", "RGB"),
                                       ("AVIF", "RGB")])
@@ -292,6 +293,7 @@ def _tiff_with_overlong_tag(rgb) -> bytes:
     raise AssertionError("no ImageDescription entry written")
 
 
+@pytest.mark.filterwarnings("ignore:Tag data larger than file")  # Pillow repeats it when reading EXIF
 def test_decoder_complaints_are_kept_as_evidence(rgb):
     im = load_image(_tiff_with_overlong_tag(rgb))
     assert np.array_equal(im.rgb, rgb)
@@ -299,6 +301,7 @@ def test_decoder_complaints_are_kept_as_evidence(rgb):
     assert not any(w.startswith("decoder: ") for w in load_image(encode(rgb, "PNG")).warnings)
 
 
+@pytest.mark.filterwarnings("ignore:Tag data larger than file")  # Pillow repeats it when reading EXIF
 def test_concurrent_loads_keep_their_warnings_apart_and_the_warnings_module_intact(rgb):
     import threading
     import warnings
