@@ -71,9 +71,9 @@ class LinearProbe:
         if source is None:
             return SignalResult.unavailable(NAME, VERSION, f"needs the {self.source} signal, which is not in use")
         if source.status != "ok" or source.features is None:
-            why = source.reason or "gave no embedding"
-            status = "abstained" if source.status in ("ok", "abstained") else "unavailable"
-            return SignalResult(NAME, VERSION, status, reason=f"{self.source}: {why}", summary=f"{status}: {self.source}: {why}")
+            # the probe itself is fine; its input is missing, and that signal's own line says why,
+            # so this abstains rather than counting the same failure twice
+            return SignalResult.abstained(NAME, VERSION, f"no embedding from {self.source} ({source.status})")
         s = self.score(source.features)
         auroc = self.metrics.get("auroc")
         return SignalResult(

@@ -162,7 +162,7 @@ def probe_folders(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
 def test_clip_probe_calibration_end_to_end(installed, tmp_path):
-    from forensics import Engine
+    from forensics import CalibrationError, Engine
     from forensics.calibration import Calibration, fit_calibration
 
     real, fake = probe_folders(tmp_path)
@@ -190,6 +190,12 @@ def test_clip_probe_calibration_end_to_end(installed, tmp_path):
     validate_row(a.to_dict())
     tiny = engine.analyze(encode(np.zeros((16, 16, 3), np.uint8), "PNG"))
     assert tiny.signal("clip_probe").result.status == "abstained"  # CLIP abstained: so does its probe
+    assert [s.name for s in tiny.not_run] == []  # abstentions are not failures
+
+    broken = json.loads(json.dumps(cal.to_dict()))
+    broken["probe"] = None  # a fusion that expects clip_probe, without the probe
+    with pytest.raises(CalibrationError, match="the fusion has a clip_probe feature but the file has no probe"):
+        Calibration.from_dict(broken)
 
 
 def test_clip_probe_needs_fakes_and_clip(installed, tmp_path):

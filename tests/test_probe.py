@@ -36,7 +36,8 @@ def test_probe_result_follows_its_source():
     probe, _ = fit_probe(X, y, source="clip_zeroshot", fingerprint={})
     ok = SignalResult("clip_zeroshot", "1", "ok", score=0.1, features=X[0])
     assert probe.result(ok).status == "ok" and probe.result(ok).score == pytest.approx(probe.score(X[0]))
-    assert probe.result(SignalResult.unavailable("clip_zeroshot", "1", "no weights")).status == "unavailable"
+    failed = probe.result(SignalResult.failed("clip_zeroshot", "1", "RuntimeError: boom"))
+    assert failed.status == "abstained" and failed.reason == "no embedding from clip_zeroshot (error)"
     assert probe.result(None).reason == "needs the clip_zeroshot signal, which is not in use"
     with pytest.raises(CalibrationError, match="expects 16 features"):
         probe.score(X[0][:8])
