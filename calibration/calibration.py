@@ -205,6 +205,9 @@ class Calibration:
             if kind not in ("conformal", "fitted"):
                 raise ValueError(f"kind must be 'conformal' or 'fitted', got {kind!r}")
             probe = LinearProbe.from_dict(d["probe"]) if d.get("probe") else None
+            if (fusion is not None and PROBE_NAME in fusion.features_) != (probe is not None):
+                raise ValueError(f"the fusion {'has' if probe is None else 'lacks'} a {PROBE_NAME} feature but the "
+                                 f"file {'has no' if probe is None else 'has a'} probe")
             return cls(kind=kind, alpha=float(d["target_fpr"]), real_logits=logits, probe=probe,
                        real_contributions=contributions, real_decisive=decisive, decisive_logit=decisive_logit,
                        signals=dict(d["signals"]),
@@ -264,8 +267,9 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
         if avail is None or not avail.ok:
             raise CalibrationError(f"the CLIP probe needs the {PROBE_SOURCE} signal: "
                                    + (avail.reason if avail is not None else "it is not among the signals in use"))
-    real_rows, real_err, real_feats = _score_rows(engine, expand_sources(real))
-    fake_rows, fake_err, fake_feats = _score_rows(engine, expand_sources(fake)) if fake is not None else ([], [], [])
+    real_rows, real_err, real_feats, real_sha = _score_rows(engine, expand_sources(real))
+    fake_rows, fake_err, fake_feats, fake_sha = (_score_rows(engine, expand_sources(fake)) if fake is not None
+                                                 else ([], [], [], []))
     need = min_reals_possible(alpha)
     if len(real_rows) < need:
         raise CalibrationError(
@@ -311,7 +315,9 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
         p = 1 / (1 + np.exp(-oof))
         save_roc(y, p, Path(plots_dir) / "roc.png", title="Held-out ROC (calibration)")
         save_reliability(y, p, Path(plots_dir) / "reliability.png", title="Held-out reliability (calibration)")
-    refit.provenance_ = {"name": prov["name"], "fitted_on": data, "created": prov["created"]}
+    # the images' sha256, so that `forensics evaluate` can leave them out wherever they sit
+    refit.provenance_ = {"name": prov["name"], "fitted_on": data, "created": prov["created"],
+                         "training_sha256": sorted({h for h in real_sha + fake_sha if h})}
     refit.signals_ = {n: sigs[n]["fingerprint"] for n in metrics["fitted_features"] if n in sigs}
     return Calibration(kind="fitted", alpha=alpha, real_logits=oof[y == 0],
                        real_contributions=[c for c, _ in oof_contrib[:len(real_rows)]],
@@ -367,10 +373,11 @@ def choose_thresholds(y: np.ndarray, p: np.ndarray, alpha: float) -> dict[str, f
     return {"ai": round(ai_thr, 6), "real": round(min(real_thr, ai_thr), 6)}
 
 
-def _score_rows(engine: Any, sources: list[Any]
-                ) -> tuple[list[dict[str, float | None]], list[tuple[str, str]], list[np.ndarray | None]]:
-    """Score rows of the readable sources, the unreadable ones, and each row's CLIP embedding."""
-    rows, errors, feats = [], [], []
+def _score_rows(engine: Any, sources: list[Any]) -> tuple[list[dict[str, float | None]], list[tuple[str, str]],
+                                                          list[np.ndarray | None], list[str | None]]:
+    """Score rows of the readable sources, the unreadable ones, and each row's CLIP embedding
+    and sha256 of its bytes (``None`` for in-memory images)."""
+    rows, errors, feats, shas = [], [], [], []
     for src, results in engine.results_many(sources):
         if isinstance(results, Exception):
             errors.append((str(src), str(results)))
@@ -378,7 +385,18 @@ def _score_rows(engine: Any, sources: list[Any]
         else:
             rows.append({r.name: (r.score if r.status == "ok" else None) for r in results})
             feats.append(next((r.features for r in results if r.name == PROBE_SOURCE and r.status == "ok"), None))
-    return rows, errors, feats
+            shas.append(_sha256_of(src))
+    return rows, errors, feats, shas
+
+
+def _sha256_of(src: Any) -> str | None:
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(bytes(src)).hexdigest()
+    if isinstance(src, (str, Path)):
+        from forensics.scan import file_sha256
+
+        return file_sha256(str(src))
+    return None
 
 
 def _fit_probe_into(real_rows: list[dict], fake_rows: list[dict], feats: list[np.ndarray | None],

@@ -9,9 +9,11 @@ the fused probability and each signal's raw score are measured: AUROC, average p
 TPR at 1 % and 5 % FPR, and for the probability Brier score and ECE; overall and per source
 and generator.
 
-Files the fusion was fitted on (``provenance.training_files`` of the fusion in use, relative
-to the labels file's folder) are excluded unless ``include_training=True``: metrics on
-training data say nothing about new images.
+Files the fusion was fitted on are excluded unless ``include_training=True``: metrics on
+training data say nothing about new images. They are named by ``provenance.training_files``
+of the fusion in use (paths relative to the labels file's folder: the shipped default) or by
+``provenance.training_sha256`` (the bytes' sha256: a fusion refitted by ``forensics
+calibrate --fake``, whose images may sit anywhere).
 """
 
 from __future__ import annotations
@@ -94,15 +96,24 @@ def _order_key(rel: str, seed: int) -> str:
     return hashlib.sha256(f"{seed}:{_norm(rel)}".encode()).hexdigest()
 
 
-def select(items: Sequence[Item], *, training_files: Sequence[str] = (), include_training: bool = False,
-           limit: int | None = None, sample_per_class: int | None = None, seed: int = 0
-           ) -> tuple[list[Item], list[Item]]:
-    """``(used, excluded_as_training)``. Sampling is deterministic: items are ordered by a hash
-    of ``seed`` and their path; ``sample_per_class`` keeps the first N of each label, then
-    ``limit`` the first N overall."""
+def select(items: Sequence[Item], *, training_files: Sequence[str] = (), training_sha256: Sequence[str] = (),
+           include_training: bool = False, limit: int | None = None, sample_per_class: int | None = None,
+           seed: int = 0) -> tuple[list[Item], list[Item]]:
+    """``(used, excluded_as_training)``. Training items are those whose path is in
+    ``training_files`` or whose bytes' sha256 is in ``training_sha256``. Sampling is
+    deterministic: items are ordered by a hash of ``seed`` and their path;
+    ``sample_per_class`` keeps the first N of each label, then ``limit`` the first N overall."""
+    from .scan import file_sha256
+
     train = {_norm(t) for t in training_files}
-    excluded = [it for it in items if _norm(it.rel) in train]
-    pool = list(items) if include_training else [it for it in items if _norm(it.rel) not in train]
+    train_sha = set(training_sha256)
+
+    def is_training(it: Item) -> bool:
+        return _norm(it.rel) in train or (bool(train_sha) and file_sha256(it.path) in train_sha)
+
+    flags = [is_training(it) for it in items]
+    excluded = [it for it, t in zip(items, flags) if t]
+    pool = list(items) if include_training else [it for it, t in zip(items, flags) if not t]
     if sample_per_class is not None or limit is not None:
         pool.sort(key=lambda it: _order_key(it.rel, seed))
         if sample_per_class is not None:
@@ -247,10 +258,13 @@ def evaluate(labels: str | os.PathLike, output_dir: str | os.PathLike | None = N
     engine = Engine(**engine_kwargs)
     settings_hash, settings = scan_settings(engine)
     signal_names = [s.name for s in engine.signals_]
+    if engine.calibration is not None and engine.calibration.probe is not None:
+        signal_names.append("clip_probe")  # scored per image from clip_zeroshot's embedding
     training = list(engine.fusion_.provenance_.get("training_files") or [])
+    training_sha = list(engine.fusion_.provenance_.get("training_sha256") or [])
     items = read_labels(labels)
-    used, excluded = select(items, training_files=training, include_training=include_training, limit=limit,
-                            sample_per_class=sample_per_class, seed=seed)
+    used, excluded = select(items, training_files=training, training_sha256=training_sha,
+                            include_training=include_training, limit=limit, sample_per_class=sample_per_class, seed=seed)
     if include_training and excluded:
         notes.append(TRAINING_WARNING.format(n=len(excluded)))
     if not used:
@@ -338,7 +352,7 @@ def format_markdown(ev: Evaluation) -> str:
     lines += [f"> {n}" for n in ev.notes]
     lines.append(f"Used {ev.n_used} of {ev.n_labelled} labelled images; "
                  + (f"{ev.n_excluded_training} that the fusion was fitted on are "
-                    + ("**included** (--include-training)." if ev.include_training else "excluded (provenance.training_files).")))
+                    + ("**included** (--include-training)." if ev.include_training else "excluded (the fusion's provenance names them).")))
     lines.append(f"Signals: {', '.join(ev.signals) or 'none'}; fusion sha256 {ev.settings.get('fusion_sha256', '')[:12]}; "
                  f"settings {ev.settings.get('sha256', '')[:12]}; forensics {ev.settings.get('forensics')}; {ev.seconds:.0f} s.")
     if ev.errors:

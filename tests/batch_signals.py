@@ -63,13 +63,15 @@ class Saboteur(Redness):
         return SignalResult(self.name, self.version, "ok", score=0.0, summary="nothing to see")
 
 
-def batch_fusion(thresholds=(0.7, 0.3), training_files=None):
-    """A fusion with prior weights on redness (towards AI) and sharpness (towards real)."""
+def batch_fusion(thresholds=(0.7, 0.3), training_files=None, calibrated=True):
+    """A fusion with prior weights on redness (towards AI) and sharpness (towards real);
+    ``calibrated=False`` marks redness's weight as a prior that calibration may refit."""
     from forensics.fusion import LogisticFusion
 
     return LogisticFusion.from_dict({
         "format": "forensics.fusion", "format_version": 1, "intercept": 0.0,
-        "features": [{"name": "redness", "kind": "prior", "coef": 3.0, "center": 0.0, "scale": 0.2},
+        "features": [{"name": "redness", "kind": "prior", "coef": 3.0, "center": 0.0, "scale": 0.2,
+                      "calibrated": calibrated},
                      {"name": "sharpness", "kind": "prior", "coef": -1.0, "center": 0.5, "scale": 0.5}],
         "thresholds": {"ai": thresholds[0], "real": thresholds[1]}, "provenance": {"name": "batch-test", **({"training_files": training_files} if training_files else {})}})
 

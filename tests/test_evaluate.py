@@ -56,8 +56,34 @@ def test_original_condition_metrics_tables_and_plots(labelled, tmp_path):
     for name in ("evaluation.md", "metrics.json", "roc_original.png", "reliability_original.png"):
         assert (out / name).stat().st_size > 0
     md = (out / "evaluation.md").read_text()
-    assert "| original | 46 (23/23) |" in md and "excluded (provenance.training_files)" in md
+    assert "| original | 46 (23/23) |" in md and "excluded (the fusion's provenance names them)" in md
     assert json.loads((out / "metrics.json").read_text())["n_excluded_training"] == 2
+
+
+@pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
+def test_images_a_calibration_refit_on_are_left_out_by_their_bytes(tmp_path):
+    from forensics.calibration import fit_calibration
+
+    train, held = tmp_path / "train", tmp_path / "corpus"
+    rows = []
+    for folder, n in ((train, 12), (held, 20)):
+        for cls, seed in (("ai", 4), ("real", 0)):
+            (folder / cls).mkdir(parents=True)
+            for i in range(n):
+                # distinct bytes per file: the width varies
+                (folder / cls / f"{i:02d}.png").write_bytes(encode(coloured(64, 64 + i + (n == 20) * 40, seed + i % 3), "PNG"))
+    # the labels name the held-out images and, elsewhere on disk, copies of the training ones
+    for cls in ("ai", "real"):
+        rows += [[f"{cls}/{i:02d}.png", cls] for i in range(20)]
+        rows += [[str(train / cls / f"{i:02d}.png"), cls] for i in range(12)]
+    with open(held / "labels.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["path", "label"], *rows])
+    cal = fit_calibration(sorted(map(str, (train / "real").iterdir())), sorted(map(str, (train / "ai").iterdir())),
+                          target_fpr=0.1, signals=[Redness(), Sharpness()], fusion=batch_fusion(calibrated=False))
+    assert len(cal.fusion.provenance_["training_sha256"]) == 24
+    ev = evaluate(held / "labels.csv", conditions=["original"], signals=[Redness(), Sharpness()],
+                  fusion=batch_fusion(calibrated=False), calibration=cal, workers=0)
+    assert ev.n_labelled == 64 and ev.n_excluded_training == 24 and ev.n_used == 40
 
 
 def test_training_files_only_with_a_loud_warning(labelled):
