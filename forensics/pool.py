@@ -65,14 +65,16 @@ def make_engine(engine_kwargs: dict[str, Any], warm_up: bool = True):
     return engine
 
 
-def _worker_main(conn: connection.Connection, engine_kwargs: dict[str, Any], handler: str) -> None:
+def _worker_main(conn: connection.Connection, engine_kwargs: dict[str, Any], handler: str,
+                 quiet_pillow: bool = True) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     import warnings
 
     from .malloc import reuse_pixel_buffers
 
     reuse_pixel_buffers()
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # would garble the progress bar
+    if quiet_pillow:  # Pillow's complaints about hostile files would garble the progress bar
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
     try:
         engine = make_engine(engine_kwargs)
         fn = resolve(handler)
@@ -106,7 +108,9 @@ def _worker_main(conn: connection.Connection, engine_kwargs: dict[str, Any], han
 class _Worker:
     def __init__(self, ctx, engine_kwargs: dict[str, Any], handler: str, threads: int):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, engine_kwargs, handler), daemon=True)
+        # workers stay as quiet about Pillow's warnings as the parent's log level says (`-v`: not)
+        quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
+        self.proc = ctx.Process(target=_worker_main, args=(child, engine_kwargs, handler, quiet), daemon=True)
         saved = {k: os.environ.get(k) for k in THREAD_ENV}
         for k in THREAD_ENV:
             os.environ.setdefault(k, str(threads))
