@@ -97,3 +97,26 @@ class WorkerEnv(Redness):
         r = super().analyze(image)
         env = {k: os.environ.get(k) for k in self.KEYS}
         return SignalResult(self.name, self.version, "ok", score=r.score, evidence={**r.evidence, "env": env, "pid": os.getpid()})
+
+
+class HeapProbe(Redness):
+    """Redness that also reports how much of a freed 64 MB buffer went back to the system:
+    none of it when glibc's thresholds are raised (forensics.malloc), all of it by default."""
+
+    name = "heap_probe"
+
+    def analyze(self, image):
+        r = super().analyze(image)
+        buf = np.ones(64 << 17)  # 64 MB of float64, touched
+        during = _rss_mb()
+        del buf
+        return SignalResult(self.name, self.version, "ok", score=r.score,
+                            evidence={"released_mb": round(during - _rss_mb(), 1)})
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
