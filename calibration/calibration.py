@@ -87,6 +87,7 @@ class Calibration:
         self.real_contributions = [{str(k): float(v) for k, v in real_contributions[i].items() if v != 0.0}
                                    for i in order]
         self.real_decisive = [sorted(map(str, decisive[i])) for i in order]
+        self._scored = frozenset().union(*self.real_contributions)  # signals that scored any real
         self.decisive_logit = float(decisive_logit)
         self.signals = dict(signals)
         self.base_fusion_sha256 = base_fusion_sha256
@@ -108,7 +109,7 @@ class Calibration:
         """The reals' logits as they would be without the ``missing`` signals, and which of
         those signals had scored any calibration real (the others change nothing). A real on
         which decisive evidence of a remaining signal fired keeps the decisive floor."""
-        dropped = sorted({n for n in missing if any(n in c for c in self.real_contributions)})
+        dropped = sorted(self._scored.intersection(missing))
         if not dropped:
             return self.real_logits, []
         gone = set(dropped)

@@ -200,8 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .malloc import reuse_pixel_buffers
 
     reuse_pixel_buffers()
-    if not args.verbose:  # Pillow's complaints about hostile files: kept in image.warnings, not printed
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+    if not args.verbose:
+        from .image import quiet_decoder_warnings
+
+        quiet_decoder_warnings()
     try:
         return args.func(args)
     except BrokenPipeError:  # output piped into `head` and closed: stop quietly

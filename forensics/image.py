@@ -383,6 +383,12 @@ def _png_text_value(kind: bytes, body: bytes, limit: int) -> tuple[str, int]:
         return "", 0
 
 
+def quiet_decoder_warnings() -> None:
+    """Keep Pillow's warnings about hostile files off stderr in this process (they are kept in
+    ``LoadedImage.warnings`` anyway). For processes the engine owns: the CLI and scan workers."""
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
+
 def _decode_truncated_jpeg(data: bytes, name: str, exc: Exception) -> Image.Image:
     try:
         im = Image.open(io.BytesIO(data + b"\xff\xd9"))
@@ -470,12 +476,14 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
         gray = np.array(im, dtype=np.float32)
         if im.mode.startswith("I;16"):
             lo, hi = 0.0, 65535.0
-        else:
+        elif im.mode == "I":
+            lo, hi = 0.0, max(float(gray.max()), 1.0)
+        else:  # F: the finite range; NaN and infinities take the darkest finite value
             finite = np.isfinite(gray)
             if not finite.all():
                 gray[~finite] = float(gray[finite].min()) if finite.any() else 0.0
-            lo = float(gray.min()) if im.mode == "F" else 0.0
-            hi = max(float(gray.max()), lo + 1e-12) if im.mode == "F" else max(float(gray.max()), 1.0)
+            lo = float(gray.min())
+            hi = max(float(gray.max()), lo + 1e-12)
         gray -= lo
         gray *= 255.0 / (hi - lo)
         gray += 0.5

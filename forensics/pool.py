@@ -68,13 +68,12 @@ def make_engine(engine_kwargs: dict[str, Any], warm_up: bool = True):
 def _worker_main(conn: connection.Connection, engine_kwargs: dict[str, Any], handler: str,
                  quiet_pillow: bool = True) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    import warnings
-
+    from .image import quiet_decoder_warnings
     from .malloc import reuse_pixel_buffers
 
     reuse_pixel_buffers()
-    if quiet_pillow:  # Pillow's complaints about hostile files would garble the progress bar
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+    if quiet_pillow:  # they would garble the parent's progress bar
+        quiet_decoder_warnings()
     try:
         engine = make_engine(engine_kwargs)
         fn = resolve(handler)
