@@ -90,7 +90,7 @@ def bench_latency(repeat: int) -> list[tuple[str, str, float]]:
 
 
 def bench_scan(n_images: int, side: tuple[int, int]) -> list[tuple[int, float, float, float]]:
-    from forensics.scan import scan
+    from forensics.batch.scan import scan
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,8 +110,8 @@ def bench_scan(n_images: int, side: tuple[int, int]) -> list[tuple[int, float, f
 def bench_rss(n_files: int, n_distinct: int) -> dict[str, float]:
     """A one-worker scan of ``n_files`` (``n_distinct`` generated 1024x768 JPEGs, copied under
     distinct names): the worker's RSS after image 100 and after image 600."""
-    from forensics.pool import WorkerPool
-    from forensics.scan import HANDLER, scan_settings
+    from forensics.batch.pool import WorkerPool
+    from forensics.batch.scan import HANDLER, scan_settings
     from forensics import Engine
 
     marks: dict[str, float] = {}

@@ -4,7 +4,7 @@ RANDOM WEIGHTS, FULL-SIZE ARCHITECTURES: the numbers measure speed only, never a
 
 For each model (Sumsub Model5M = MobileNetV3-large + head; CLIP ViT-B/32 image tower) it
 builds a random-weight checkpoint in the public format, installs it in a temporary store
-with `forensics.weights.add` (ONNX conversion + parity check), then times, per image:
+with `forensics.weights.install.add` (ONNX conversion + parity check), then times, per image:
 
 * engine      ``signal.analyze`` (batch 1) / ``signal.analyze_batch`` (batch 16) on decoded
               ``LoadedImage``s: preprocessing from full resolution + onnxruntime + scoring;
@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from forensics import load_image  # noqa: E402
-from forensics import weights as W  # noqa: E402
+from forensics.weights.install import add, spec as builtin_spec  # noqa: E402
 from forensics.signals.clip import ClipZeroShotSignal  # noqa: E402
 from forensics.signals.mobilenet import MobileNetSignal  # noqa: E402
 from forensics.signals.neural import preprocess_batch  # noqa: E402
@@ -103,7 +103,7 @@ def main() -> None:
         from neural_checkpoints import sumsub_folder
 
         folder, ref = sumsub_folder(tmp / "sd5")
-        side = W.add("sumsub_sd5", folder, root=tmp / "home")
+        side = add("sumsub_sd5", folder, root=tmp / "home")
         sig = MobileNetSignal(home=str(tmp / "home"), threads=args.threads)
         ref = ref.to(memory_format=torch.channels_last)
         bench(f"sumsub_sd5: MobileNetV3-large 224 (ONNX parity {side['onnx']['parity_max_abs']:.1e})",
@@ -118,8 +118,8 @@ def main() -> None:
             from safetensors.torch import save_file
 
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(ckpt))
-            spec = replace(W.SPECS["clip_vit_b32_openai"], name="clip_bench")
-            side = W.add("clip_bench", ckpt, root=tmp / "home", weight_spec=spec)
+            spec = replace(builtin_spec("clip_vit_b32_openai"), name="clip_bench")
+            side = add("clip_bench", ckpt, root=tmp / "home", weight_spec=spec)
             csig = ClipZeroShotSignal(weights="clip_bench", home=str(tmp / "home"), threads=args.threads)
             bench(f"clip_zeroshot: ViT-B/32 image tower 224 (ONNX parity {side['onnx']['parity_max_abs']:.1e})",
                   csig, model.visual, side, pics, args.repeat, channels_last=False)

@@ -24,27 +24,29 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from forensics.analysis import Engine
 from forensics.errors import CalibrationError, FusionError
+from forensics.formats import IMAGE_SUFFIXES
+from forensics.fusion import LogisticFusion
+from forensics.hashing import sha256_file
 from forensics.jsonfile import check_header, read_json
+from forensics.numeric import sigmoid
+from forensics.signals import Availability, fingerprint_of
+from forensics.version import __version__
 
 from .conformal import check_alpha, conformal_p_values, min_reals_possible, min_reals_stable, threshold_for
+from .metrics import binary_metrics
 from .probe import NAME as PROBE_NAME
 from .probe import SOURCE as PROBE_SOURCE
 from .probe import LinearProbe, fit_probe
 
 if TYPE_CHECKING:
-    from forensics.fusion import LogisticFusion
     from forensics.signals import Signal
 
 log = logging.getLogger(__name__)
 
 FORMAT = "forensics.calibration"
 FORMAT_VERSION = 2
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".heic", ".heif", ".avif"}
-
-
-def fusion_sha256(fusion: "LogisticFusion") -> str:
-    return hashlib.sha256(json.dumps(fusion.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
 class Calibration:
@@ -134,8 +136,6 @@ class Calibration:
 
     def check(self, signals: Sequence["Signal"], fusion: "LogisticFusion") -> None:
         """Refuse to be used with other signals or another fusion than those it was made with."""
-        from forensics.signals import Availability, fingerprint_of
-
         now: dict[str, Any] = {}
         for sig in signals:
             avail = sig.availability() if hasattr(sig, "availability") else Availability.yes()
@@ -149,8 +149,8 @@ class Calibration:
                 problems.append(f"{name}: in the calibration, absent now")
             elif then != cur:
                 problems.append(f"{name}: calibrated with {_short(then)}, now {_short(cur)}")
-        if self.fusion is None and fusion_sha256(fusion) != self.base_fusion_sha256:
-            problems.append(f"fusion: calibrated with sha256 {self.base_fusion_sha256[:12]}, now {fusion_sha256(fusion)[:12]}")
+        if self.fusion is None and fusion.sha256() != self.base_fusion_sha256:
+            problems.append(f"fusion: calibrated with sha256 {self.base_fusion_sha256[:12]}, now {fusion.sha256()[:12]}")
         if problems:
             raise CalibrationError(
                 "calibration does not match the signals in use, so its threshold would not hold: "
@@ -178,8 +178,6 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> "Calibration":
-        from forensics.fusion import LogisticFusion
-
         if isinstance(d, Mapping) and d.get("format") == FORMAT and d.get("format_version") == 1:
             raise CalibrationError(
                 f"{source}: calibration format 1 (forensics before 2026-12) lacks each real's per-signal "
@@ -254,10 +252,6 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
     ``clip_zeroshot`` weights) also fits a linear probe on the CLIP image embeddings
     (:mod:`forensics.calibration.probe`) and refits the fusion with its out-of-fold scores.
     """
-    from forensics.analysis import Engine
-
-    from forensics.signals import fingerprint_of
-
     alpha = check_alpha(target_fpr)
     if probe and fake is None:
         raise CalibrationError("a CLIP probe is fitted on real and fake images: pass fake images too (--fake DIR)")
@@ -290,7 +284,7 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
             "real": str(real) if isinstance(real, (str, Path)) else "<list>",
             "fake": (str(fake) if isinstance(fake, (str, Path)) else "<list>") if fake is not None else None}
     prov = {"name": name or "calibration", "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "forensics_version": _version()}
+            "forensics_version": __version__}
     if fake is None:
         expl = [base.explain(r) for r in real_rows]
         logits = np.array([e.logit for e in expl])
@@ -298,7 +292,7 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
         return Calibration(kind="conformal", alpha=alpha, real_logits=logits,
                            real_contributions=[e.contributions for e in expl],
                            real_decisive=[e.decisive for e in expl], decisive_logit=base.decisive_logit, signals=sigs,
-                           base_fusion_sha256=fusion_sha256(base), metrics=metrics, data=data,
+                           base_fusion_sha256=base.sha256(), metrics=metrics, data=data,
                            warnings_=notes, provenance=prov)
     fitted_probe = None
     extra: list[str] = []
@@ -313,7 +307,7 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
         from .plots import save_roc, save_reliability
 
         Path(plots_dir).mkdir(parents=True, exist_ok=True)
-        p = 1 / (1 + np.exp(-oof))
+        p = sigmoid(oof)
         save_roc(y, p, Path(plots_dir) / "roc.png", title="Held-out ROC (calibration)")
         save_reliability(y, p, Path(plots_dir) / "reliability.png", title="Held-out reliability (calibration)")
     # the images' sha256, so that `forensics evaluate` can leave them out wherever they sit
@@ -324,7 +318,7 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
                        real_contributions=[c for c, _ in oof_contrib[:len(real_rows)]],
                        real_decisive=[f for _, f in oof_contrib[:len(real_rows)]],
                        decisive_logit=refit.decisive_logit, signals=sigs, probe=fitted_probe,
-                       base_fusion_sha256=fusion_sha256(base), fusion=refit, metrics=metrics, data=data,
+                       base_fusion_sha256=base.sha256(), fusion=refit, metrics=metrics, data=data,
                        warnings_=notes, provenance=prov)
 
 
@@ -332,10 +326,6 @@ def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict],
            random_state: int, extra: Sequence[str] = ()) -> tuple["LogisticFusion", np.ndarray, list[tuple[dict[str, float], tuple[str, ...]]],
                                        dict[str, Any]]:
     from sklearn.model_selection import StratifiedKFold
-
-    from forensics.fusion import LogisticFusion
-
-    from .metrics import binary_metrics
 
     rows = real_rows + fake_rows
     y = np.r_[np.zeros(len(real_rows), int), np.ones(len(fake_rows), int)]
@@ -354,7 +344,7 @@ def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict],
         for i in te:
             e = m.explain(rows[i])
             oof[i], oof_contrib[i] = e.logit, (e.contributions, e.decisive)
-    p = 1 / (1 + np.exp(-oof))
+    p = sigmoid(oof)
     metrics = {"held_out": binary_metrics(y, p), "folds": k, "fitted_features": fitted}
     thresholds = choose_thresholds(y, p, alpha)
     final = LogisticFusion(**params, thresholds=thresholds).fit(rows, y, fitted=fitted, platt=True)
@@ -394,9 +384,7 @@ def _sha256_of(src: Any) -> str | None:
     if isinstance(src, (bytes, bytearray, memoryview)):
         return hashlib.sha256(bytes(src)).hexdigest()
     if isinstance(src, (str, Path)):
-        from forensics.scan import file_sha256
-
-        return file_sha256(str(src))
+        return sha256_file(src)
     return None
 
 
@@ -416,8 +404,3 @@ def _fit_probe_into(real_rows: list[dict], fake_rows: list[dict], feats: list[np
         rows[i][PROBE_NAME] = float(score)
     return fitted
 
-
-def _version() -> str:
-    from forensics import __version__
-
-    return __version__

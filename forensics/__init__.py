@@ -19,10 +19,10 @@ from .errors import (
     UnknownSignalError,
     WeightsError,
 )
-from .analysis import Analysis, Engine, SignalEntry, analyze
+from .analysis import Analysis, Engine, SignalEntry
+from .api import analyze
 from .image import LoadedImage, load_image
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "__version__", "analyze", "Analysis", "Engine", "SignalEntry", "LoadedImage", "load_image", "ForensicsError", "ImageLoadError",

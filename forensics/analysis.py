@@ -1,4 +1,4 @@
-"""``analyze()``: run the signals on an image, fuse their scores, explain the result."""
+"""The engine: run the signals on an image, fuse their scores, explain the result."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from forensics.fusion import LogisticFusion, default_fusion
+from forensics.signals import Signal, SignalResult, create_signal, default_signals
+
 from .errors import ForensicsError, ImageLoadError
 from .image import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
+from .version import __version__
 
 if TYPE_CHECKING:
     from forensics.calibration import Calibration
-    from forensics.fusion import LogisticFusion
-    from forensics.signals import Signal, SignalResult
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +168,6 @@ class Engine:
     @property
     def signals_(self) -> list["Signal"]:
         if not hasattr(self, "_signals"):
-            from forensics.signals import create_signal, default_signals
-
             if self.signals is None:
                 resolved = default_signals()
             else:
@@ -186,8 +187,6 @@ class Engine:
             elif self.fusion is not None:
                 self._fusion = self.fusion
             else:
-                from forensics.fusion import default_fusion
-
                 self._fusion = default_fusion()
             self._fusion_info = _fusion_info(self._fusion)
         return self._fusion
@@ -256,8 +255,6 @@ class Engine:
                 i += 1
 
     def _run(self, sig: "Signal", images: list[LoadedImage]) -> list["SignalResult"]:
-        from forensics.signals import SignalResult
-
         try:
             avail = sig.availability()
         except Exception as exc:
@@ -306,8 +303,6 @@ class Engine:
                         "reference_without": calib["reference_without"]}
             verdict = "likely_ai" if calib["p_value"] <= calib["alpha"] else (
                 "likely_real" if probability <= fusion.thresholds_["real"] else "inconclusive")
-        from forensics import __version__
-
         return Analysis(
             source=image.source, sha256=image.sha256, image=image.describe(), probability=probability,
             logit=expl.logit, intercept=expl.intercept, verdict=verdict, decision=decision, signals=entries,
@@ -317,64 +312,12 @@ class Engine:
 
 
 def _fusion_info(fusion: "LogisticFusion") -> dict[str, Any]:
-    from forensics.calibration.calibration import fusion_sha256
-
-    return {"name": fusion.provenance_.get("name", "custom"), "sha256": fusion_sha256(fusion),
+    return {"name": fusion.provenance_.get("name", "custom"), "sha256": fusion.sha256(),
             "uncalibrated": fusion.uncalibrated}
-
-
-_ENGINES: dict[Any, Engine] = {}
-
-
-def analyze(image: ImageSource, *, signals: Sequence["str | Signal"] | None = None,
-            calibration: "Calibration | str | None" = None, fusion: "LogisticFusion | None" = None,
-            max_pixels: int = DEFAULT_MAX_PIXELS) -> Analysis:
-    """Analyse one image with the given (default: all registered) signals.
-
-    ``image`` is a path, bytes, binary file object, PIL image, numpy array or LoadedImage.
-    ``calibration`` is a :class:`~forensics.calibration.Calibration` or the path of a
-    calibration JSON file. Engines (and so loaded models) are cached per signal list; for
-    many images use :class:`Engine` or :meth:`Engine.analyze_many`, which batch.
-    """
-    if isinstance(calibration, str) or hasattr(calibration, "__fspath__"):
-        calibration = _load_calibration(calibration)  # type: ignore[arg-type]
-    key = (tuple(s if isinstance(s, str) else id(s) for s in signals) if signals is not None else None,
-           id(calibration) if calibration is not None else None, id(fusion) if fusion is not None else None,
-           max_pixels)
-    engine = _ENGINES.get(key)
-    if engine is None or engine.calibration is not calibration or engine.fusion is not fusion:
-        engine = Engine(signals, fusion=fusion, calibration=calibration, max_pixels=max_pixels)  # type: ignore[arg-type]
-        if len(_ENGINES) > 8:
-            _ENGINES.clear()
-        _ENGINES[key] = engine
-    return engine.analyze(image)
-
-
-_CALIBRATIONS: dict[tuple[str, int, int], "Calibration"] = {}
-
-
-def _load_calibration(path: Any) -> "Calibration":
-    """Calibration file by path, loaded once while the file is unchanged (same engine, same models)."""
-    import os
-
-    from forensics.calibration import Calibration
-
-    try:
-        st = os.stat(path)
-    except OSError:
-        return Calibration.load(path)  # let it report the missing or unreadable file
-    key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
-    if key not in _CALIBRATIONS:
-        if len(_CALIBRATIONS) > 8:
-            _CALIBRATIONS.clear()
-        _CALIBRATIONS[key] = Calibration.load(path)
-    return _CALIBRATIONS[key]
 
 
 def result_schema() -> dict[str, Any]:
     """The JSON Schema of :meth:`Analysis.to_dict` and of error rows (``schema/analysis.schema.json``)."""
-    from importlib import resources
-
     return json.loads(resources.files("forensics").joinpath("schema", "analysis.schema.json").read_text())
 
 

@@ -23,6 +23,7 @@ than one model per subset of signals, which would multiply files and fits).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,8 @@ import numpy as np
 
 from forensics.errors import FusionError
 from forensics.jsonfile import check_header, read_json
+from forensics.numeric import sigmoid
+from forensics.signals import fingerprint_of
 
 FORMAT = "forensics.fusion"
 FORMAT_VERSION = 1
@@ -81,11 +84,7 @@ class Explanation:
 
     @property
     def probability(self) -> float:
-        return _sigmoid(self.logit)
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+        return sigmoid(self.logit)
 
 
 class LogisticFusion:
@@ -215,7 +214,7 @@ class LogisticFusion:
 
     def predict_proba(self, rows: Sequence[Mapping[str, float | None]]) -> np.ndarray:
         """``(n, 2)`` array of [P(real), P(AI)] like scikit-learn."""
-        p = np.array([_sigmoid(v) for v in self.decision_function(rows)])
+        p = np.array([sigmoid(v) for v in self.decision_function(rows)])
         return np.column_stack([1 - p, p])
 
     def verdict(self, probability: float) -> str:
@@ -229,8 +228,6 @@ class LogisticFusion:
     def check_signals(self, signals: Sequence[Any]) -> None:
         """Refuse signals whose fingerprint differs from the one a fitted coefficient was learnt on:
         the coefficient would scale scores of another model."""
-        from forensics.signals import fingerprint_of
-
         self._check_fitted()
         for sig in signals:
             then = self.signals_.get(sig.name)
@@ -297,6 +294,11 @@ class LogisticFusion:
         model.signals_ = signals
         return model
 
+    def sha256(self) -> str:
+        """sha256 of the canonical JSON of :meth:`to_dict`: the identity that analyses, scans
+        and calibrations record."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
 
@@ -332,7 +334,7 @@ def _fit_logistic(Z: np.ndarray, y: np.ndarray, offset: np.ndarray, weight: np.n
         w, b = theta[:-1], theta[-1]
         t = Z @ w + b + offset
         ll = weight * (np.logaddexp(0, t) - y * t)
-        p = 1 / (1 + np.exp(-t))
+        p = sigmoid(t)
         g = weight * (p - y)
         return 0.5 * w @ w + C * ll.sum(), np.append(w + C * (Z.T @ g), C * g.sum())
 

@@ -27,7 +27,7 @@ from corpus import DEFAULT_CORPUS, file_seed, read_corpus  # noqa: E402
 
 from forensics import Engine  # noqa: E402
 from forensics.calibration import conformal_p_values, fit_calibration  # noqa: E402
-from forensics.laundering import launder  # noqa: E402
+from forensics.evaluation.laundering import launder  # noqa: E402
 
 N_CAL = 100
 N_PARTITIONS = 200

@@ -21,7 +21,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from forensics.image import load_image  # noqa: E402
-from forensics.laundering import TRAINING_RECIPE, LaunderingError, launder, launder_random  # noqa: E402
+from forensics.evaluation.laundering import TRAINING_RECIPE, LaunderingError, launder, launder_random  # noqa: E402
 from forensics.signals.dct import FEATURE_NAMES, FEATURES_VERSION, extract_tiles, tile_features  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

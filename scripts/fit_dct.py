@@ -4,7 +4,7 @@
 
 Every ``ai``/``real`` corpus file of the ``fit`` split (``scripts/corpus.py``; the ``holdout``
 half is never seen here) is laundered ``TRAIN_VARIANTS`` times with
-``forensics.laundering.launder_random`` (metadata stripped, earlier JPEG generation and downscale
+``forensics.evaluation.laundering.launder_random`` (metadata stripped, earlier JPEG generation and downscale
 at random, a fixed 256x256 crop at any phase for both classes, final PNG or JPEG q65-100), then a
 standardised L2 logistic regression is fitted on the image-level features. The regularisation
 strength is chosen by 5-fold cross-validation grouped by file (all copies of one file stay in
@@ -29,7 +29,7 @@ from dct_data import (  # noqa: E402
     CROP, DEFAULT_CORPUS, REPO, SEED, TRAIN_VARIANTS, corpus_features, folds,
 )
 
-from forensics.laundering import TRAINING_RECIPE  # noqa: E402
+from forensics.evaluation.laundering import TRAINING_RECIPE  # noqa: E402
 from forensics.signals.dct import FEATURE_NAMES, FEATURES_VERSION, HEAD_FORMAT, HEAD_FORMAT_VERSION  # noqa: E402
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)

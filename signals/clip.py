@@ -38,6 +38,7 @@ from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
 from forensics.signals.base import Availability, SignalResult
 from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
+from forensics.weights.spec import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, WeightSpec
 
 PROMPTS_FORMAT = "forensics.clip_prompts"
 
@@ -74,6 +75,15 @@ class ClipZeroShotSignal(OnnxSignal):
 
     name = "clip_zeroshot"
     version = "1"
+    weight_specs = (WeightSpec(
+        name="clip_vit_b32_openai", kind="open_clip", signal="clip_zeroshot", arch="ViT-B-32",
+        file="open_clip_model.safetensors", repo="timm/vit_base_patch32_clip_224.openai",
+        revision="ab5b8ef490e86faa07d3523926b842c765de1de5",
+        licence="MIT (OpenAI CLIP); the Hub repository card says Apache-2.0",
+        input_size=224, resize_mode="shortest_crop", interpolation="bicubic",
+        mean=OPENAI_CLIP_MEAN, std=OPENAI_CLIP_STD, quick_gelu=True,
+        description="OpenAI CLIP ViT-B/32 (open_clip format), image tower + prompt embeddings",
+    ),)
 
     def __init__(self, weights: str = "clip_vit_b32_openai", *, home: str | None = None, threads: int | None = None,
                  batch_size: int = 16) -> None:

@@ -20,16 +20,30 @@ Evidence keys:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
+from forensics.numeric import sigmoid
 from forensics.signals.base import Availability, SignalResult
 from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
-from forensics.weights import how_to_get
+from forensics.weights.spec import IMAGENET_MEAN, IMAGENET_STD, WeightSpec
+from forensics.weights.store import how_to_get
+
+
+def _sumsub(name: str, variant: str, file: str, revision: str, what: str) -> WeightSpec:
+    return WeightSpec(
+        name=name, kind="sumsub_mobilenet", signal=name, arch="tf_mobilenetv3_large_100", file=file,
+        repo=f"Sumsub/Sumsub-ffs-synthetic-1.0_{variant}", revision=revision, licence="CC-BY-SA-3.0",
+        input_size=224, resize_mode="squash", interpolation="bilinear", mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        # Output order of the model's two logits. Sumsub's pipeline.py reports id2label["0"]
+        # with softmax[:, 1]; config.json's id2label is cross-checked against this at add time.
+        labels=("real", "fake"),
+        description=f"Sumsub 'For Fake's Sake' {what} detector (MobileNetV3-large, 5M parameters)",
+    )
+
 
 class MobileNetSignal(OnnxSignal):
     """Sumsub MobileNetV3 classifier on onnxruntime.
@@ -42,6 +56,11 @@ class MobileNetSignal(OnnxSignal):
     """
 
     version = "1"
+    weight_specs = (
+        _sumsub("sumsub_sd5", "sd_5", "diffusions5M.pt", "f552c6db2ce5291b239157d76f8f6400b5d3a7fb",
+                "Stable Diffusion 1.4/1.5/2.1"),
+        _sumsub("sumsub_mj5", "mj_5", "midjourney5M.pt", "10693910b9807e22e6db600e9c2c9431f6e56729", "Midjourney"),
+    )
 
     def __init__(self, weights: str = "sumsub_sd5", *, home: str | None = None, threads: int | None = None,
                  batch_size: int = 16) -> None:
@@ -54,7 +73,7 @@ class MobileNetSignal(OnnxSignal):
     def availability(self) -> Availability:
         problem = self.model.check()
         if problem is None and self.model.sidecar["kind"] != "sumsub_mobilenet":
-            problem = f"weights {self.weights!r} are {self.model.sidecar['kind']}, not a Sumsub MobileNet; {how_to_get(self.weights)}"
+            problem = f"weights {self.weights!r} are {self.model.sidecar['kind']}, not a Sumsub MobileNet; {how_to_get(self.weights, self.weight_spec)}"
         return Availability.no(problem) if problem else Availability.yes()
 
     def analyze(self, image: LoadedImage) -> SignalResult:
@@ -79,7 +98,7 @@ class MobileNetSignal(OnnxSignal):
                 continue
             for i, row in zip(part, logits):
                 score = float(row[fake] - row[real])
-                p_fake = 1.0 / (1.0 + math.exp(-score)) if score > -700 else 0.0
+                p_fake = sigmoid(score)
                 results[i] = SignalResult(
                     self.name, self.version, "ok", score=score,
                     evidence={"p_fake": p_fake, **base, "labels": list(side["labels"])},

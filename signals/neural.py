@@ -20,9 +20,11 @@ import numpy as np
 from PIL import Image
 
 from forensics.errors import SignalUnavailableError, WeightsError
+from forensics.hashing import sha256_file
 from forensics.image import LoadedImage
 from forensics.signals.base import SignalResult
-from forensics.weights import RUNTIME_INSTALL, read_sidecar, runtime_problem, sha256_file
+from forensics.weights.spec import WeightSpec
+from forensics.weights.store import RUNTIME_INSTALL, read_sidecar, runtime_problem
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +99,14 @@ def env_threads() -> int | None:
 
 
 class OnnxModel:
-    """A sidecar plus its onnxruntime session (created lazily, once per process)."""
+    """A sidecar plus its onnxruntime session (created lazily, once per process). ``spec`` is
+    the built-in :class:`WeightSpec` of ``weights`` (``None`` for other weights)."""
 
-    def __init__(self, weights: str, root: str | None, threads: int | None) -> None:
+    def __init__(self, weights: str, root: str | None, threads: int | None, spec: WeightSpec | None = None) -> None:
         self.weights = weights
         self.root = root
         self.threads = threads or env_threads()
+        self.spec = spec
         self._side: dict[str, Any] | None = None
 
     def check(self) -> str | None:
@@ -110,7 +114,7 @@ class OnnxModel:
         Missing weights and a missing runtime are both named, so one reading says all to do."""
         runtime = runtime_problem()
         try:
-            read_sidecar(self.weights, self.root)
+            read_sidecar(self.weights, self.root, self.spec)
         except (SignalUnavailableError, WeightsError) as exc:
             return f"{exc}; to run them, also install onnxruntime: {RUNTIME_INSTALL}" if runtime else str(exc)
         return runtime
@@ -118,7 +122,7 @@ class OnnxModel:
     @property
     def sidecar(self) -> dict[str, Any]:
         if self._side is None:
-            self._side = read_sidecar(self.weights, self.root)
+            self._side = read_sidecar(self.weights, self.root, self.spec)
         return self._side
 
     def session(self):
@@ -172,7 +176,9 @@ MIN_SIDE = 32
 class OnnxSignal:
     """What the ONNX-backed signals share: constructor arguments, the lazily opened model, the
     weights part of the fingerprint, and abstaining on thumbnails. Subclasses set
-    ``name``/``version`` and analyse."""
+    ``name``/``version`` and ``weight_specs`` (the weights they know how to read) and analyse."""
+
+    weight_specs: tuple[WeightSpec, ...] = ()
 
     def __init__(self, weights: str, *, home: str | None = None, threads: int | None = None,
                  batch_size: int = 16) -> None:
@@ -185,8 +191,13 @@ class OnnxSignal:
     @property
     def model(self) -> OnnxModel:
         if self._model is None:
-            self._model = OnnxModel(self.weights, self.home, self.threads)
+            self._model = OnnxModel(self.weights, self.home, self.threads, self.weight_spec)
         return self._model
+
+    @property
+    def weight_spec(self) -> WeightSpec | None:
+        """The declared spec of this instance's ``weights`` (``None`` for other weights)."""
+        return next((s for s in self.weight_specs if s.name == self.weights), None)
 
     def fingerprint(self) -> dict[str, Any]:
         fp: dict[str, Any] = {"name": self.name, "version": self.version, "weights": self.weights,  # type: ignore[attr-defined]

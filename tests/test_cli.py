@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from forensics.analysis import validate_row
-from forensics.cli import main
+from forensics.cli.main import main
 from images import camera_exif, encode, natural_rgb, png_bomb
 
 

@@ -14,14 +14,15 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 from forensics import SignalUnavailableError, WeightsError, load_image  # noqa: E402
-from forensics import weights as W  # noqa: E402
+from forensics.weights.install import add, spec  # noqa: E402
+from forensics.weights.spec import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD  # noqa: E402
 from forensics.signals import clip as clip_mod  # noqa: E402
 from forensics.signals.clip import ClipZeroShotSignal, load_prompts  # noqa: E402
 from forensics.signals.neural import preprocess  # noqa: E402
 from images import encode, natural_rgb  # noqa: E402
 from neural_checkpoints import TINY_CLIP_CFG, tiny_clip, tiny_clip_checkpoint  # noqa: E402
 
-SPEC = replace(W.SPECS["clip_vit_b32_openai"], name="tiny_clip", file="open_clip_pytorch_model.bin",
+SPEC = replace(spec("clip_vit_b32_openai"), name="tiny_clip", file="open_clip_pytorch_model.bin",
                model_cfg=TINY_CLIP_CFG, repo=None, revision=None)
 
 
@@ -30,7 +31,7 @@ def installed(tmp_path_factory):
     base = tmp_path_factory.mktemp("clip")
     ckpt, ref = tiny_clip_checkpoint(base / "tiny" / "open_clip_pytorch_model.bin")
     root = base / "home"
-    side = W.add("tiny_clip", ckpt.parent, root=root, weight_spec=SPEC)
+    side = add("tiny_clip", ckpt.parent, root=root, weight_spec=SPEC)
     return {"root": root, "ckpt": ckpt, "ref": ref, "side": side}
 
 
@@ -45,7 +46,7 @@ def signal(installed) -> ClipZeroShotSignal:
 
 
 def openclip_preprocess():
-    return open_clip.image_transform(224, is_train=False, mean=W.OPENAI_CLIP_MEAN, std=W.OPENAI_CLIP_STD)
+    return open_clip.image_transform(224, is_train=False, mean=OPENAI_CLIP_MEAN, std=OPENAI_CLIP_STD)
 
 
 def reference_scores(model, images):
@@ -66,7 +67,7 @@ def reference_scores(model, images):
 def test_sidecar_pins_openai_preprocessing_and_quick_gelu(installed):
     side = json.loads((installed["root"] / "weights" / "tiny_clip" / "sidecar.json").read_text())
     assert (side["resize_mode"], side["interpolation"], side["input_size"]) == ("shortest_crop", "bicubic", 224)
-    assert side["mean"] == list(W.OPENAI_CLIP_MEAN) and side["std"] == list(W.OPENAI_CLIP_STD)
+    assert side["mean"] == list(OPENAI_CLIP_MEAN) and side["std"] == list(OPENAI_CLIP_STD)
     assert side["quick_gelu"] is True
     assert side["text_embeddings"]["prompts_sha256"] == load_prompts()["sha256"]
     assert side["onnx"]["parity_max_abs"] <= 1e-4
@@ -133,9 +134,9 @@ def test_strict_loading_and_refusals(installed, tmp_path):
     del state["visual.proj"]
     torch.save(state, tmp_path / "open_clip_pytorch_model.bin")
     with pytest.raises(WeightsError, match=r"missing 1 key\(s\): visual.proj"):
-        W.add("tiny_clip", tmp_path, root=tmp_path / "home", weight_spec=SPEC)
+        add("tiny_clip", tmp_path, root=tmp_path / "home", weight_spec=SPEC)
     with pytest.raises(WeightsError, match="quick_gelu must be pinned"):
-        W.add("tiny_clip", installed["ckpt"], root=tmp_path / "home", weight_spec=replace(SPEC, quick_gelu=None))
+        add("tiny_clip", installed["ckpt"], root=tmp_path / "home", weight_spec=replace(SPEC, quick_gelu=None))
 
 
 def test_unavailable_without_weights(tmp_path):

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from forensics import ForensicsError
-from forensics.cli import main
-from forensics.evaluate import available_conditions, evaluate, read_labels, select
+from forensics.cli.main import main
+from forensics.evaluation.evaluate import available_conditions, evaluate, read_labels, select
 from batch_signals import Redness, Sharpness, batch_fusion, coloured
 from images import encode
 

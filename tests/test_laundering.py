@@ -9,7 +9,7 @@ import piexif
 import pytest
 from PIL import Image
 
-from forensics.laundering import CONDITIONS, LaunderingError, launder, launder_random
+from forensics.evaluation.laundering import CONDITIONS, LaunderingError, launder, launder_random
 
 
 def camera_jpeg(w: int = 320, h: int = 240, orientation: int = 1) -> bytes:

@@ -28,7 +28,7 @@ def test_scan_workers_reuse_freed_buffers(tmp_path, monkeypatch):
     from batch_signals import HeapProbe, coloured
     from images import encode
 
-    from forensics.scan import scan
+    from forensics.batch.scan import scan
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc only")

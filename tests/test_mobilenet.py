@@ -17,7 +17,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 from forensics import WeightsError, load_image  # noqa: E402
-from forensics import weights as W  # noqa: E402
+from forensics.hashing import sha256_file  # noqa: E402
+from forensics.weights.install import add, spec  # noqa: E402
 from forensics.signals.mobilenet import MobileNetSignal  # noqa: E402
 from forensics.signals.neural import preprocess  # noqa: E402
 from images import encode, natural_rgb  # noqa: E402
@@ -29,7 +30,7 @@ def installed(tmp_path_factory):
     base = tmp_path_factory.mktemp("sumsub")
     folder, ref = sumsub_folder(base / "Sumsub-ffs-synthetic-1.0_sd_5")
     root = base / "home"
-    side = W.add("sumsub_sd5", folder, root=root)
+    side = add("sumsub_sd5", folder, root=root)
     return {"root": root, "folder": folder, "ref": ref, "side": side}
 
 
@@ -57,7 +58,7 @@ def test_sidecar_pins_preprocessing_labels_and_provenance(installed):
     assert side["labels"] == ["real", "fake"]
     assert side["licence"] == "CC-BY-SA-3.0"
     assert side["source"]["repo"] == "Sumsub/Sumsub-ffs-synthetic-1.0_sd_5" and len(side["source"]["revision"]) == 40
-    assert side["sha256"] == W.sha256_file(installed["folder"] / "diffusions5M.pt")
+    assert side["sha256"] == sha256_file(installed["folder"] / "diffusions5M.pt")
     assert side["upstream"]["config.json"]["id2label"] == {"0": "AI", "1": "Real"}
     # the public file's mix of half and float tensors was read, and the layout found
     assert side["state_dict"]["dtypes"]["float16"] > 0 and side["state_dict"]["dtypes"]["float32"] > 0
@@ -121,7 +122,7 @@ def test_missing_key_fails_strictly(installed, tmp_path):
     del state["model.blocks.1.0.bn1.running_var"]
     torch.save(state, tmp_path / "diffusions5M.pt")
     with pytest.raises(WeightsError, match=r"missing 1 key\(s\): blocks.1.0.bn1.running_var.*refusing a partial load"):
-        W.add("sumsub_sd5", tmp_path, root=tmp_path / "home")
+        add("sumsub_sd5", tmp_path, root=tmp_path / "home")
     assert not (tmp_path / "home" / "weights" / "sumsub_sd5").exists()
 
 
@@ -130,13 +131,13 @@ def test_unexpected_key_fails_strictly(installed, tmp_path):
     state["model.classifier.weight"] = torch.zeros(1000, 1280)
     torch.save(state, tmp_path / "diffusions5M.pt")
     with pytest.raises(WeightsError, match=r"unexpected 1 key\(s\): classifier.weight"):
-        W.add("sumsub_sd5", tmp_path, root=tmp_path / "home")
+        add("sumsub_sd5", tmp_path, root=tmp_path / "home")
 
 
 def test_a_pickled_module_is_refused(tmp_path):
     torch.save(torch.nn.Linear(2, 2), tmp_path / "diffusions5M.pt")
     with pytest.raises(WeightsError, match="weights_only=True"):
-        W.add("sumsub_sd5", tmp_path, root=tmp_path / "home")
+        add("sumsub_sd5", tmp_path, root=tmp_path / "home")
 
 
 @pytest.mark.parametrize("id2label", [{"0": "Real", "1": "AI"}, {"0": "class_a", "1": "class_b"}, {"0": "not AI", "1": "AI"}])
@@ -144,14 +145,14 @@ def test_label_order_conflict_with_config_is_refused(installed, tmp_path, id2lab
     shutil.copy(installed["folder"] / "diffusions5M.pt", tmp_path / "diffusions5M.pt")
     (tmp_path / "config.json").write_text(json.dumps({"id2label": id2label}))
     with pytest.raises(WeightsError, match="refusing to guess which output is 'fake'"):
-        W.add("sumsub_sd5", tmp_path, root=tmp_path / "home")
+        add("sumsub_sd5", tmp_path, root=tmp_path / "home")
 
 
 def test_midjourney_sibling_is_configuration(installed, tmp_path):
-    assert W.SPECS["sumsub_mj5"].file == "midjourney5M.pt"
+    assert spec("sumsub_mj5").file == "midjourney5M.pt"
     assert MobileNetSignal(weights="sumsub_mj5").name == "sumsub_mj5"
     with pytest.raises(WeightsError, match="no midjourney5M.pt in this folder.*diffusions5M.pt"):
-        W.add("sumsub_mj5", installed["folder"], root=tmp_path / "home")
+        add("sumsub_mj5", installed["folder"], root=tmp_path / "home")
 
 
 def test_unavailable_without_weights_names_the_commands(tmp_path):

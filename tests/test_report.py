@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensics.cli import main
-from forensics.report import build_report, overlay
-from forensics.scan import scan
+from forensics.cli.main import main
+from forensics.batch.report import build_report, overlay
+from forensics.batch.scan import scan
 from batch_signals import Redness, Sharpness, batch_fusion, coloured
 from images import encode
 

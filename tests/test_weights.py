@@ -8,8 +8,10 @@ import json
 import pytest
 
 from forensics import SignalUnavailableError, WeightsError
-from forensics import weights as W
-from forensics.cli_weights import register
+from forensics.cli.weights import register
+from forensics.hashing import sha256_file
+from forensics.weights import install, store
+from forensics.weights.store import RUNTIME_INSTALL, read_sidecar, weights_dir
 
 
 def run_cli(argv, capsys):
@@ -28,10 +30,10 @@ def home(tmp_path, monkeypatch):
 
 
 def test_store_location_follows_forensics_home(home):
-    assert W.home() == home
-    assert W.weights_dir("sumsub_sd5") == home / "weights" / "sumsub_sd5"
+    assert store.home() == home
+    assert weights_dir("sumsub_sd5") == home / "weights" / "sumsub_sd5"
     with pytest.raises(WeightsError, match="not valid"):
-        W.weights_dir("../evil")
+        weights_dir("../evil")
 
 
 def test_list_says_what_each_signal_needs(home, capsys):
@@ -51,7 +53,7 @@ def test_list_says_what_each_signal_needs(home, capsys):
 
 def test_unknown_name_suggests(home):
     with pytest.raises(WeightsError, match="did you mean 'sumsub_sd5'"):
-        W.spec("sumsub_sd4")
+        install.spec("sumsub_sd4")
 
 
 def test_add_missing_path_says_what_it_expected(home, tmp_path, capsys):
@@ -74,12 +76,12 @@ def test_broken_sidecar_is_reported_not_used(home):
     folder.mkdir(parents=True)
     (folder / "sidecar.json").write_text(json.dumps({"format": "forensics.weights", "format_version": 99}))
     with pytest.raises(WeightsError, match="format_version 99"):
-        W.read_sidecar("sumsub_sd5")
-    row = next(r for r in W.status() if r["name"] == "sumsub_sd5")
+        read_sidecar("sumsub_sd5")
+    row = next(r for r in install.status() if r["name"] == "sumsub_sd5")
     assert row["installed"] is False and "format_version 99" in row["problem"]
     (folder / "sidecar.json").unlink()
     with pytest.raises(SignalUnavailableError, match="forensics weights download sumsub_sd5"):
-        W.read_sidecar("sumsub_sd5")
+        read_sidecar("sumsub_sd5", s=install.spec("sumsub_sd5"))
 
 
 def test_add_the_weight_file_alone_through_the_cli(home, tmp_path, capsys):
@@ -91,8 +93,8 @@ def test_add_the_weight_file_alone_through_the_cli(home, tmp_path, capsys):
     folder, _ = sumsub_folder(tmp_path / "sd5")
     code, out, err = run_cli(["weights", "add", "sumsub_sd5", str(folder / "diffusions5M.pt")], capsys)
     assert code == 0, err
-    digest = W.sha256_file(folder / "diffusions5M.pt")
-    side = W.read_sidecar("sumsub_sd5")
+    digest = sha256_file(folder / "diffusions5M.pt")
+    side = read_sidecar("sumsub_sd5")
     assert side["source"]["how"] == "add" and "upstream" in side  # config.json beside the file was read
     assert f"sha256 {digest}" in out
     code, out, _ = run_cli(["weights", "list", "--json"], capsys)
@@ -105,15 +107,15 @@ def test_download_reads_the_pinned_revision_from_the_hf_cache(home, tmp_path, mo
     """Offline, a file already in the standard HF cache at the pinned commit is used as is."""
     constants = pytest.importorskip("huggingface_hub.constants")
     cache = tmp_path / "hf"
-    s = W.SPECS["sumsub_sd5"]
+    s = install.spec("sumsub_sd5")
     snap = cache / f"models--{s.repo.replace('/', '--')}" / "snapshots" / s.revision
     snap.mkdir(parents=True)
     (snap / s.file).write_bytes(b"weights")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     calls = []
-    monkeypatch.setattr(W, "add", lambda name, path, **kw: calls.append((name, path, kw)) or {"name": name})
-    assert W.download("sumsub_sd5") == {"name": "sumsub_sd5"}
+    monkeypatch.setattr(install, "add", lambda name, path, **kw: calls.append((name, path, kw)) or {"name": name})
+    assert install.download("sumsub_sd5") == {"name": "sumsub_sd5"}
     (name, path, kw), = calls
     assert name == "sumsub_sd5" and path == snap
     src = kw["source"]
@@ -125,7 +127,7 @@ def test_download_reads_the_pinned_revision_from_the_hf_cache(home, tmp_path, mo
 def test_unavailable_reason_names_weights_and_runtime_when_both_are_missing(home, monkeypatch, name, weights):
     from forensics.signals import create_signal
 
-    monkeypatch.setattr("forensics.signals.neural.runtime_problem", lambda: f"onnxruntime is not installed: {W.RUNTIME_INSTALL}")
+    monkeypatch.setattr("forensics.signals.neural.runtime_problem", lambda: f"onnxruntime is not installed: {RUNTIME_INSTALL}")
     reason = create_signal(name).availability().reason
     assert f"forensics weights download {weights}" in reason and f"forensics weights add {weights} PATH" in reason
     assert reason.endswith("to run them, also install onnxruntime: `pip install 'forensics[neural]'`")

@@ -4,7 +4,7 @@ Needs the ``convert`` extra (torch, timm, open-clip-torch, onnx, onnxscript, onn
 Weights are read with ``torch.load(weights_only=True)`` or safetensors and loaded strictly:
 a missing or unexpected key is a :class:`~forensics.errors.WeightsError`, never a silent
 partial load. Each export is run on onnxruntime and compared with the torch output; above
-:data:`forensics.weights.PARITY_TOL` nothing is installed.
+:data:`PARITY_TOL` nothing is installed. :data:`CONVERTERS` names the converter of each kind.
 """
 
 from __future__ import annotations
@@ -14,17 +14,23 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .errors import WeightsError
-from .weights import PARITY_TOL, WeightSpec, sha256_file
+from forensics.errors import WeightsError
+from forensics.hashing import sha256_file
+from forensics.signals.clip import load_prompts
+
+from .spec import WeightSpec
 
 log = logging.getLogger(__name__)
 
+#: Largest allowed difference between the torch and the onnxruntime output at conversion.
+PARITY_TOL = 1e-4
 OPSET = 18
 ONNX_FILE = "model.onnx"
 TEXT_EMBEDDINGS_FILE = "text_embeddings.npy"
@@ -172,9 +178,11 @@ def build_open_clip(path: Path, s: WeightSpec) -> tuple[torch.nn.Module, dict[st
     return model, cfg
 
 
-def convert_open_clip(path: Path, s: WeightSpec, out: Path, prompts: dict[str, Any]) -> dict[str, Any]:
+def convert_open_clip(path: Path, s: WeightSpec, out: Path) -> dict[str, Any]:
+    """The image tower to ONNX, and the embeddings of the packaged prompt set."""
     from open_clip.tokenizer import SimpleTokenizer
 
+    prompts = load_prompts()
     model, cfg = build_open_clip(path, s)
     image_size = cfg.get("vision_cfg", {}).get("image_size", s.input_size)
     if image_size != s.input_size:
@@ -232,3 +240,10 @@ def export(model: torch.nn.Module, size: int, dest: Path, *, output: str) -> dic
     return {"file": dest.name, "sha256": sha256_file(dest), "opset": OPSET, "input": "pixels", "output": output,
             "parity_max_abs": err, "parity_batch": _PARITY_BATCH, "torch": torch.__version__,
             "onnx": onnx.__version__, "exporter": "torch.onnx dynamo"}
+
+
+#: Converter of each weights kind: ``(weight file, spec, output folder) -> sidecar entries``.
+CONVERTERS: dict[str, Callable[[Path, WeightSpec, Path], dict[str, Any]]] = {
+    "sumsub_mobilenet": convert_sumsub,
+    "open_clip": convert_open_clip,
+}

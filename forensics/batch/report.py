@@ -9,7 +9,6 @@ files (paths, summaries drawn from metadata, error messages) is HTML-escaped.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as _dt
 import hashlib
@@ -18,7 +17,6 @@ import io
 import logging
 import os
 import stat
-import sys
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -27,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ForensicsError
-from .image import DEFAULT_MAX_PIXELS
+from forensics.errors import ForensicsError
+from forensics.image import DEFAULT_MAX_PIXELS
+
+from .results import read_results
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -237,8 +237,6 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
     Thumbnails are made from the source files named in the rows (``scan.path``, else
     ``source``) when they can be read here; a placeholder otherwise.
     """
-    from .scan import read_results
-
     try:
         rows = read_results(results)
     except OSError as exc:
@@ -359,28 +357,3 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
     return ReportSummary(str(out), len(rows), len(good), len(bad), n_thumbs, n_changed)
-
-
-# -- CLI ---------------------------------------------------------------------------------------
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "report", help="self-contained HTML report of a scan",
-        description="One HTML file, no network: sortable table with thumbnails, heatmap overlays, "
-                    "per-signal contribution bars, evidence lines, error rows, filters by verdict.")
-    p.add_argument("results", metavar="RESULTS.jsonl", help="output of `forensics scan`")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="HTML file to write")
-    p.add_argument("--title", help="page title")
-    p.add_argument("--no-thumbnails", action="store_true", help="do not read the source files (smaller page)")
-    p.set_defaults(func=cmd_report)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from .cli import EXIT_OK, EXIT_USAGE
-
-    if not os.path.isfile(args.results):
-        print(f"forensics report: {args.results}: no such results file (run `forensics scan ... -o {args.results}` first)",
-              file=sys.stderr)
-        return EXIT_USAGE
-    summary = build_report(args.results, args.output, thumbnails=not args.no_thumbnails, title=args.title)
-    print(summary.format())
-    return EXIT_OK

@@ -4,7 +4,7 @@ The labels file is a CSV with at least ``path,label`` (``label`` is ``ai`` or ``
 are relative to the CSV's folder) and optionally ``source``/``generator`` columns, like
 ``../shared/corpus/labels.csv``. For each condition (default: ``original``; ``jpeg90``:
 metadata stripped and JPEG quality 90; ``jpeg75``; ``downscale05``: half size, then JPEG 90;
-see :mod:`forensics.laundering`) every image is laundered deterministically and analysed, and
+see :mod:`forensics.evaluation.laundering`) every image is laundered deterministically and analysed, and
 the fused probability and each signal's raw score are measured: AUROC, average precision,
 TPR at 1 % and 5 % FPR, and for the probability Brier score and ECE; overall and per source
 and generator.
@@ -18,7 +18,6 @@ calibrate --fake``, whose images may sit anywhere).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -34,14 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ForensicsError
-from .image import DEFAULT_MAX_PIXELS
+from forensics.analysis import Engine
+from forensics.batch.pool import TaskFailed, WorkerPool, make_engine, run_inline
+from forensics.batch.scan import file_sha256, scan_settings
+from forensics.errors import ForensicsError
+from forensics.image import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONDITIONS = ("original", "jpeg90", "jpeg75", "downscale05")
 GROUP_COLUMNS = ("source", "generator")
-HANDLER = "forensics.evaluate:evaluate_one"
+HANDLER = "forensics.evaluation.evaluate:evaluate_one"
 LABELS = {"ai": 1, "real": 0, "1": 1, "0": 0, "fake": 1, "generated": 1}
 TRAINING_WARNING = ("WARNING: --include-training: {n} image(s) the fusion was fitted on are included; "
                     "these metrics are optimistic and say little about new images")
@@ -103,8 +105,6 @@ def select(items: Sequence[Item], *, training_files: Sequence[str] = (), trainin
     ``training_files`` or whose bytes' sha256 is in ``training_sha256``. Sampling is
     deterministic: items are ordered by a hash of ``seed`` and their path;
     ``sample_per_class`` keeps the first N of each label, then ``limit`` the first N overall."""
-    from .scan import file_sha256
-
     train = {_norm(t) for t in training_files}
     train_sha = set(training_sha256)
 
@@ -232,15 +232,11 @@ def evaluate(labels: str | os.PathLike, output_dir: str | os.PathLike | None = N
 
     ``output_dir`` (created) receives ``evaluation.md``, ``metrics.json`` and per condition
     ``roc_<condition>.png`` and ``reliability_<condition>.png``. ``workers`` as for
-    :func:`forensics.scan.scan` (0 = in this process).
+    :func:`forensics.batch.scan.scan` (0 = in this process).
 
     Raises :class:`ForensicsError` for an unknown condition, an unreadable labels file, or
     when no image is left to evaluate.
     """
-    from .analysis import Engine
-    from .pool import TaskFailed, WorkerPool, make_engine, run_inline
-    from .scan import scan_settings
-
     t0 = time.monotonic()
     conditions = list(dict.fromkeys(conditions))
     known = available_conditions()
@@ -382,55 +378,3 @@ def format_markdown(ev: Evaluation) -> str:
             cells.append(f"{_f(m.get('auroc'))} / {_f(m.get('tpr_at_fpr_5pct'))}")
         lines.append(f"| {g} | {first['n']} ({first['n_ai']}/{first['n_real']}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-# -- CLI ---------------------------------------------------------------------------------------
-def register(subparsers: Any) -> None:
-    from .cli import _common
-
-    p = subparsers.add_parser(
-        "evaluate", help="metrics on a labelled folder under laundering conditions",
-        description="AUROC, AP, TPR at 1 %/5 % FPR, Brier and ECE for the fused probability and each signal's raw "
-                    "score, overall and per source/generator, under laundering conditions. Files the fusion was "
-                    "fitted on are excluded. Exit codes: 0 ok, 1 some images failed, 2 usage error.")
-    p.add_argument("--labels", required=True, metavar="CSV", help="labels CSV: path,label[,source,generator] (paths relative to it)")
-    p.add_argument("-o", "--output", metavar="DIR", help="write evaluation.md, metrics.json and ROC/reliability PNGs here")
-    p.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS), metavar="NAMES",
-                   help=f"comma-separated laundering conditions (default {','.join(DEFAULT_CONDITIONS)})")
-    p.add_argument("--include-training", action="store_true", help="also use the files the fusion was fitted on (optimistic!)")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N images (deterministic sample)")
-    p.add_argument("--sample-per-class", type=int, metavar="N", help="at most N images per label (deterministic)")
-    p.add_argument("--seed", type=int, default=0, help="sampling and laundering seed (default 0)")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), metavar="N",
-                   help="worker processes (default: cores, at most 4); 0 = in this process")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true", help="print metrics.json instead of the Markdown table")
-    _common(p)
-    p.set_defaults(func=cmd_evaluate)
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, _engine, _signal_list
-
-    for flag in ("limit", "sample_per_class"):
-        v = getattr(args, flag)
-        if v is not None and v < 1:
-            print(f"forensics evaluate: --{flag.replace('_', '-')} must be at least 1, got {v}", file=sys.stderr)
-            return EXIT_USAGE
-    engine = _engine(args)
-    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
-    ev = evaluate(args.labels, args.output, conditions=conditions, signals=_signal_list(args.signals),
-                  fusion=engine.fusion, calibration=engine.calibration, max_pixels=args.max_pixels,
-                  include_training=args.include_training, limit=args.limit, sample_per_class=args.sample_per_class,
-                  seed=args.seed, workers=max(0, args.workers), progress=not args.no_progress)
-    for n in ev.notes:
-        print(n, file=sys.stderr)
-    print(f"evaluate: used {ev.n_used} of {ev.n_labelled} labelled images; {ev.n_excluded_training} excluded as the "
-          f"fusion's training files" if not ev.include_training else
-          f"evaluate: used {ev.n_used} of {ev.n_labelled} labelled images, training files included", file=sys.stderr)
-    print(json.dumps(ev.to_dict(), indent=2) if args.json else ev.markdown())
-    if args.output:
-        print(f"wrote {args.output}/evaluation.md, metrics.json and plots", file=sys.stderr)
-    for err in ev.errors[:20]:
-        print(f"forensics: error: {err['path']} ({err['condition']}): {err['error']}", file=sys.stderr)
-    return EXIT_INPUT if ev.errors else EXIT_OK

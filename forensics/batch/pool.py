@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from multiprocessing import connection
 from typing import Any
 
-from .errors import ForensicsError
+from forensics.analysis import Engine
+from forensics.errors import ForensicsError
+from forensics.image import quiet_decoder_warnings
+from forensics.malloc import reuse_pixel_buffers
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,6 @@ def resolve(target: str) -> Callable[..., Any]:
 def make_engine(engine_kwargs: dict[str, Any], warm_up: bool = True):
     """Build an engine and (``warm_up``) run it once on a small generated image, so that lazily
     loaded models are in memory before the first real task starts its clock."""
-    from .analysis import Engine
-
     engine = Engine(**engine_kwargs)
     engine.signals_, engine.fusion_  # resolve now: a bad signal name fails here, not per file
     if warm_up:
@@ -68,9 +69,6 @@ def make_engine(engine_kwargs: dict[str, Any], warm_up: bool = True):
 def _worker_main(conn: connection.Connection, engine_kwargs: dict[str, Any], handler: str,
                  quiet_pillow: bool = True) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from .image import quiet_decoder_warnings
-    from .malloc import reuse_pixel_buffers
-
     reuse_pixel_buffers()
     if quiet_pillow:  # they would garble the parent's progress bar
         quiet_decoder_warnings()

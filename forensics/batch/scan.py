@@ -1,6 +1,6 @@
 """``forensics scan``: analyse many files into a resumable JSON Lines file.
 
->>> from forensics.scan import scan
+>>> from forensics.batch.scan import scan
 >>> summary = scan(["photos/"], "results.jsonl", workers=2)
 >>> summary.by_verdict
 {'likely_ai': 3, 'likely_real': 40, 'inconclusive': 5}
@@ -19,9 +19,6 @@ stopped, losing and duplicating nothing: a partially written last line is cut of
 
 from __future__ import annotations
 
-import argparse
-import csv
-import fcntl
 import glob
 import hashlib
 import json
@@ -35,20 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ForensicsError, ImageLoadError
-from .image import DEFAULT_MAX_PIXELS
+from forensics.analysis import Engine, error_row
+from forensics.errors import ForensicsError, ImageLoadError
+from forensics.formats import has_image_suffix
+from forensics.hashing import sha256_file
+from forensics.image import DEFAULT_MAX_PIXELS
+from forensics.version import __version__
+
+from .pool import TaskFailed, WorkerPool, make_engine, run_inline
+from .results import ResultsFile, read_results, write_csv
 
 log = logging.getLogger(__name__)
 
-#: File suffixes picked up when walking folders (files named explicitly are always taken).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp",
-                            ".heic", ".heif", ".avif"})
 #: Default per-file time limit in seconds (a worker past it is stopped and replaced).
 DEFAULT_TIMEOUT = 300.0
-#: fsync the output at least this often (seconds) and at the end. A killed process loses
-#: nothing already written; fsync bounds what a power cut can take.
-FSYNC_INTERVAL = 2.0
-HANDLER = "forensics.scan:analyze_file"
+HANDLER = "forensics.batch.scan:analyze_file"
 
 
 # -- inputs --------------------------------------------------------------------------------
@@ -98,13 +96,9 @@ def _expand_one(spec: str) -> list[str]:
             log.warning("%s: the pattern matched nothing", spec)
         files: list[str] = []
         for m in matches:  # a matching folder is walked; anything else is taken as named
-            files.extend(_walk(m) if os.path.isdir(m) and not _image_like(m) else [m])
+            files.extend(_walk(m) if os.path.isdir(m) and not has_image_suffix(m) else [m])
         return files
     return [spec]
-
-
-def _image_like(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
 
 
 def _walk(folder: str) -> list[str]:
@@ -112,7 +106,7 @@ def _walk(folder: str) -> list[str]:
     for root, dirs, files in os.walk(folder, onerror=lambda e: log.warning("cannot list %s: %s", e.filename, e.strerror)):
         dirs.sort()
         for name in sorted(files):
-            if _image_like(name):
+            if has_image_suffix(name):
                 found.append(os.path.join(root, name))
     return found
 
@@ -123,11 +117,7 @@ def file_sha256(path: str) -> str | None:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 
@@ -137,9 +127,6 @@ def scan_settings(engine) -> tuple[str, dict[str, Any]]:
     """``(sha256, description)`` of everything that changes a result: each signal's name,
     version, fingerprint and availability, the fusion's sha256, the calibration, the pixel
     limit and the forensics version. Builds no model (signal constructors store arguments only)."""
-    from forensics import __version__
-    from forensics.calibration.calibration import fusion_sha256
-
     sigs = []
     for sig in engine.signals_:
         try:
@@ -151,7 +138,7 @@ def scan_settings(engine) -> tuple[str, dict[str, Any]]:
     cal = engine.calibration
     desc = {
         "signals": sigs,
-        "fusion_sha256": fusion_sha256(engine.fusion_),
+        "fusion_sha256": engine.fusion_.sha256(),
         "calibration_sha256": (hashlib.sha256(json.dumps(cal.to_dict(), sort_keys=True).encode()).hexdigest()
                                if cal is not None else None),
         "max_pixels": engine.max_pixels,
@@ -164,8 +151,6 @@ def scan_settings(engine) -> tuple[str, dict[str, Any]]:
 def analyze_file(engine, payload: tuple[str, str]) -> tuple[str, dict[str, Any]]:
     """Analyse one file (runs in a worker). Returns ``(json_line_without_scan_key, brief)``;
     unreadable inputs and unexpected engine failures become error rows, never exceptions."""
-    from .analysis import error_row
-
     source, settings = payload
     try:
         mode = os.stat(source).st_mode
@@ -186,153 +171,6 @@ def analyze_file(engine, payload: tuple[str, str]) -> tuple[str, dict[str, Any]]
 
 def _brief(row: dict[str, Any]) -> dict[str, Any]:
     return {"verdict": row.get("verdict"), "error": row["error"]["type"] if "error" in row else None}
-
-
-# -- the output file ---------------------------------------------------------------------------
-class ResultsFile:
-    """The JSON Lines output, locked for this process while open. On open, a partially
-    written last line (the process was killed mid-write, or the machine lost power) is cut
-    off; complete lines that are not JSON are counted and left alone (readers skip them)."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.rows: list[dict[str, Any]] = []
-        self.bad_lines = 0
-        self.dropped_bytes = 0
-        self._fd: int | None = None
-        self._last_sync = time.monotonic()
-        self._unsynced = 0
-
-    def __enter__(self) -> "ResultsFile":
-        if self.path.is_dir():
-            raise ForensicsError(f"{self.path}: is a directory; -o expects a file name such as results.jsonl")
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        except OSError as exc:
-            raise ForensicsError(f"{self.path}: cannot open the output ({exc.strerror or exc})") from None
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self._fd)
-            self._fd = None
-            raise ForensicsError(f"{self.path}: another scan is writing this file; wait for it or choose another -o") from None
-        self._recover()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _recover(self) -> None:
-        assert self._fd is not None
-        size = os.fstat(self._fd).st_size
-        data = os.pread(self._fd, size, 0) if size else b""
-        cut = data.rfind(b"\n") + 1
-        tail = data[cut:]
-        if tail:
-            row = _parse(tail)
-            if row is not None:  # a complete row that lost only its newline
-                os.write(self._fd, b"\n")
-                data += b"\n"
-            else:
-                os.ftruncate(self._fd, cut)
-                os.fsync(self._fd)
-                self.dropped_bytes = len(tail)
-                log.warning("%s: cut off a partially written last line (%d bytes); that file will be analysed again",
-                            self.path, len(tail))
-                data = data[:cut]
-        for line in data.splitlines():
-            if not line.strip():
-                continue
-            row = _parse(line)
-            if row is None:
-                self.bad_lines += 1
-            else:
-                self.rows.append(row)
-        if self.bad_lines:
-            log.warning("%s: %d line(s) are not JSON rows and are ignored", self.path, self.bad_lines)
-
-    def append(self, line: str) -> None:
-        assert self._fd is not None
-        data = (line.rstrip("\n") + "\n").encode()
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        self._unsynced += 1
-        if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
-            self.sync()
-
-    def sync(self) -> None:
-        if self._fd is not None and self._unsynced:
-            os.fsync(self._fd)
-            self._unsynced = 0
-        self._last_sync = time.monotonic()
-
-    def close(self) -> None:
-        if self._fd is not None:
-            self.sync()
-            os.close(self._fd)  # releases the lock
-            self._fd = None
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    try:
-        row = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return row if isinstance(row, dict) else None
-
-
-def read_results(path: str | os.PathLike, *, latest: bool = True) -> list[dict[str, Any]]:
-    """Rows of a scan's JSON Lines file, skipping lines that are not JSON objects. With
-    ``latest`` only the last row per file is kept (a file rescanned under new settings, or
-    changed on disk, has several), in first-seen order."""
-    rows = []
-    with open(path, "rb") as fh:
-        for line in fh:
-            if line.strip():
-                row = _parse(line)
-                if row is not None:
-                    rows.append(row)
-    if not latest:
-        return rows
-    by_key: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        by_key[row_key(row)] = row
-    return list(by_key.values())
-
-
-def row_key(row: dict[str, Any]) -> str:
-    scan = row.get("scan") if isinstance(row.get("scan"), dict) else {}
-    return str(scan.get("path") or row.get("source"))
-
-
-# -- CSV ---------------------------------------------------------------------------------------
-def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Flat table: path, sha256, probability, verdict, one ``contribution_<signal>`` column per
-    signal seen, error. Written to a temporary file and renamed, so it is never half-written."""
-    names: list[str] = []
-    for row in rows:
-        for s in row.get("signals") or []:
-            if s.get("name") not in names:
-                names.append(s["name"])
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["path", "sha256", "probability", "verdict", *[f"contribution_{n}" for n in names], "error"])
-        for row in rows:
-            contrib = {s["name"]: s.get("contribution") for s in row.get("signals") or []}
-            err = row.get("error")
-            w.writerow([row.get("source"), row.get("sha256") or (row.get("scan") or {}).get("sha256") or "",
-                        _fmt(row.get("probability")), row.get("verdict") or "",
-                        *[_fmt(contrib.get(n)) for n in names],
-                        f"{err['type']}: {err['message']}" if isinstance(err, dict) else ""])
-    os.replace(tmp, path)
-
-
-def _fmt(v: Any) -> str:
-    return "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 # -- the scan ----------------------------------------------------------------------------------
@@ -387,9 +225,6 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, worke
     draws a progress bar on stderr. A ``KeyboardInterrupt`` stops the scan cleanly (rows
     written so far are kept and synced; ``interrupted`` is set).
     """
-    from .analysis import Engine
-    from .pool import TaskFailed, WorkerPool, make_engine, run_inline
-
     if workers < 0:
         raise ValueError(f"workers must be 0 (in this process) or more, got {workers}")
     engine_kwargs = {"signals": signals, "fusion": fusion, "calibration": calibration, "max_pixels": max_pixels}
@@ -438,8 +273,6 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, worke
 
 def _consume(results: Iterator[tuple[str, Any]], out: ResultsFile, summary: ScanSummary, bar, settings: str,
              failed_type: type) -> None:
-    from .analysis import error_row
-
     for source, result in results:
         if isinstance(result, failed_type):  # the worker crashed or timed out on this file
             row = error_row(source, RuntimeError(f"{source}: {result.message}"))
@@ -472,43 +305,3 @@ def _progress(total: int, initial: int, enabled: bool):
 
     return tqdm(total=total, initial=initial, unit="img", file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
                 smoothing=0.1, desc="scan")
-
-
-# -- CLI ---------------------------------------------------------------------------------------
-def register(subparsers: Any) -> None:
-    from .cli import _common
-
-    p = subparsers.add_parser(
-        "scan", help="analyse many files into a resumable JSON Lines file",
-        description="Analyse folders, globs and @lists of files; one JSON line per file (see docs/batch.md). "
-                    "Rerunning the same command resumes: files already in the output with the same bytes "
-                    "and settings are skipped. Exit codes: 0 all analysed, 1 some inputs could not be read "
-                    "(they have error rows), 2 usage error, 130 interrupted.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image file, folder (recursive), glob pattern or @list.txt")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="JSON Lines file to write or resume")
-    p.add_argument("--csv", metavar="FILE", help="also write a flat CSV of the whole output")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), metavar="N",
-                   help="worker processes, each with its own models (default: cores, at most 4); 0 = in this process")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-                   help=f"seconds allowed per file before its worker is stopped (default {DEFAULT_TIMEOUT:g})")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    _common(p)
-    p.set_defaults(func=cmd_scan)
-
-
-def cmd_scan(args: argparse.Namespace) -> int:
-    from .cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, _engine, _signal_list
-
-    if args.workers < 0:
-        print(f"forensics scan: --workers must be 0 or more, got {args.workers}", file=sys.stderr)
-        return EXIT_USAGE
-    engine = _engine(args)  # loads the fusion/calibration files now: a bad one is a usage error
-    summary = scan(args.paths, args.output, workers=args.workers, signals=_signal_list(args.signals),
-                   fusion=engine.fusion, calibration=engine.calibration, max_pixels=args.max_pixels,
-                   timeout=args.timeout if args.timeout > 0 else None, csv_path=args.csv,
-                   progress=not args.no_progress)
-    print(json.dumps(summary.to_dict()) if args.json else summary.format(), flush=True)
-    if summary.interrupted:
-        return 130
-    return EXIT_INPUT if summary.errors else EXIT_OK

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import ForensicsError
+from forensics.errors import ForensicsError
 
 __all__ = ["CONDITIONS", "TRAINING_RECIPE", "LaunderingError", "launder", "launder_random"]
 

@@ -11,7 +11,9 @@ import json
 import sys
 from typing import Any
 
-from .errors import ForensicsError
+from forensics.errors import ForensicsError
+from forensics.weights.install import add, download, status
+from forensics.weights.store import home
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -37,8 +39,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .weights import home, status
-
     rows = status()
     if getattr(args, "json", False):
         print(json.dumps(rows, indent=2))
@@ -68,8 +68,6 @@ def _installed(side: dict[str, Any]) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from .weights import download
-
     try:
         return _installed(download(args.name))
     except ForensicsError as exc:
@@ -78,8 +76,6 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from .weights import add
-
     try:
         return _installed(add(args.name, args.path))
     except ForensicsError as exc:

@@ -1,0 +1,170 @@
+"""The results file of ``forensics scan``: JSON Lines, locked while written, recovered after a
+kill; reading it back (latest row per file) and flattening it to CSV."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from forensics.errors import ForensicsError
+
+log = logging.getLogger(__name__)
+
+#: fsync the output at least this often (seconds) and at the end. A killed process loses
+#: nothing already written; fsync bounds what a power cut can take.
+FSYNC_INTERVAL = 2.0
+
+
+class ResultsFile:
+    """The JSON Lines output, locked for this process while open. On open, a partially
+    written last line (the process was killed mid-write, or the machine lost power) is cut
+    off; complete lines that are not JSON are counted and left alone (readers skip them)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.rows: list[dict[str, Any]] = []
+        self.bad_lines = 0
+        self.dropped_bytes = 0
+        self._fd: int | None = None
+        self._last_sync = time.monotonic()
+        self._unsynced = 0
+
+    def __enter__(self) -> "ResultsFile":
+        if self.path.is_dir():
+            raise ForensicsError(f"{self.path}: is a directory; -o expects a file name such as results.jsonl")
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise ForensicsError(f"{self.path}: cannot open the output ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            self._fd = None
+            raise ForensicsError(f"{self.path}: another scan is writing this file; wait for it or choose another -o") from None
+        self._recover()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _recover(self) -> None:
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        data = os.pread(self._fd, size, 0) if size else b""
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        if tail:
+            row = _parse(tail)
+            if row is not None:  # a complete row that lost only its newline
+                os.write(self._fd, b"\n")
+                data += b"\n"
+            else:
+                os.ftruncate(self._fd, cut)
+                os.fsync(self._fd)
+                self.dropped_bytes = len(tail)
+                log.warning("%s: cut off a partially written last line (%d bytes); that file will be analysed again",
+                            self.path, len(tail))
+                data = data[:cut]
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            row = _parse(line)
+            if row is None:
+                self.bad_lines += 1
+            else:
+                self.rows.append(row)
+        if self.bad_lines:
+            log.warning("%s: %d line(s) are not JSON rows and are ignored", self.path, self.bad_lines)
+
+    def append(self, line: str) -> None:
+        assert self._fd is not None
+        data = (line.rstrip("\n") + "\n").encode()
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._unsynced += 1
+        if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
+            self.sync()
+
+    def sync(self) -> None:
+        if self._fd is not None and self._unsynced:
+            os.fsync(self._fd)
+            self._unsynced = 0
+        self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self.sync()
+            os.close(self._fd)  # releases the lock
+            self._fd = None
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        row = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return row if isinstance(row, dict) else None
+
+
+def read_results(path: str | os.PathLike, *, latest: bool = True) -> list[dict[str, Any]]:
+    """Rows of a scan's JSON Lines file, skipping lines that are not JSON objects. With
+    ``latest`` only the last row per file is kept (a file rescanned under new settings, or
+    changed on disk, has several), in first-seen order."""
+    rows = []
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                row = _parse(line)
+                if row is not None:
+                    rows.append(row)
+    if not latest:
+        return rows
+    by_key: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        by_key[row_key(row)] = row
+    return list(by_key.values())
+
+
+def row_key(row: dict[str, Any]) -> str:
+    scan = row.get("scan") if isinstance(row.get("scan"), dict) else {}
+    return str(scan.get("path") or row.get("source"))
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
+    """Flat table: path, sha256, probability, verdict, one ``contribution_<signal>`` column per
+    signal seen, error. Written to a temporary file and renamed, so it is never half-written."""
+    names: list[str] = []
+    for row in rows:
+        for s in row.get("signals") or []:
+            if s.get("name") not in names:
+                names.append(s["name"])
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "sha256", "probability", "verdict", *[f"contribution_{n}" for n in names], "error"])
+        for row in rows:
+            contrib = {s["name"]: s.get("contribution") for s in row.get("signals") or []}
+            err = row.get("error")
+            w.writerow([row.get("source"), row.get("sha256") or (row.get("scan") or {}).get("sha256") or "",
+                        _fmt(row.get("probability")), row.get("verdict") or "",
+                        *[_fmt(contrib.get(n)) for n in names],
+                        f"{err['type']}: {err['message']}" if isinstance(err, dict) else ""])
+    os.replace(tmp, path)
+
+
+def _fmt(v: Any) -> str:
+    return "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
+
+

@@ -1,0 +1,32 @@
+"""What the subcommands share: exit codes and the engine options."""
+
+from __future__ import annotations
+
+import argparse
+
+from forensics.analysis import Engine
+from forensics.calibration import Calibration
+from forensics.fusion import LogisticFusion
+from forensics.image import DEFAULT_MAX_PIXELS
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+
+
+def signal_list(text: str | None) -> list[str] | None:
+    """``--signals a,b`` as a list of names; ``None`` (every registered signal) when not given."""
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--signals``, ``--calibration``, ``--fusion`` and ``--max-pixels``, read by :func:`engine`."""
+    p.add_argument("--signals", metavar="NAMES", help="comma-separated signal names (default: all registered)")
+    p.add_argument("--calibration", metavar="FILE", help="calibration JSON from `forensics calibrate`")
+    p.add_argument("--fusion", metavar="FILE", help="fusion JSON to use instead of the embedded default")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N", help="refuse images above N pixels")
+
+
+def engine(args: argparse.Namespace) -> Engine:
+    """The engine the options of :func:`add_engine_options` describe (files are read now)."""
+    calibration = Calibration.load(args.calibration) if getattr(args, "calibration", None) else None
+    fusion = LogisticFusion.load(args.fusion) if getattr(args, "fusion", None) else None
+    return Engine(signal_list(args.signals), fusion=fusion, calibration=calibration, max_pixels=args.max_pixels)

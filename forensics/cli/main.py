@@ -1,0 +1,57 @@
+"""Command-line interface: a thin layer over the library, one module per subcommand.
+
+Exit codes: 0 success; 1 some inputs could not be read (the others are still reported);
+2 usage or configuration error (bad option, unknown signal, unreadable or mismatched
+calibration or fusion file, too few readable images to calibrate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from forensics.errors import ForensicsError, ImageLoadError
+from forensics.image import quiet_decoder_warnings
+from forensics.malloc import reuse_pixel_buffers
+from forensics.version import __version__
+
+from . import analyze, calibrate, evaluate, report, scan, signals, weights
+from .common import EXIT_INPUT, EXIT_USAGE
+
+#: The subcommand modules, in ``--help`` order: each has ``register(subparsers)``, which adds
+#: its parser(s) and sets ``func`` (returning an exit code) as the parser default.
+SUBCOMMANDS = (analyze, signals, calibrate, scan, report, evaluate, weights)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="forensics", description="Was this image generated? Multi-signal forensic analysis, offline.")
+    p.add_argument("--version", action="version", version=f"forensics {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress and signal failures to stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    reuse_pixel_buffers()
+    if not args.verbose:
+        quiet_decoder_warnings()
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into `head` and closed: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_INPUT
+    except ImageLoadError as exc:
+        print(f"forensics: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except (ForensicsError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"forensics: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,34 @@
+"""``forensics report``: one self-contained HTML page from a scan's results file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from forensics.batch.report import build_report
+
+from .common import EXIT_OK, EXIT_USAGE
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "report", help="self-contained HTML report of a scan",
+        description="One HTML file, no network: sortable table with thumbnails, heatmap overlays, "
+                    "per-signal contribution bars, evidence lines, error rows, filters by verdict.")
+    p.add_argument("results", metavar="RESULTS.jsonl", help="output of `forensics scan`")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="HTML file to write")
+    p.add_argument("--title", help="page title")
+    p.add_argument("--no-thumbnails", action="store_true", help="do not read the source files (smaller page)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.results):
+        print(f"forensics report: {args.results}: no such results file (run `forensics scan ... -o {args.results}` first)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    summary = build_report(args.results, args.output, thumbnails=not args.no_thumbnails, title=args.title)
+    print(summary.format())
+    return EXIT_OK

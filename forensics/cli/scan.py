@@ -1,0 +1,48 @@
+"""``forensics scan``: many files into a resumable JSON Lines file (see docs/batch.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from forensics.batch.scan import DEFAULT_TIMEOUT, scan
+
+from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine, signal_list
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "scan", help="analyse many files into a resumable JSON Lines file",
+        description="Analyse folders, globs and @lists of files; one JSON line per file (see docs/batch.md). "
+                    "Rerunning the same command resumes: files already in the output with the same bytes "
+                    "and settings are skipped. Exit codes: 0 all analysed, 1 some inputs could not be read "
+                    "(they have error rows), 2 usage error, 130 interrupted.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image file, folder (recursive), glob pattern or @list.txt")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="JSON Lines file to write or resume")
+    p.add_argument("--csv", metavar="FILE", help="also write a flat CSV of the whole output")
+    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), metavar="N",
+                   help="worker processes, each with its own models (default: cores, at most 4); 0 = in this process")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                   help=f"seconds allowed per file before its worker is stopped (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_engine_options(p)
+    p.set_defaults(func=cmd_scan)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    if args.workers < 0:
+        print(f"forensics scan: --workers must be 0 or more, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
+    eng = engine(args)  # loads the fusion/calibration files now: a bad one is a usage error
+    summary = scan(args.paths, args.output, workers=args.workers, signals=signal_list(args.signals),
+                   fusion=eng.fusion, calibration=eng.calibration, max_pixels=args.max_pixels,
+                   timeout=args.timeout if args.timeout > 0 else None, csv_path=args.csv,
+                   progress=not args.no_progress)
+    print(json.dumps(summary.to_dict()) if args.json else summary.format(), flush=True)
+    if summary.interrupted:
+        return 130
+    return EXIT_INPUT if summary.errors else EXIT_OK
