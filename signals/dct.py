@@ -56,7 +56,8 @@ relative to its local background, normalised so that 1.0 is what noise gives; ti
 ``jpeg_grid`` (bool, block grid detected in the pixels at the image's own 8-px phase),
 ``jpeg_grid_strength`` (float, border-jump ratio at that phase; ~1.0 none, >1.15 grid),
 ``jpeg_ghost_grid`` (bool, a grid at another phase: the image was JPEG-compressed, then cropped),
-``jpeg_quality_estimate`` (int or None, IJG quality from the file's luminance table; JPEG only),
+``jpeg_quality_estimate`` (int or None, IJG quality whose tables are closest to the file's,
+as ``jpeg_tables`` reports it; JPEG only),
 ``spectrum_slope`` (float, median tile log-log slope), ``tile_logit_min`` / ``tile_logit_max``,
 ``head_probability`` (sigmoid of the score, uncalibrated), ``head_version`` (str),
 ``heatmap_grid`` (dict: ``rows``, ``cols``, ``cell_height``, ``cell_width`` in px; heatmap cell
@@ -81,7 +82,9 @@ import numpy as np
 from scipy import fft as sfft
 
 from forensics.errors import WeightsError
+from forensics.numeric import sigmoid
 
+from ._jpeg import estimate_quality
 from .base import Availability, SignalResult
 
 if TYPE_CHECKING:
@@ -136,12 +139,6 @@ FEATURE_NAMES = FEATURE_NAMES + tuple(f"co{o}_{c}" for o in _COOC_ORDERS for c i
 
 _FLAT_STD = 0.25
 _BENFORD = np.log10(1.0 + 1.0 / np.arange(1, 10))
-# IJG standard luminance table (natural order) for the quality estimate.
-_STD_LUMA = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,19 +467,6 @@ def jpeg_grid(lum: np.ndarray) -> tuple[float, tuple[int, int], float]:
     return own, (py, px), float(np.sqrt(ry[py] * rx[px]))
 
 
-def jpeg_quality(quantization: dict[int, list[int]] | None) -> int | None:
-    """IJG quality estimate (1-100) from the luminance table; ``None`` when not a JPEG."""
-    if not quantization or 0 not in quantization or len(quantization[0]) != 64:
-        return None
-    q = np.asarray(quantization[0], dtype=np.float64)
-    # Pillow >= 8.3 returns tables in natural (row-major) order, like _STD_LUMA.
-    scale = float(np.mean(q / _STD_LUMA) * 100.0)
-    if scale <= 0:
-        return None
-    quality = (200.0 - scale) / 2.0 if scale <= 100.0 else 5000.0 / scale
-    return int(min(100, max(1, round(quality))))
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,10 +505,6 @@ def load_head(path: str | Path) -> dict[str, Any]:
     head["_sha256"] = hashlib.sha256(raw).hexdigest()
     head["_arrays"] = tuple(np.asarray(head[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
     return head
-
-
-def _sigmoid(x: np.ndarray | float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
 class DCTSignal:
@@ -581,14 +561,14 @@ class DCTSignal:
         logits = head["intercept"] + ((feats - mean) / scale) @ coef
         textured = diag["res_std"] >= _FLAT_STD
         grid_own, grid_phase, grid_best = jpeg_grid(diag["lum"])
-        quality = jpeg_quality(image.quantization) if image.format == "JPEG" else None
+        quality = estimate_quality(image.quantization) if image.format == "JPEG" else None
         if not textured.any():
             return SignalResult.abstained(
                 self.name, self.version, "image has no texture for frequency analysis (flat or saturated)",
                 evidence={"tiles": int(len(logits)), "tile_size": t, "tiles_flat": int(len(logits))})
         score = float(logits[textured].mean())
-        prob = float(_sigmoid(score))
-        hm = np.where(textured, _sigmoid(logits), 0.5).astype(np.float32).reshape(rows, cols)
+        prob = float(sigmoid(score))
+        hm = np.where(textured, sigmoid(logits), 0.5).astype(np.float32).reshape(rows, cols)
 
         def med(key: str) -> float:
             return float(np.median(diag[key][textured]))

@@ -13,6 +13,7 @@ from PIL import Image
 from forensics.errors import WeightsError
 from forensics.image import load_image
 from forensics.signals.dct import FEATURE_NAMES, DCTSignal, default_head_path, load_head, tile_layout
+from forensics.signals.jpeg_tables import JpegTablesSignal
 
 
 def natural(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -100,6 +101,15 @@ def test_jpeg_grid_detected_on_q50_not_on_lossless(signal: DCTSignal) -> None:
     assert 45 <= jpg.evidence["jpeg_quality_estimate"] <= 55
     assert "JPEG grid detected (q\u224850)" in jpg.summary
     assert png.evidence["jpeg_grid"] is False and png.evidence["jpeg_quality_estimate"] is None
+
+
+@pytest.mark.parametrize("quality", [5, 30, 75, 95])
+def test_dct_reads_the_jpeg_quality_jpeg_tables_reads(signal: DCTSignal, quality: int) -> None:
+    """One estimator: at quality 5 Pillow clips the luminance table at 255, which a mean-ratio
+    estimate over that table alone read as 9."""
+    image = load_image(encode(natural(256, 256, seed=5), "JPEG", quality=quality))
+    assert signal.analyze(image).evidence["jpeg_quality_estimate"] == quality
+    assert JpegTablesSignal().analyze(image).evidence["estimated_quality"] == quality
 
 
 def test_misaligned_grid_reported_as_ghost(signal: DCTSignal) -> None:

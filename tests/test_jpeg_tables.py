@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from forensics.image import load_image
-from forensics.signals.jpeg_tables import ANNEX_K_CHROMA, ANNEX_K_LUMA, JpegTablesSignal, classify_tables, ijg_table
+from forensics.signals._jpeg import ANNEX_K_CHROMA, ANNEX_K_LUMA, classify_tables, ijg_table
+from forensics.signals.jpeg_tables import JpegTablesSignal
 
 
 def _jpeg(**save) -> bytes:
@@ -39,7 +40,7 @@ def test_custom_tables_are_reported_with_nearest_quality():
 
 
 def test_zigzag_ordered_tables_are_recognised():
-    from forensics.signals.jpeg_tables import ZIGZAG
+    from forensics.signals._jpeg import ZIGZAG
 
     natural = [ijg_table(ANNEX_K_LUMA, 60), ijg_table(ANNEX_K_CHROMA, 60)]
     zz = {i: t[ZIGZAG].tolist() for i, t in enumerate(natural)}
