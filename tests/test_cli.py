@@ -132,3 +132,16 @@ def test_decisive_metadata_is_named(tmp_path, capsys):
     assert row["decisive"] == ["generator_metadata"] and row["probability"] >= 0.999
     assert main(["analyze", str(path)]) == 0
     assert "decided by: generator_metadata" in capsys.readouterr().out
+
+
+def test_an_internal_key_error_is_not_reported_as_a_usage_error(monkeypatch, capsys):
+    """Exit 2 means the user's input or configuration; a KeyError from a bug must surface."""
+    def broken() -> list[str]:
+        raise KeyError("internal table")
+
+    monkeypatch.setattr("forensics.cli.signals.signal_names", broken)
+    with pytest.raises(KeyError, match="internal table"):
+        main(["signals"])
+    assert main(["analyze", "--sample", "--signals", "nope"]) == 2  # UnknownSignalError still is
+    assert "unknown signal 'nope'" in capsys.readouterr().err
+

@@ -51,7 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImageLoadError as exc:
         print(f"forensics: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except (ForensicsError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"forensics: error: {msg}", file=sys.stderr)
+    except ForensicsError as exc:  # an unknown signal name is one (UnknownSignalError); a bug is not
+        print(f"forensics: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
