@@ -209,3 +209,28 @@ def test_clip_probe_needs_fakes_and_clip(installed, tmp_path):
     missing = ClipZeroShotSignal(weights="tiny_clip", home=str(tmp_path / "nowhere"))
     with pytest.raises(CalibrationError, match="the CLIP probe needs the clip_zeroshot signal: no weights"):
         fit_calibration(real, fake, probe=True, signals=[missing])
+
+
+def test_a_reinstall_that_cannot_move_in_keeps_the_old_install(tmp_path, monkeypatch):
+    import os
+
+    from forensics.weights.store import read_sidecar, weights_dir
+
+    ckpt, _ = tiny_clip_checkpoint(tmp_path / "tiny" / "open_clip_pytorch_model.bin")
+    root = tmp_path / "home"
+    first = add("tiny_clip", ckpt.parent, root=root, weight_spec=SPEC)
+    target = weights_dir("tiny_clip", root)
+    rename = os.rename
+
+    def refuse_new_folder(src, dst, *args, **kwargs):  # the new install fails to move in
+        if os.fspath(dst) == os.fspath(target) and "-old-" not in os.fspath(src):
+            raise OSError(28, "No space left on device")
+        return rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", refuse_new_folder)
+    with pytest.raises(OSError, match="No space left"):
+        add("tiny_clip", ckpt.parent, root=root, weight_spec=SPEC)
+    monkeypatch.setattr(os, "rename", rename)
+    assert read_sidecar("tiny_clip", root)["created"] == first["created"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["tiny_clip"]  # nothing left aside
+

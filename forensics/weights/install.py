@@ -110,14 +110,30 @@ def add(name: str, path: str | os.PathLike, *, root: str | os.PathLike | None = 
         extra = converter(src, s, tmp)
         side = _sidecar(s, digest, src, source or {"how": "add", "path": str(src)}, extra, upstream)
         (tmp / SIDECAR).write_text(json.dumps(side, indent=2, sort_keys=True) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
+        _swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("installed weights %s in %s", name, target)
     return side
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Move the complete folder ``new`` to ``target``. An existing install is renamed aside
+    first and put back if ``new`` cannot take its place, then deleted: the store holds the old
+    install or the new one, never a deleted one. (Linux cannot rename a folder over a
+    non-empty one; between the two renames, a reader finds the weights not installed.)"""
+    if not target.exists():
+        new.rename(target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+    target.rename(aside)  # over the empty folder mkdtemp made
+    try:
+        new.rename(target)
+    except BaseException:
+        aside.rename(target)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def download(name: str, *, root: str | os.PathLike | None = None) -> dict[str, Any]:
