@@ -135,13 +135,18 @@ class Calibration:
                 "reference_without": dropped, "name": self.provenance.get("name")}
 
     def check(self, signals: Sequence["Signal"], fusion: "LogisticFusion") -> None:
-        """Refuse to be used with other signals or another fusion than those it was made with."""
+        """Refuse to be used with other signals or another fusion than those it was made with.
+        Only the signals ``fusion`` weighs count: one it gives no weight moves no logit, so a
+        signal added since (or one dropped) that the fusion does not weigh changes nothing."""
+        weighed = set(fusion.features_)
         now: dict[str, Any] = {}
         for sig in signals:
+            if sig.name not in weighed:
+                continue
             avail = sig.availability() if hasattr(sig, "availability") else Availability.yes()
             now[sig.name] = {"available": avail.ok, "fingerprint": fingerprint_of(sig)}
         problems = []
-        for name in sorted(set(now) | set(self.signals)):
+        for name in sorted((set(now) | set(self.signals)) & weighed):
             then, cur = self.signals.get(name), now.get(name)
             if then is None:
                 problems.append(f"{name}: not in the calibration, present now")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from .logistic import FORMAT, Explanation, Feature, LogisticFusion
+from .priors import signal_priors
 
 DEFAULT_FUSION = "default_fusion.json"
 
@@ -16,4 +17,4 @@ def default_fusion() -> LogisticFusion:
         return LogisticFusion.load(path)
 
 
-__all__ = ["FORMAT", "Explanation", "Feature", "LogisticFusion", "default_fusion"]
+__all__ = ["FORMAT", "Explanation", "Feature", "LogisticFusion", "default_fusion", "signal_priors"]

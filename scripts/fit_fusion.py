@@ -12,8 +12,9 @@ Run after ``scripts/fit_dct.py``. Only the ``fit`` split is used (``scripts/corp
   odds) and Platt-smoothed targets. Its metrics come from a second, outer cross-validation.
   Scores are of single 256-px crops; whole images average more tiles and so score less noisily,
   which makes the fitted slope conservative on them.
-* Metadata and neural signals enter with the documented priors of ``scripts/fusion_priors.py``
-  (laundered copies carry no metadata, so the corpus cannot fit them honestly).
+* Metadata and neural signals enter with the priors their classes declare (``prior``,
+  ``decisive_at``; ``scripts/fusion_priors.py`` lists them): laundered copies carry no
+  metadata, so the corpus cannot fit them honestly.
 * Verdict thresholds come from the out-of-fold probabilities: ``ai`` keeps 5 % of reals
   above it, ``real`` keeps 5 % of AI images below it.
 """
@@ -31,10 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import DEFAULT_CORPUS, REPO  # noqa: E402
 from dct_data import corpus_features, folds  # noqa: E402
 from fit_dct import fit_lr, training_matrix  # noqa: E402
-from fusion_priors import PRIORS  # noqa: E402
 
 from forensics.calibration import binary_metrics, choose_thresholds  # noqa: E402
-from forensics.fusion import LogisticFusion  # noqa: E402
+from forensics.fusion import LogisticFusion, signal_priors  # noqa: E402
 from forensics.signals import create_signal, fingerprint_of  # noqa: E402
 
 ALPHA = 0.05
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         scaler, lr = fit_lr(x[fold != k], y[fold != k], head["fit_metrics"]["C"])
         oof[fold == k] = lr.decision_function(scaler.transform(x[fold == k]))
     score_rows = [{"dct": float(s)} for s in oof]
-    params = dict(C=1.0, drop_rate=0.0, n_drop_copies=0, priors=PRIORS, class_weight="balanced")
+    params = dict(C=1.0, drop_rate=0.0, n_drop_copies=0, priors=signal_priors(), class_weight="balanced")
 
     # outer CV for honest fusion metrics (the Platt layer is fitted without the fold it scores)
     p_oof = np.empty(len(y))

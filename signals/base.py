@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -91,6 +91,21 @@ class SignalResult:
         return cls(name, version, "error", reason=reason, summary=f"error: {reason}")
 
 
+@dataclass(frozen=True)
+class Prior:
+    """A signal's fixed weight in the default fusion, for signals that cannot be fitted on the
+    corpus (one-sided metadata evidence; neural signals without weights here). The fusion adds
+    ``weight * clip((score - center) / scale)`` log-odds; see :class:`forensics.fusion.Feature`.
+    ``calibrated=False`` marks a shrunk guess that ``forensics calibrate --fake`` should replace."""
+
+    weight: float
+    center: float = 0.0
+    scale: float = 1.0
+    clip: float | None = None
+    calibrated: bool = True
+    note: str = ""
+
+
 @runtime_checkable
 class Signal(Protocol):
     """A signal module. Constructors store their arguments only; heavy state loads lazily.
@@ -98,6 +113,12 @@ class Signal(Protocol):
     ``availability()`` is cheap, never downloads, and explains how to fix a ``no``.
     ``analyze()`` must not reopen the file and must be deterministic for the same image.
     ``analyze_batch()`` is optional; signals with batched inference (neural) provide it.
+
+    Optional class attributes, read when the default fusion is built
+    (``scripts/fusion_priors.py --apply``): ``prior`` (a :class:`Prior`; none = fitted on the
+    corpus), ``decisive_at`` (a score at or above which the evidence decides the result) and
+    ``weight_specs`` (the :class:`~forensics.weights.spec.WeightSpec` of each set of weights the
+    signal reads).
     """
 
     name: str
@@ -117,3 +138,37 @@ def fingerprint_of(sig: Signal) -> dict[str, Any]:
     refuse being used with another version or other weights of the signal."""
     fp = sig.fingerprint() if hasattr(sig, "fingerprint") else {}
     return {"version": sig.version, **fp}
+
+
+class BaseSignal:
+    """Optional base class of a signal: the default :meth:`availability` (always available),
+    :meth:`fingerprint` (name and version) and an :meth:`analyze` that runs :meth:`run` and
+    turns an exception into :meth:`SignalResult.failed`, saying ``failure`` and the exception.
+
+    Subclasses set ``name``, ``version``, ``failure`` and, for the fusion, ``prior`` and
+    ``decisive_at``; they implement :meth:`run`.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    #: What could not be done, for the error result (``"EXIF could not be read"``).
+    failure: ClassVar[str] = "analysis failed"
+    prior: ClassVar[Prior | None] = None
+    decisive_at: ClassVar[float | None] = None
+
+    def availability(self) -> Availability:
+        return Availability.yes()
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version}
+
+    def analyze(self, image: "LoadedImage") -> SignalResult:
+        try:
+            return self.run(image)
+        except Exception as exc:  # hostile input must not take analyze() down
+            return SignalResult.failed(self.name, self.version, f"{self.failure} ({type(exc).__name__}: {exc})")
+
+    def run(self, image: "LoadedImage") -> SignalResult:
+        """This signal's result for ``image``; may raise (see :meth:`analyze`)."""
+        raise NotImplementedError
+

@@ -36,7 +36,7 @@ import numpy as np
 
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
-from forensics.signals.base import Availability, SignalResult
+from forensics.signals.base import Availability, Prior, SignalResult
 from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
 from forensics.weights.spec import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, WeightSpec
 
@@ -75,6 +75,9 @@ class ClipZeroShotSignal(OnnxSignal):
 
     name = "clip_zeroshot"
     version = "1"
+    # The zero-shot margin on CLIP's logit scale (x100), half weight, bounded to +-4 log-odds.
+    prior = Prior(0.5, scale=0.01, clip=8.0, calibrated=False,
+                  note="CLIP prompt margin x100 at half weight; uncalibrated until `forensics calibrate --fake`")
     weight_specs = (WeightSpec(
         name="clip_vit_b32_openai", kind="open_clip", signal="clip_zeroshot", arch="ViT-B-32",
         file="open_clip_model.safetensors", repo="timm/vit_base_patch32_clip_224.openai",

@@ -39,7 +39,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from . import _metadata as md
-from .base import Availability, SignalResult
+from .base import BaseSignal, Prior, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -162,25 +162,22 @@ def score_camera_record(ev: dict[str, Any]) -> float:
     return max(-1.0, min(ABSENT_SCORE, ABSENT_SCORE - 1.1 * c * consistency))
 
 
-class ExifSignal:
+class ExifSignal(BaseSignal):
     """Completeness and consistency of the EXIF camera record (absent: small positive score)."""
 
     name = "exif"
     version = "1.0"
-
-    def availability(self) -> Availability:
-        return Availability.yes()
+    failure = "EXIF could not be read"
+    # Forgeable and usually stripped: a full camera record moves at most -1.5, absence +0.15.
+    prior = Prior(1.5, note="camera EXIF completeness; weak, forgeable")
 
     def fingerprint(self) -> dict[str, Any]:
         import piexif
 
-        return {"name": self.name, "version": self.version, "piexif": getattr(piexif, "VERSION", None)}
+        return {**super().fingerprint(), "piexif": getattr(piexif, "VERSION", None)}
 
-    def analyze(self, image: "LoadedImage") -> SignalResult:
-        try:
-            ev = read_camera_record(image)
-        except Exception as exc:  # a parser bug on hostile data must not take analyze() down
-            return SignalResult.failed(self.name, self.version, f"EXIF could not be read ({type(exc).__name__}: {exc})")
+    def run(self, image: "LoadedImage") -> SignalResult:
+        ev = read_camera_record(image)
         score = score_camera_record(ev)
         if not ev["present"]:
             summary = "no EXIF (proves nothing: screenshots, social networks and editors strip it)"

@@ -43,7 +43,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from . import _metadata as md
-from .base import Availability, SignalResult
+from .base import BaseSignal, Prior, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -280,23 +280,21 @@ def find_generator_metadata(image: "LoadedImage") -> dict[str, Any]:
     }
 
 
-class GeneratorMetadataSignal:
+class GeneratorMetadataSignal(BaseSignal):
     """Generator fingerprints in PNG chunks, EXIF and XMP (one-sided: absent scores 0)."""
 
     name = "generator_metadata"
     version = "1.0"
-
-    def availability(self) -> Availability:
-        return Availability.yes()
+    failure = "metadata could not be scanned"
+    # Embedded generation parameters, workflows, IPTC trainedAlgorithmicMedia: +12 (decisive).
+    prior = Prior(12.0, note="generator fingerprints in metadata; embedded parameters decisive")
+    decisive_at = DECISIVE
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "generators": len(GENERATOR_NAMES)}
+        return {**super().fingerprint(), "generators": len(GENERATOR_NAMES)}
 
-    def analyze(self, image: "LoadedImage") -> SignalResult:
-        try:
-            ev = find_generator_metadata(image)
-        except Exception as exc:  # hostile metadata must not take analyze() down
-            return SignalResult.failed(self.name, self.version, f"metadata could not be scanned ({type(exc).__name__}: {exc})")
+    def run(self, image: "LoadedImage") -> SignalResult:
+        ev = find_generator_metadata(image)
         if not ev["hits"]:
             return SignalResult(self.name, self.version, "ok", score=0.0, evidence=ev,
                                 summary="no generator fingerprint in metadata (absence proves nothing)")

@@ -28,12 +28,12 @@ tables (typical of camera firmware). Weak by design; see docs/metadata.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from forensics.formats import JPEG_FORMATS
 
 from ._jpeg import classify_tables
-from .base import Availability, SignalResult
+from .base import BaseSignal, Prior, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -42,27 +42,21 @@ _SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 _SCORES = {"standard_ijg": 0.1, "near_ijg": 0.05, "custom": -0.3}
 
 
-class JpegTablesSignal:
+class JpegTablesSignal(BaseSignal):
     """Standard-vs-custom JPEG quantisation tables and the estimated IJG quality."""
 
     name = "jpeg_tables"
     version = "1.0"
+    failure = "quantisation tables unreadable"
+    # Who encoded the file last, not how the pixels were made.
+    prior = Prior(1.0, note="library vs camera quantisation tables; weak")
 
-    def availability(self) -> Availability:
-        return Availability.yes()
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version}
-
-    def analyze(self, image: "LoadedImage") -> SignalResult:
+    def run(self, image: "LoadedImage") -> SignalResult:
         if image.format not in JPEG_FORMATS:
             return SignalResult.abstained(self.name, self.version, f"not a JPEG (format {image.format})")
         if not image.quantization:
             return SignalResult.abstained(self.name, self.version, "JPEG without readable quantisation tables")
-        try:
-            ev = classify_tables(image.quantization)
-        except (ValueError, TypeError) as exc:
-            return SignalResult.failed(self.name, self.version, f"quantisation tables unreadable: {exc}")
+        ev = classify_tables(image.quantization)
         ev["subsampling"] = _SUBSAMPLING.get(image.subsampling) if image.subsampling is not None else None
         ev["progressive"] = bool(image.progressive)
         if ev["kind"] == "standard_ijg":

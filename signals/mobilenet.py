@@ -27,7 +27,7 @@ import numpy as np
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
 from forensics.numeric import sigmoid
-from forensics.signals.base import Availability, SignalResult
+from forensics.signals.base import Availability, Prior, SignalResult
 from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
 from forensics.weights.spec import IMAGENET_MEAN, IMAGENET_STD, WeightSpec
 from forensics.weights.store import how_to_get
@@ -56,6 +56,9 @@ class MobileNetSignal(OnnxSignal):
     """
 
     version = "1"
+    # No weights to fit here: half-trust the model's own logit, bounded to +-4 log-odds.
+    prior = Prior(0.5, clip=8.0, calibrated=False,
+                  note="Sumsub sd_5 logit at half weight; uncalibrated until `forensics calibrate --fake`")
     weight_specs = (
         _sumsub("sumsub_sd5", "sd_5", "diffusions5M.pt", "f552c6db2ce5291b239157d76f8f6400b5d3a7fb",
                 "Stable Diffusion 1.4/1.5/2.1"),

@@ -66,7 +66,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from . import _metadata as md
-from .base import Availability, SignalResult
+from .base import Availability, Prior, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -281,6 +281,10 @@ class C2paSignal:
     """C2PA manifest chain, validation state and origin claims (no network by default)."""
 
     name = "c2pa"
+    # A signed claim of AI origin incriminates its maker: +12 (decisive). Camera claims are
+    # only as good as the signer (the score is already scaled by trust in the signer).
+    prior = Prior(12.0, note="signed provenance; AI claim +12 (decisive), trusted capture -12")
+    decisive_at = DECISIVE
     version = "1.0"
 
     def __init__(self, allow_network: bool = False, trust_anchors: str | None = None) -> None:

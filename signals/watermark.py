@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .base import Availability, SignalResult
+from .base import Availability, Prior, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -110,6 +110,9 @@ class WatermarkSignal:
     """Stable Diffusion v1 / SDXL dwtDct invisible watermarks (found: decisive; absent: 0)."""
 
     name = "watermark"
+    # A known invisible watermark decoded (false match <= 1e-6 by construction): +12 (decisive).
+    prior = Prior(12.0, note="SD v1 / SDXL dwtDct watermark decoded (decisive)")
+    decisive_at = 1.0
     version = "1.1"
 
     def __init__(self, alpha: float = 1e-6, min_accuracy: float = 0.8, max_pixels: int = 4_194_304) -> None:

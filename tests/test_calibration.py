@@ -88,6 +88,23 @@ def test_changed_signal_version_is_refused(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
+def test_a_signal_the_fusion_does_not_weigh_does_not_void_the_calibration(tmp_path):
+    real = folder(tmp_path, "real", [100 + i for i in range(25)], 0)
+    cal = fit_calibration(real, target_fpr=0.05, signals=[Brightness(), Contrast()], fusion=toy_fusion())
+    path = tmp_path / "cal.json"
+    cal.save(path)
+
+    class Sharpness(Brightness):  # a signal added since, which the fusion gives no weight
+        name = "sharpness"
+
+    image = encode(np.zeros((8, 8, 3), np.uint8), "PNG")
+    a = Engine([Brightness(), Contrast(), Sharpness()], fusion=toy_fusion(), calibration=Calibration.load(path)).analyze(image)
+    assert a.decision["method"] == "conformal" and a.signal("sharpness").in_fusion is False
+    with pytest.raises(CalibrationError, match="contrast: in the calibration, absent now"):  # a weighed one still counts
+        Engine([Brightness()], fusion=toy_fusion(), calibration=Calibration.load(path)).analyze(image)
+
+
+@pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
 def test_real_and_fake_refit_with_held_out_metrics(tmp_path):
     rng = np.random.default_rng(3)
     real = folder(tmp_path, "real", rng.normal(90, 25, 40), 0)

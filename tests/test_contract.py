@@ -53,3 +53,19 @@ def test_every_builtin_is_listed():
     from forensics.signals import BUILTIN
 
     assert list(BUILTIN) == NAMES[: len(BUILTIN)]
+
+
+def test_base_signal_defaults_and_failures():
+    from forensics.signals import BaseSignal
+
+    class Broken(BaseSignal):
+        name, version, failure = "broken", "1", "bytes could not be read"
+
+        def run(self, image):
+            raise ValueError("bad bytes")
+
+    sig = Broken()
+    r = sig.analyze(load_image(np.zeros((8, 8, 3), np.uint8)))
+    assert r.status == "error" and r.reason == "bytes could not be read (ValueError: bad bytes)"
+    assert sig.availability().ok and sig.fingerprint() == {"name": "broken", "version": "1"}
+    assert isinstance(sig, Signal) and sig.prior is None and sig.decisive_at is None

@@ -168,3 +168,34 @@ def test_nan_in_a_fusion_file_is_refused(tmp_path):
     path.write_text(json.dumps(good).replace('"coef": 1.0', '"coef": NaN'))
     with pytest.raises(FusionError, match="NaN is not a number this file may hold"):
         LogisticFusion.load(path)
+
+
+def test_the_shipped_priors_are_the_ones_the_signals_declare():
+    """A prior and its decisive threshold live on the signal's class; the fusion file follows."""
+    from forensics.fusion import signal_priors
+
+    shipped = default_fusion().features_
+    declared = signal_priors()
+    assert declared == {n: f for n, f in shipped.items() if f.kind == "prior"}
+    assert declared["generator_metadata"].decisive_at == 0.9 and declared["watermark"].decisive_at == 1.0
+
+
+def test_fusion_priors_apply_rewrites_a_prior_without_the_corpus(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from forensics.fusion import DEFAULT_FUSION
+
+    repo = Path(__file__).resolve().parents[1]
+    shipped = repo / "fusion" / "data" / DEFAULT_FUSION
+    data = json.loads(shipped.read_text())
+    exif = next(f for f in data["features"] if f["name"] == "exif")
+    exif["coef"] = 3.0  # as if the signal's prior had been 3.0
+    path = tmp_path / "fusion.json"
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    script = [sys.executable, str(repo / "scripts" / "fusion_priors.py"), "--fusion", str(path)]
+    assert subprocess.run(script, capture_output=True).returncode == 1  # out of date
+    out = subprocess.run([*script, "--apply"], capture_output=True, text=True, check=True).stdout
+    assert "changed exif" in out
+    assert path.read_text() == shipped.read_text()
