@@ -11,7 +11,7 @@ with ``scales=[0, 36, 36]``, ``block=4``): OpenCV's fixed-point 8-bit BGR->YUV, 
 the U plane in PyWavelets' order of operations (values land exactly on ties at ``scale / 2``
 often, so the rounding order matters), then the largest AC coefficient of each 4x4 block of
 the approximation band, tested modulo the scale. It needs no torch, OpenCV or PyWavelets, runs
-in the core install, and is bit-exact with the package: ``tests/test_watermark.py`` embeds marks
+in the core install, and is bit-exact with the package: ``tests/unit/test_watermark.py`` embeds marks
 with the package's own encoder and compares every decoded bit with the package's decoder. The
 package's decoder loops over blocks in Python (about 70 ms per decode on 1 MP; four decodes per
 image), this one is vectorised.

@@ -10,8 +10,8 @@ from PIL import Image
 from forensics.cli.main import main
 from forensics.batch.report import build_report, overlay
 from forensics.batch.scan import scan
-from batch_signals import Redness, Sharpness, batch_fusion, coloured
-from images import encode
+from support.batch_signals import Redness, Sharpness, batch_fusion, coloured
+from support.images import encode
 
 class Tags(HTMLParser):
     """Every (tag, attribute, value) of the real markup (escaped text is not markup)."""

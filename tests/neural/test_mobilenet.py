@@ -10,19 +10,15 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("timm")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
-from forensics import WeightsError, load_image  # noqa: E402
-from forensics.hashing import sha256_file  # noqa: E402
-from forensics.weights.install import add, spec  # noqa: E402
-from forensics.signals.mobilenet import MobileNetSignal  # noqa: E402
-from forensics.signals.neural import preprocess  # noqa: E402
-from images import encode, natural_rgb  # noqa: E402
-from neural_checkpoints import mixed_state_dict, model5m, sumsub_folder  # noqa: E402
+from forensics import WeightsError, load_image
+from forensics.hashing import sha256_file
+from forensics.signals.mobilenet import MobileNetSignal
+from forensics.signals.neural import preprocess
+from forensics.weights.install import add, spec
+from support.images import encode, natural_rgb
+from support.neural_checkpoints import mixed_state_dict, model5m, sumsub_folder
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-open_clip = pytest.importorskip("open_clip")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
+import open_clip
+import torch
 
-from forensics import SignalUnavailableError, WeightsError, load_image  # noqa: E402
-from forensics.weights.install import add, spec  # noqa: E402
-from forensics.weights.spec import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD  # noqa: E402
-from forensics.signals import clip as clip_mod  # noqa: E402
-from forensics.signals.clip import ClipZeroShotSignal, load_prompts  # noqa: E402
-from forensics.signals.neural import preprocess  # noqa: E402
-from images import encode, natural_rgb  # noqa: E402
-from neural_checkpoints import TINY_CLIP_CFG, tiny_clip, tiny_clip_checkpoint  # noqa: E402
+from forensics import SignalUnavailableError, WeightsError, load_image
+from forensics.signals import clip as clip_mod
+from forensics.signals.clip import ClipZeroShotSignal, load_prompts
+from forensics.signals.neural import preprocess
+from forensics.weights.install import add, spec
+from forensics.weights.spec import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+from support.images import encode, natural_rgb
+from support.neural_checkpoints import TINY_CLIP_CFG, tiny_clip, tiny_clip_checkpoint
 
 SPEC = replace(spec("clip_vit_b32_openai"), name="tiny_clip", file="open_clip_pytorch_model.bin",
                model_cfg=TINY_CLIP_CFG, repo=None, revision=None)

@@ -9,7 +9,7 @@ from forensics.signals import registry
 @pytest.fixture
 def plugin_dist(tmp_path, monkeypatch):
     """A real installed-distribution layout on sys.path with two entry points: one good, one broken."""
-    (tmp_path / "demo_plugin.py").write_text("from toy_signals import Brightness\n")
+    (tmp_path / "demo_plugin.py").write_text("from support.toy_signals import Brightness\n")
     dist = tmp_path / "demo_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-plugin\nVersion: 0.1\n")

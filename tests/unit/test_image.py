@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from forensics import ImageLoadError, load_image
-from images import camera_exif, encode, natural_rgb, png_bomb
+from support.images import camera_exif, encode, natural_rgb, png_bomb
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_decompression_bomb_refused_before_decoding(bomb):
 
 
 def test_oversized_header_below_pillow_guard_refused_by_our_limit():
-    from images import png_chunk
+    from support.images import png_chunk
     import struct
 
     ihdr = struct.pack(">IIBBBBB", 12000, 12000, 8, 2, 0, 0, 0)  # 144 MP, header only
@@ -189,7 +189,7 @@ def test_resized_for_low_resolution_signals(rgb):
 
 
 def test_header_declaring_far_more_pixels_than_the_file_can_hold_is_refused():
-    from images import png_chunk
+    from support.images import png_chunk
     import struct
 
     ihdr = struct.pack(">IIBBBBB", 6000, 6000, 8, 2, 0, 0, 0)  # 36 MP in about 50 bytes

@@ -84,11 +84,9 @@ def test_broken_sidecar_is_reported_not_used(home):
         read_sidecar("sumsub_sd5", s=install.spec("sumsub_sd5"))
 
 
+@pytest.mark.requires("torch", "timm", "onnx", "onnxscript", "onnxruntime")
 def test_add_the_weight_file_alone_through_the_cli(home, tmp_path, capsys):
-    pytest.importorskip("torch")
-    pytest.importorskip("timm")
-    pytest.importorskip("onnxscript")
-    from neural_checkpoints import sumsub_folder
+    from support.neural_checkpoints import sumsub_folder
 
     folder, _ = sumsub_folder(tmp_path / "sd5")
     code, out, err = run_cli(["weights", "add", "sumsub_sd5", str(folder / "diffusions5M.pt")], capsys)

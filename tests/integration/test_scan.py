@@ -12,10 +12,10 @@ from forensics.analysis import validate_row
 from forensics.cli.main import main
 from forensics.batch.results import ResultsFile, read_results
 from forensics.batch.scan import expand_inputs, scan
-from batch_signals import Redness, Saboteur, Sharpness, WorkerEnv, batch_fusion, coloured
-from images import encode, png_bomb
+from support.batch_signals import Redness, Saboteur, Sharpness, WorkerEnv, batch_fusion, coloured
+from support.images import encode, png_bomb
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_sigkill_mid_scan_then_rerun_gives_one_row_per_file(tmp_path):
         (d / f"f{i:02d}.png").write_bytes(encode(coloured(32, 32, i), "PNG"))
     out = tmp_path / "results.jsonl"
     code = (f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-            "from forensics.batch.scan import scan\nfrom batch_signals import Redness\n"
+            "from forensics.batch.scan import scan\nfrom support.batch_signals import Redness\n"
             f"scan([{str(d)!r}], {str(out)!r}, workers=2, signals=[Redness(delay=0.15)])\n")
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:

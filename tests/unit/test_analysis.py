@@ -6,8 +6,8 @@ import pytest
 from forensics import Engine, ImageLoadError, analyze
 from forensics.analysis import validate_row
 from forensics.fusion import Feature, LogisticFusion
-from images import encode, natural_rgb
-from toy_signals import Brightness, Contrast, Exploding, NoWeights
+from support.images import encode, natural_rgb
+from support.toy_signals import Brightness, Contrast, Exploding, NoWeights
 
 
 def fusion_for(**coefs) -> LogisticFusion:

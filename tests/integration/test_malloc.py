@@ -25,8 +25,8 @@ def test_scan_workers_reuse_freed_buffers(tmp_path, monkeypatch):
     import json
     import platform
 
-    from batch_signals import HeapProbe, coloured
-    from images import encode
+    from support.batch_signals import HeapProbe, coloured
+    from support.images import encode
 
     from forensics.batch.scan import scan
 

@@ -6,8 +6,8 @@ import pytest
 from forensics import ForensicsError
 from forensics.cli.main import main
 from forensics.evaluation.evaluate import available_conditions, evaluate, read_labels, select
-from batch_signals import Redness, Sharpness, batch_fusion, coloured
-from images import encode
+from support.batch_signals import Redness, Sharpness, batch_fusion, coloured
+from support.images import encode
 
 TRAIN = ["ai/a00.png", "real/r00.jpg"]
 

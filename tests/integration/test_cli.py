@@ -6,7 +6,7 @@ import pytest
 
 from forensics.analysis import validate_row
 from forensics.cli.main import main
-from images import camera_exif, encode, natural_rgb, png_bomb
+from support.images import camera_exif, encode, natural_rgb, png_bomb
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import pytest
 from forensics import CalibrationError, Engine
 from forensics.calibration import Calibration, conformal_p_values, fit_calibration, threshold_for
 from forensics.fusion import Feature, LogisticFusion
-from images import encode
-from toy_signals import Brightness, Contrast, ContrastLargeOnly
+from support.images import encode
+from support.toy_signals import Brightness, Contrast, ContrastLargeOnly
 
 
 def test_conformal_fpr_holds_on_fresh_draws():

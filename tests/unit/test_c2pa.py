@@ -16,7 +16,6 @@ from PIL import Image, PngImagePlugin
 from forensics.image import load_image
 from forensics.signals.provenance import C2paSignal, assess
 
-pytest.importorskip("c2pa", reason="c2pa-python not installed")
 AI = "trainedAlgorithmicMedia"
 
 

@@ -78,7 +78,7 @@ def batch_fusion(thresholds=(0.7, 0.3), training_files=None, calibrated=True):
 
 def coloured(h: int, w: int, seed: int) -> np.ndarray:
     """A small picture whose redness varies with ``seed`` (so verdicts vary)."""
-    from images import natural_rgb
+    from support.images import natural_rgb
 
     rgb = natural_rgb(h, w, seed=seed).astype(np.int16)
     shift = (seed % 7 - 3) * 25

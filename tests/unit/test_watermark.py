@@ -21,12 +21,15 @@ def _photo(h=512, w=512) -> np.ndarray:
     return np.clip(base + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
-imwatermark = pytest.importorskip("imwatermark.maxDct", reason="invisible-watermark (test extra) embeds the reference marks")
+# invisible-watermark (the test extra) embeds the reference marks
+pytestmark = pytest.mark.requires("imwatermark")
 
 
 def _encoder(bits: np.ndarray):
     """The package's own dwtDct encoder, as WatermarkEncoder(...).encode(img, "dwtDct") runs it."""
-    core = imwatermark.EmbedMaxDct(watermarks=bits.astype(int).tolist(), wmLen=bits.size, scales=[0, 36, 36], block=4)
+    from imwatermark.maxDct import EmbedMaxDct
+
+    core = EmbedMaxDct(watermarks=bits.astype(int).tolist(), wmLen=bits.size, scales=[0, 36, 36], block=4)
     return core.encode
 
 
@@ -70,13 +73,15 @@ def test_small_and_huge_images_abstain():
 def test_decoder_is_bit_exact_with_the_package():
     """Every bit, for both message lengths and channel orders, on marked and unmarked images of
     awkward sizes (ties at scale/2 are frequent, so the arithmetic order matters)."""
+    from imwatermark.maxDct import EmbedMaxDct
+
     sd = WATERMARKS["StableDiffusionV1"]
     for seed, (h, w) in enumerate([(512, 512), (517, 731), (300, 260), (1024, 768)]):
         rng = np.random.default_rng(seed)
         img = np.clip(_photo(h, w).astype(int) + rng.integers(-20, 20, (h, w, 3)), 0, 255).astype(np.uint8)
         for arr in (img, _encoder(sd)(img.copy()), np.ascontiguousarray(img[..., ::-1])):
             for length in (136, 48):
-                ref = imwatermark.EmbedMaxDct(watermarks=[], wmLen=length, scales=[0, 36, 36], block=4).decode(arr)
+                ref = EmbedMaxDct(watermarks=[], wmLen=length, scales=[0, 36, 36], block=4).decode(arr)
                 assert np.array_equal(wm.decode_bits(arr, length), np.asarray(ref, dtype=bool)), (seed, length)
 
 

@@ -135,7 +135,7 @@ def test_decisive_floor_only_raises():
 
 def test_fusion_refuses_a_signal_it_was_not_fitted_on():
     from forensics import Engine
-    from toy_signals import Brightness
+    from support.toy_signals import Brightness
 
     rows, y = synthetic()
     model = LogisticFusion().fit([{"brightness": r["a"]} for r in rows], y)
@@ -187,7 +187,7 @@ def test_fusion_priors_apply_rewrites_a_prior_without_the_corpus(tmp_path):
 
     from forensics.fusion import DEFAULT_FUSION
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     shipped = repo / "fusion" / "data" / DEFAULT_FUSION
     data = json.loads(shipped.read_text())
     exif = next(f for f in data["features"] if f["name"] == "exif")

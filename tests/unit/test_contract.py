@@ -7,7 +7,7 @@ import pytest
 
 from forensics import load_image
 from forensics.signals import Availability, Signal, SignalResult, create_signal, signal_names
-from images import camera_exif, encode, natural_rgb
+from support.images import camera_exif, encode, natural_rgb
 
 NAMES = signal_names()
 
