@@ -23,7 +23,10 @@ from typing import Any
 import numpy as np
 
 from forensics.errors import CalibrationError
+from forensics.numeric import sigmoid
 from forensics.signals.base import SignalResult
+
+from .metrics import binary_metrics
 
 NAME = "clip_probe"
 VERSION = "1"
@@ -108,8 +111,6 @@ def fit_probe(X: np.ndarray, y: np.ndarray, *, source: str, fingerprint: Mapping
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .metrics import binary_metrics
-
     counts = np.bincount(y, minlength=2)
     if counts.min() < 10:
         raise CalibrationError(f"the CLIP probe needs at least 10 real and 10 fake images with a CLIP embedding; "
@@ -124,7 +125,7 @@ def fit_probe(X: np.ndarray, y: np.ndarray, *, source: str, fingerprint: Mapping
         oof[te] = model().fit(X[tr], y[tr]).decision_function(X[te])
     final = model().fit(X, y)
     scaler, lr = final[0], final[1]
-    metrics = binary_metrics(y, 1 / (1 + np.exp(-oof)))
+    metrics = binary_metrics(y, sigmoid(oof))
     probe = LinearProbe(source=source, fingerprint=fingerprint, mean=scaler.mean_, scale=scaler.scale_,
                         coef=lr.coef_[0], intercept=float(lr.intercept_[0]), C=C, metrics={**metrics, "folds": k},
                         data={"n_real": int(counts[0]), "n_fake": int(counts[1])})
