@@ -42,8 +42,15 @@ MAX_TEXT_CHARS = 1_000_000
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
 
+#: Pillow format names intake decodes; every other Pillow plugin is refused before it runs
+#: (``Image.open(..., formats=...)``). ``HEIF`` is pillow-heif's opener (HEIC and HEIF files);
+#: ``AVIF`` is Pillow's own plugin. JPEG files with an MPO extension open as ``MPO``.
+SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP", "HEIF", "AVIF")
+_SUPPORTED_TEXT = "JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC/HEIF, AVIF"
+
 _HEIF_LOCK = threading.Lock()
 _HEIF_REGISTERED = False
+_DECODER_FORMATS: tuple[str, ...] | None = None
 
 
 def _register_heif() -> None:
@@ -59,6 +66,17 @@ def _register_heif() -> None:
         else:
             register_heif_opener()
         _HEIF_REGISTERED = True
+
+
+def decoder_formats() -> tuple[str, ...]:
+    """The ``formats=`` for ``Image.open``: :data:`SUPPORTED_FORMATS` that this Pillow can read
+    (AVIF needs a Pillow built with libavif; a name Pillow lacks would raise ``KeyError``)."""
+    global _DECODER_FORMATS
+    if _DECODER_FORMATS is None:
+        _register_heif()
+        Image.init()  # registers every plugin, as Image.open does itself on first use
+        _DECODER_FORMATS = tuple(f for f in SUPPORTED_FORMATS if f in Image.OPEN)
+    return _DECODER_FORMATS
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,7 +224,6 @@ def _from_bytes(data: bytes, name: str, max_pixels: int, max_bytes: int) -> Load
         raise ImageLoadError(f"{name}: file is empty (0 bytes)")
     if len(data) > max_bytes:
         raise ImageLoadError(f"{name}: input is {len(data):,} bytes, above the {max_bytes:,}-byte limit")
-    _register_heif()
     return _decode(data, name, hashlib.sha256(data).hexdigest(), max_pixels)
 
 
@@ -221,8 +238,21 @@ def _open_recording(data: bytes) -> tuple[Image.Image, list[str]]:
     with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=decoder_formats())
     return im, list(dict.fromkeys(f"decoder: {w.message}" for w in caught))[:5]
+
+
+def _unsupported_format(data: bytes) -> str | None:
+    """The Pillow format of a file that no supported parser accepts (``EPS``, ``PCX``...), or
+    ``None``. Only the other plugins' header parsers run (pure Python); nothing is decoded."""
+    others = [f for f in Image.ID if f not in SUPPORTED_FORMATS]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=others) as im:
+                return im.format
+    except Exception:  # not an image to any plugin, or a hostile header
+        return None
 
 
 def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
@@ -241,9 +271,14 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
             return _from_png_without_text(data, name, sha, max_pixels, exc)
         raise ImageLoadError(f"{name}: header could not be parsed (ValueError: {exc})") from None
     except UnidentifiedImageError:
+        other = _unsupported_format(data)
+        if other is not None:
+            raise ImageLoadError(
+                f"{name}: {other} files are not supported (refused without decoding); supported: "
+                f"{_SUPPORTED_TEXT}; convert the file to PNG to analyse it"
+            ) from None
         raise ImageLoadError(
-            f"{name}: not a recognised image ({_sniff(data)}); supported: JPEG, PNG, WebP, "
-            "TIFF, GIF, BMP, HEIC/HEIF, AVIF"
+            f"{name}: not a recognised image ({_sniff(data)}); supported: {_SUPPORTED_TEXT}"
         ) from None
     except Exception as exc:  # Pillow plugins raise many types on hostile headers
         raise ImageLoadError(f"{name}: header could not be parsed ({type(exc).__name__}: {exc})") from None
@@ -313,7 +348,7 @@ def _from_png_without_text(data: bytes, name: str, sha: str, max_pixels: int, ex
     hides the image nor its other evidence (an XMP packet among them)."""
     stripped, text, notes = _split_png_text(data)
     try:
-        im = Image.open(io.BytesIO(stripped))
+        im = Image.open(io.BytesIO(stripped), formats=("PNG",))
         _check_size(im, name, max_pixels, len(data))
         im.load()
     except ImageLoadError:
@@ -391,7 +426,7 @@ def quiet_decoder_warnings() -> None:
 
 def _decode_truncated_jpeg(data: bytes, name: str, exc: Exception) -> Image.Image:
     try:
-        im = Image.open(io.BytesIO(data + b"\xff\xd9"))
+        im = Image.open(io.BytesIO(data + b"\xff\xd9"), formats=("JPEG",))
         im.load()
     except Exception:
         raise ImageLoadError(f"{name}: JPEG data is truncated and cannot be decoded ({exc})") from None

@@ -350,3 +350,27 @@ def test_png_text_fallback_keeps_xmp_and_bounds_the_text_it_reads(rgb):
 
     res = create_signal("generator_metadata").analyze(im)
     assert res.score and res.score > 0
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "PCX", "QOI", "TGA", "ICO", "SGI", "PPM", "DDS"])
+def test_formats_outside_the_supported_list_are_refused_naming_the_format(rgb, fmt):
+    """Pillow writes each file; intake names its format and never runs its decoder (EPS would
+    shell out to Ghostscript)."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb[:64, :64]).save(buf, fmt)
+    with pytest.raises(ImageLoadError, match=rf"<bytes>: {fmt} files are not supported .*supported: JPEG, PNG"):
+        load_image(buf.getvalue())
+
+
+def test_unsupported_format_is_refused_before_its_decoder_runs(rgb, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    def never(*args, **kwargs):
+        raise AssertionError("the EPS decoder ran")
+
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "load", never)
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", never)
+    buf = io.BytesIO()
+    Image.fromarray(rgb[:64, :64]).save(buf, "EPS")
+    with pytest.raises(ImageLoadError, match="EPS files are not supported"):
+        load_image(buf.getvalue())
