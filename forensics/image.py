@@ -179,9 +179,9 @@ def load_image(
     if isinstance(src, LoadedImage):
         return src
     if isinstance(src, Image.Image):
-        return _from_pil(src, "<PIL.Image>")
+        return _from_pil(src, "<PIL.Image>", max_pixels)
     if isinstance(src, np.ndarray):
-        return _from_array(src)
+        return _from_array(src, max_pixels)
     if isinstance(src, (bytes, bytearray, memoryview)):
         return _from_bytes(bytes(src), "<bytes>", max_pixels, max_bytes)
     if isinstance(src, (str, os.PathLike)):
@@ -305,18 +305,22 @@ def _check_size(im: Image.Image, name: str, max_pixels: int, n_bytes: int) -> No
     w, h = im.size
     if w <= 0 or h <= 0:
         raise ImageLoadError(f"{name}: image declares an empty size {w}x{h}")
-    if w * h > max_pixels:
-        raise ImageLoadError(
-            f"{name}: {w}x{h} = {w * h:,} pixels exceeds the {max_pixels:,}-pixel limit "
-            "(refused before decoding, as a possible decompression bomb); raise max_pixels "
-            "if this file is trusted"
-        )
+    _check_pixels(w, h, name, max_pixels)
     if w * h > max(PIXELS_PER_BYTE_FLOOR, MAX_PIXELS_PER_BYTE * n_bytes):
         raise ImageLoadError(
             f"{name}: {w}x{h} = {w * h:,} pixels declared in a file of {n_bytes:,} bytes "
             f"(over {MAX_PIXELS_PER_BYTE:,} pixels per byte): refused before decoding as a "
             "decompression bomb (the limit, forensics.image.MAX_PIXELS_PER_BYTE, can be raised for "
             "in-process use)"
+        )
+
+
+def _check_pixels(w: int, h: int, name: str, max_pixels: int, *, when: str = "before decoding", what: str = "file") -> None:
+    if w * h > max_pixels:
+        raise ImageLoadError(
+            f"{name}: {w}x{h} = {w * h:,} pixels exceeds the {max_pixels:,}-pixel limit "
+            f"(refused {when}, as a possible decompression bomb); raise max_pixels "
+            f"if this {what} is trusted"
         )
 
 
@@ -567,7 +571,8 @@ def _build(im: Image.Image, name: str, sha: str, data: bytes, truncated: bool, n
     )
 
 
-def _from_pil(im: Image.Image, name: str) -> LoadedImage:
+def _from_pil(im: Image.Image, name: str, max_pixels: int) -> LoadedImage:
+    _check_pixels(*im.size, name, max_pixels, what="image")  # a lazily opened image is not decoded yet
     try:
         im.load()
     except Exception as exc:
@@ -576,7 +581,7 @@ def _from_pil(im: Image.Image, name: str) -> LoadedImage:
     return _build_checked(im, name, digest, b"", False, [])
 
 
-def _from_array(arr: np.ndarray) -> LoadedImage:
+def _from_array(arr: np.ndarray, max_pixels: int) -> LoadedImage:
     name = "<array>"
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -584,8 +589,23 @@ def _from_array(arr: np.ndarray) -> LoadedImage:
         raise ImageLoadError(f"{name}: got shape {arr.shape}, expected (H, W), (H, W, 3) or (H, W, 4)")
     if arr.size == 0:
         raise ImageLoadError(f"{name}: array is empty (shape {arr.shape})")
+    _check_pixels(arr.shape[1], arr.shape[0], name, max_pixels, when="before analysis", what="array")
     if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating) and np.nanmin(arr) >= 0 and np.nanmax(arr) <= 1:
+        if np.issubdtype(arr.dtype, np.floating):
+            # Unlike a float TIFF (whose NaNs take the darkest finite value, as a viewer shows
+            # them), a caller's array with NaN holds a bug upstream: say so, never guess.
+            bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+            if bad:
+                raise ImageLoadError(
+                    f"{name}: float array has {bad:,} NaN or infinite value(s); pass finite floats in "
+                    "[0, 1] (numpy.nan_to_num replaces them) or uint8 in [0, 255]"
+                )
+            lo, hi = float(arr.min()), float(arr.max())
+            if lo < 0 or hi > 1:
+                raise ImageLoadError(
+                    f"{name}: float values must lie in [0, 1], got {lo:g} to {hi:g}; scale them, "
+                    "or pass uint8 in [0, 255]"
+                )
             arr = np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
         else:
             raise ImageLoadError(

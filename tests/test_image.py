@@ -374,3 +374,32 @@ def test_unsupported_format_is_refused_before_its_decoder_runs(rgb, monkeypatch)
     Image.fromarray(rgb[:64, :64]).save(buf, "EPS")
     with pytest.raises(ImageLoadError, match="EPS files are not supported"):
         load_image(buf.getvalue())
+
+
+def test_pixel_limit_holds_for_pil_images_and_arrays(rgb):
+    with pytest.raises(ImageLoadError, match=r"<PIL.Image>: 320x240 = 76,800 pixels exceeds the 1,000-pixel limit"):
+        load_image(Image.fromarray(rgb), max_pixels=1000)
+    with pytest.raises(ImageLoadError, match=r"<array>: 320x240 = 76,800 pixels exceeds the 1,000-pixel limit"):
+        load_image(rgb, max_pixels=1000)
+    assert load_image(Image.fromarray(rgb), max_pixels=76_800).pixels == 76_800
+
+
+def test_pil_image_over_the_limit_is_refused_before_it_is_decoded(rgb):
+    im = Image.open(io.BytesIO(encode(rgb, "PNG")))
+    with pytest.raises(ImageLoadError, match="exceeds the 1,000-pixel limit"):
+        load_image(im, max_pixels=1000)
+    assert im.tile  # still lazy: not decoded
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_array_with_nan_or_infinity_is_refused(bad):
+    arr = np.full((8, 8, 3), 0.5)
+    arr[2, 3, 1] = bad
+    with pytest.raises(ImageLoadError, match=r"<array>: float array has 1 NaN or infinite value\(s\); pass finite"):
+        load_image(arr)
+
+
+def test_float_array_outside_zero_one_says_its_range():
+    with pytest.raises(ImageLoadError, match=r"float values must lie in \[0, 1\], got -0\.5 to 2"):
+        load_image(np.linspace(-0.5, 2, 48).reshape(4, 4, 3))
+    assert load_image(np.full((4, 4, 3), 1.0)).rgb.min() == 255
