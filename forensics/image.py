@@ -12,9 +12,12 @@ import logging
 import os
 import re
 import struct
+import sys
+import tempfile
 import threading
 import warnings
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Union
@@ -285,7 +288,11 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
     _check_size(im, name, max_pixels, len(data))
     truncated = False
     try:
-        im.load()
+        if im.format == "TIFF":
+            with _c_stderr_into(notes, "libtiff"):
+                im.load()
+        else:
+            im.load()
     except Exception as exc:  # decoders raise OSError, ValueError, TypeError, MemoryError...
         if im.format == "JPEG" and "truncated" in str(exc):
             # Terminate the stream so libjpeg fills the missing rows; report it, never hide it.
@@ -297,8 +304,46 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
         else:
             raise ImageLoadError(
                 f"{name}: {im.format or 'image'} data is corrupt or truncated ({type(exc).__name__}: {exc})"
+                + "".join(f"; {n}" for n in notes if n.startswith("libtiff: "))[:600]
             ) from None
     return _build_checked(im, name, sha, data, truncated, notes)
+
+
+_STDERR_LOCK = threading.Lock()
+#: Most lines, and bytes, of a C library's stderr output kept per image.
+_STDERR_LINES = 5
+_STDERR_BYTES = 64 * 1024
+
+
+@contextmanager
+def _c_stderr_into(notes: list[str], library: str):
+    """Keep what C code writes to file descriptor 2 meanwhile in ``notes`` instead of on the
+    terminal: libtiff reports each damaged row and odd tag there (hundreds of lines for one
+    file), and Pillow offers no hook for it. fd 2 is process-wide, so captures are serialised,
+    and anything another thread writes to stderr meanwhile is kept here too. Where fd 2 cannot
+    be redirected (closed, say), the block runs as is."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as tmp:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            yield
+            return
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read(_STDERR_BYTES).decode("utf-8", errors="replace")
+            cut = bool(tmp.read(1))  # more than _STDERR_BYTES were written
+            lines = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+            notes.extend(f"{library}: {line[:300]}" for line in lines[:_STDERR_LINES])
+            more = len(lines) - _STDERR_LINES
+            if more > 0 or cut:
+                notes.append(f"{library}: {max(more, 0):,}{'+' if cut else ''} more lines not kept")
 
 
 def _check_size(im: Image.Image, name: str, max_pixels: int, n_bytes: int) -> None:

@@ -1,5 +1,6 @@
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -403,3 +404,37 @@ def test_float_array_outside_zero_one_says_its_range():
     with pytest.raises(ImageLoadError, match=r"float values must lie in \[0, 1\], got -0\.5 to 2"):
         load_image(np.linspace(-0.5, 2, 48).reshape(4, 4, 3))
     assert load_image(np.full((4, 4, 3), 1.0)).rgb.min() == 255
+
+
+def _corrupt_g4_tiff() -> bytes:
+    """A CCITT G4 TIFF with 50 bytes of bad code words in its strip: it decodes, and libtiff
+    writes a line to stderr for each damaged row."""
+    buf = io.BytesIO()
+    Image.fromarray(natural_rgb()).convert("1").save(buf, "TIFF", compression="group4")
+    data = bytearray(buf.getvalue())
+    data[len(data) // 3:len(data) // 3 + 50] = b"\xff" * 50
+    return bytes(data)
+
+
+def test_libtiff_messages_are_kept_as_evidence_and_off_the_terminal(capfd):
+    import os
+
+    im = load_image(_corrupt_g4_tiff())
+    assert capfd.readouterr().err == ""
+    lib = [w for w in im.warnings if w.startswith("libtiff: ")]
+    assert lib and "Fax4Decode: Bad code word at line" in lib[0]
+    assert re.search(r"libtiff: [\d,]+\+? more lines not kept", lib[-1])
+    assert len(lib) <= 6
+    os.write(2, b"stderr still works\n")
+    assert capfd.readouterr().err == "stderr still works\n"
+    assert not any(w.startswith("libtiff: ") for w in load_image(encode(natural_rgb(), "TIFF")).warnings)
+
+
+def test_tiff_that_libtiff_cannot_decode_names_its_complaint(capfd):
+    buf = io.BytesIO()
+    Image.fromarray(natural_rgb()).save(buf, "TIFF", compression="tiff_lzw")
+    data = bytearray(buf.getvalue())
+    data[len(data) // 3:len(data) // 3 + 50] = b"\xff" * 50
+    with pytest.raises(ImageLoadError, match=r"TIFF data is corrupt or truncated \(OSError: .*\); libtiff: .*Using code not yet in table"):
+        load_image(bytes(data))
+    assert capfd.readouterr().err == ""
