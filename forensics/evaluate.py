@@ -149,15 +149,6 @@ def evaluate_one(engine, payload: tuple[str, str, int]) -> dict[str, Any]:
             "status": {s.name: s.result.status for s in a.signals}}
 
 
-def available_conditions() -> tuple[str, ...] | None:
-    """Laundering condition names, or ``None`` when :mod:`forensics.laundering` is absent."""
-    try:
-        from .laundering import CONDITIONS
-    except ImportError:
-        return None
-    return tuple(CONDITIONS)
-
-
 # -- metrics -----------------------------------------------------------------------------------
 def score_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, Any]:
     """Ranking metrics of a raw (uncalibrated) score: AUROC, AP, TPR at 1 %/5 % FPR. Brier and
@@ -238,22 +229,16 @@ def evaluate(labels: str | os.PathLike, output_dir: str | os.PathLike | None = N
     when no image is left to evaluate.
     """
     from .analysis import Engine
+    from .laundering import CONDITIONS
     from .pool import TaskFailed, WorkerPool, make_engine, run_inline
     from .scan import scan_settings
 
     t0 = time.monotonic()
     conditions = list(dict.fromkeys(conditions))
-    known = available_conditions()
     notes: list[str] = []
-    if known is None:
-        bad = [c for c in conditions if c != "original"]
-        if bad:
-            raise ForensicsError(f"laundering conditions {', '.join(bad)} need forensics.laundering, which this "
-                                 "installation lacks; evaluate with --conditions original, or update forensics")
-    else:
-        bad = [c for c in conditions if c not in known]
-        if bad:
-            raise ForensicsError(f"unknown condition(s) {', '.join(bad)}; expected some of {', '.join(known)}")
+    bad = [c for c in conditions if c not in CONDITIONS]
+    if bad:
+        raise ForensicsError(f"unknown condition(s) {', '.join(bad)}; expected some of {', '.join(CONDITIONS)}")
     engine_kwargs = {"signals": signals, "fusion": fusion, "calibration": calibration, "max_pixels": max_pixels}
     engine = Engine(**engine_kwargs)
     settings_hash, settings = scan_settings(engine)
