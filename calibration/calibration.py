@@ -339,7 +339,13 @@ def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict],
     fitted = sorted({n for r in rows for n, v in r.items() if v is not None and n in known} - set(priors))
     if not fitted:
         raise CalibrationError("no signal with a fittable score ran on these images; check `forensics signals`")
-    params = dict(C=base.C, drop_rate=base.drop_rate, n_drop_copies=base.n_drop_copies, clip=base.clip,
+    # Several signals fitted together learn with signals dropped at random (the base's drop
+    # settings, else LogisticFusion's), so that the others carry on when one does not run, as
+    # the README says. A lone fitted signal has no other to hand its weight to: dropping it
+    # would only shrink it, so it is fitted without (as the default fusion fits dct).
+    drops = base if base.drop_rate > 0 and base.n_drop_copies > 0 else LogisticFusion()
+    drop_rate, n_drop_copies = (drops.drop_rate, drops.n_drop_copies) if len(fitted) > 1 else (0.0, 0)
+    params = dict(C=base.C, drop_rate=drop_rate, n_drop_copies=n_drop_copies, clip=base.clip,
                   class_weight=base.class_weight, priors=priors, random_state=random_state)
     oof = np.zeros(len(rows))
     oof_contrib: list[tuple[dict[str, float], tuple[str, ...]]] = [({}, ()) for _ in rows]

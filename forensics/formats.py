@@ -1,7 +1,8 @@
 """The image formats the engine reads, and the file suffixes that stand for them.
 
-One table for intake, ``forensics scan`` and ``forensics calibrate`` folder walks and the
-report, so that they agree on which files are images.
+One table for intake (the only Pillow parsers ``Image.open`` may run: see
+:func:`forensics.image.decoder_formats`), ``forensics scan`` and ``forensics calibrate`` folder
+walks, the report's thumbnails and laundering, so that they agree on which files are images.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "HEIF": (".heic", ".heif"),
     "AVIF": (".avif",),
 }
+#: The supported formats as people name them, for messages (MPO files are JPEG files).
+SUPPORTED_TEXT: str = ", ".join({"WEBP": "WebP", "HEIF": "HEIC/HEIF"}.get(f, f) for f, suffixes in FORMATS.items() if suffixes)
 #: Pillow formats that are baseline or progressive JPEG streams.
 JPEG_FORMATS: tuple[str, ...] = ("JPEG", "MPO")
 #: Suffixes picked up when walking folders (a file named explicitly is always taken).

@@ -12,9 +12,12 @@ import logging
 import os
 import re
 import struct
+import sys
+import tempfile
 import threading
 import warnings
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Union
@@ -23,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageLoadError
+from .formats import FORMATS, SUPPORTED_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +46,15 @@ MAX_TEXT_CHARS = 1_000_000
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
 
+#: Pillow format names intake decodes (the keys of :data:`forensics.formats.FORMATS`); every
+#: other Pillow plugin is refused before it runs (``Image.open(..., formats=...)``). ``HEIF`` is
+#: pillow-heif's opener (HEIC and HEIF files); ``AVIF`` is Pillow's own plugin. JPEG files with
+#: an MPO extension open as ``MPO``.
+SUPPORTED_FORMATS: tuple[str, ...] = tuple(FORMATS)
+
 _HEIF_LOCK = threading.Lock()
 _HEIF_REGISTERED = False
+_DECODER_FORMATS: tuple[str, ...] | None = None
 
 
 def _register_heif() -> None:
@@ -59,6 +70,17 @@ def _register_heif() -> None:
         else:
             register_heif_opener()
         _HEIF_REGISTERED = True
+
+
+def decoder_formats() -> tuple[str, ...]:
+    """The ``formats=`` for ``Image.open``: :data:`SUPPORTED_FORMATS` that this Pillow can read
+    (AVIF needs a Pillow built with libavif; a name Pillow lacks would raise ``KeyError``)."""
+    global _DECODER_FORMATS
+    if _DECODER_FORMATS is None:
+        _register_heif()
+        Image.init()  # registers every plugin, as Image.open does itself on first use
+        _DECODER_FORMATS = tuple(f for f in SUPPORTED_FORMATS if f in Image.OPEN)
+    return _DECODER_FORMATS
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,9 +183,9 @@ def load_image(
     if isinstance(src, LoadedImage):
         return src
     if isinstance(src, Image.Image):
-        return _from_pil(src, "<PIL.Image>")
+        return _from_pil(src, "<PIL.Image>", max_pixels)
     if isinstance(src, np.ndarray):
-        return _from_array(src)
+        return _from_array(src, max_pixels)
     if isinstance(src, (bytes, bytearray, memoryview)):
         return _from_bytes(bytes(src), "<bytes>", max_pixels, max_bytes)
     if isinstance(src, (str, os.PathLike)):
@@ -206,7 +228,6 @@ def _from_bytes(data: bytes, name: str, max_pixels: int, max_bytes: int) -> Load
         raise ImageLoadError(f"{name}: file is empty (0 bytes)")
     if len(data) > max_bytes:
         raise ImageLoadError(f"{name}: input is {len(data):,} bytes, above the {max_bytes:,}-byte limit")
-    _register_heif()
     return _decode(data, name, hashlib.sha256(data).hexdigest(), max_pixels)
 
 
@@ -221,8 +242,21 @@ def _open_recording(data: bytes) -> tuple[Image.Image, list[str]]:
     with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=decoder_formats())
     return im, list(dict.fromkeys(f"decoder: {w.message}" for w in caught))[:5]
+
+
+def _unsupported_format(data: bytes) -> str | None:
+    """The Pillow format of a file that no supported parser accepts (``EPS``, ``PCX``...), or
+    ``None``. Only the other plugins' header parsers run (pure Python); nothing is decoded."""
+    others = [f for f in Image.ID if f not in SUPPORTED_FORMATS]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=others) as im:
+                return im.format
+    except Exception:  # not an image to any plugin, or a hostile header
+        return None
 
 
 def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
@@ -241,16 +275,25 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
             return _from_png_without_text(data, name, sha, max_pixels, exc)
         raise ImageLoadError(f"{name}: header could not be parsed (ValueError: {exc})") from None
     except UnidentifiedImageError:
+        other = _unsupported_format(data)
+        if other is not None:
+            raise ImageLoadError(
+                f"{name}: {other} files are not supported (refused without decoding); supported: "
+                f"{SUPPORTED_TEXT}; convert the file to PNG to analyse it"
+            ) from None
         raise ImageLoadError(
-            f"{name}: not a recognised image ({_sniff(data)}); supported: JPEG, PNG, WebP, "
-            "TIFF, GIF, BMP, HEIC/HEIF, AVIF"
+            f"{name}: not a recognised image ({_sniff(data)}); supported: {SUPPORTED_TEXT}"
         ) from None
     except Exception as exc:  # Pillow plugins raise many types on hostile headers
         raise ImageLoadError(f"{name}: header could not be parsed ({type(exc).__name__}: {exc})") from None
     _check_size(im, name, max_pixels, len(data))
     truncated = False
     try:
-        im.load()
+        if im.format == "TIFF":
+            with _c_stderr_into(notes, "libtiff"):
+                im.load()
+        else:
+            im.load()
     except Exception as exc:  # decoders raise OSError, ValueError, TypeError, MemoryError...
         if im.format == "JPEG" and "truncated" in str(exc):
             # Terminate the stream so libjpeg fills the missing rows; report it, never hide it.
@@ -262,26 +305,68 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
         else:
             raise ImageLoadError(
                 f"{name}: {im.format or 'image'} data is corrupt or truncated ({type(exc).__name__}: {exc})"
+                + "".join(f"; {n}" for n in notes if n.startswith("libtiff: "))[:600]
             ) from None
     return _build_checked(im, name, sha, data, truncated, notes)
+
+
+_STDERR_LOCK = threading.Lock()
+#: Most lines, and bytes, of a C library's stderr output kept per image.
+_STDERR_LINES = 5
+_STDERR_BYTES = 64 * 1024
+
+
+@contextmanager
+def _c_stderr_into(notes: list[str], library: str):
+    """Keep what C code writes to file descriptor 2 meanwhile in ``notes`` instead of on the
+    terminal: libtiff reports each damaged row and odd tag there (hundreds of lines for one
+    file), and Pillow offers no hook for it. fd 2 is process-wide, so captures are serialised,
+    and anything another thread writes to stderr meanwhile is kept here too. Where fd 2 cannot
+    be redirected (closed, say), the block runs as is."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as tmp:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            yield
+            return
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read(_STDERR_BYTES).decode("utf-8", errors="replace")
+            cut = bool(tmp.read(1))  # more than _STDERR_BYTES were written
+            lines = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+            notes.extend(f"{library}: {line[:300]}" for line in lines[:_STDERR_LINES])
+            more = len(lines) - _STDERR_LINES
+            if more > 0 or cut:
+                notes.append(f"{library}: {max(more, 0):,}{'+' if cut else ''} more lines not kept")
 
 
 def _check_size(im: Image.Image, name: str, max_pixels: int, n_bytes: int) -> None:
     w, h = im.size
     if w <= 0 or h <= 0:
         raise ImageLoadError(f"{name}: image declares an empty size {w}x{h}")
-    if w * h > max_pixels:
-        raise ImageLoadError(
-            f"{name}: {w}x{h} = {w * h:,} pixels exceeds the {max_pixels:,}-pixel limit "
-            "(refused before decoding, as a possible decompression bomb); raise max_pixels "
-            "if this file is trusted"
-        )
+    _check_pixels(w, h, name, max_pixels)
     if w * h > max(PIXELS_PER_BYTE_FLOOR, MAX_PIXELS_PER_BYTE * n_bytes):
         raise ImageLoadError(
             f"{name}: {w}x{h} = {w * h:,} pixels declared in a file of {n_bytes:,} bytes "
             f"(over {MAX_PIXELS_PER_BYTE:,} pixels per byte): refused before decoding as a "
             "decompression bomb (the limit, forensics.image.MAX_PIXELS_PER_BYTE, can be raised for "
             "in-process use)"
+        )
+
+
+def _check_pixels(w: int, h: int, name: str, max_pixels: int, *, when: str = "before decoding", what: str = "file") -> None:
+    if w * h > max_pixels:
+        raise ImageLoadError(
+            f"{name}: {w}x{h} = {w * h:,} pixels exceeds the {max_pixels:,}-pixel limit "
+            f"(refused {when}, as a possible decompression bomb); raise max_pixels "
+            f"if this {what} is trusted"
         )
 
 
@@ -313,7 +398,7 @@ def _from_png_without_text(data: bytes, name: str, sha: str, max_pixels: int, ex
     hides the image nor its other evidence (an XMP packet among them)."""
     stripped, text, notes = _split_png_text(data)
     try:
-        im = Image.open(io.BytesIO(stripped))
+        im = Image.open(io.BytesIO(stripped), formats=("PNG",))
         _check_size(im, name, max_pixels, len(data))
         im.load()
     except ImageLoadError:
@@ -391,7 +476,7 @@ def quiet_decoder_warnings() -> None:
 
 def _decode_truncated_jpeg(data: bytes, name: str, exc: Exception) -> Image.Image:
     try:
-        im = Image.open(io.BytesIO(data + b"\xff\xd9"))
+        im = Image.open(io.BytesIO(data + b"\xff\xd9"), formats=("JPEG",))
         im.load()
     except Exception:
         raise ImageLoadError(f"{name}: JPEG data is truncated and cannot be decoded ({exc})") from None
@@ -532,7 +617,8 @@ def _build(im: Image.Image, name: str, sha: str, data: bytes, truncated: bool, n
     )
 
 
-def _from_pil(im: Image.Image, name: str) -> LoadedImage:
+def _from_pil(im: Image.Image, name: str, max_pixels: int) -> LoadedImage:
+    _check_pixels(*im.size, name, max_pixels, what="image")  # a lazily opened image is not decoded yet
     try:
         im.load()
     except Exception as exc:
@@ -541,7 +627,7 @@ def _from_pil(im: Image.Image, name: str) -> LoadedImage:
     return _build_checked(im, name, digest, b"", False, [])
 
 
-def _from_array(arr: np.ndarray) -> LoadedImage:
+def _from_array(arr: np.ndarray, max_pixels: int) -> LoadedImage:
     name = "<array>"
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -549,8 +635,23 @@ def _from_array(arr: np.ndarray) -> LoadedImage:
         raise ImageLoadError(f"{name}: got shape {arr.shape}, expected (H, W), (H, W, 3) or (H, W, 4)")
     if arr.size == 0:
         raise ImageLoadError(f"{name}: array is empty (shape {arr.shape})")
+    _check_pixels(arr.shape[1], arr.shape[0], name, max_pixels, when="before analysis", what="array")
     if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating) and np.nanmin(arr) >= 0 and np.nanmax(arr) <= 1:
+        if np.issubdtype(arr.dtype, np.floating):
+            # Unlike a float TIFF (whose NaNs take the darkest finite value, as a viewer shows
+            # them), a caller's array with NaN holds a bug upstream: say so, never guess.
+            bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+            if bad:
+                raise ImageLoadError(
+                    f"{name}: float array has {bad:,} NaN or infinite value(s); pass finite floats in "
+                    "[0, 1] (numpy.nan_to_num replaces them) or uint8 in [0, 255]"
+                )
+            lo, hi = float(arr.min()), float(arr.max())
+            if lo < 0 or hi > 1:
+                raise ImageLoadError(
+                    f"{name}: float values must lie in [0, 1], got {lo:g} to {hi:g}; scale them, "
+                    "or pass uint8 in [0, 255]"
+                )
             arr = np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
         else:
             raise ImageLoadError(

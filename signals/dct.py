@@ -98,7 +98,7 @@ HEAD_FORMAT_VERSION = 1
 FEATURES_VERSION = "3"
 
 _HARMONIC_GROUPS = ("p8_axis1", "p8_axis", "p2", "p8_off", "p16_axis", "p16_off")
-FEATURE_NAMES: tuple[str, ...] = (
+_SPECTRAL_NAMES = (
     *(f"r_{g}" for g in _HARMONIC_GROUPS),
     "r_p8_max",
     *(f"a_{g}" for g in _HARMONIC_GROUPS),
@@ -135,7 +135,8 @@ def _cooc_classes() -> tuple[np.ndarray, tuple[str, ...]]:
     return pool, names
 
 
-FEATURE_NAMES = FEATURE_NAMES + tuple(f"co{o}_{c}" for o in _COOC_ORDERS for c in _cooc_classes()[1])
+#: Names of the features per tile, in extractor order: spectral and residual, then co-occurrence.
+FEATURE_NAMES: tuple[str, ...] = _SPECTRAL_NAMES + tuple(f"co{o}_{c}" for o in _COOC_ORDERS for c in _cooc_classes()[1])
 
 _FLAT_STD = 0.25
 _BENFORD = np.log10(1.0 + 1.0 / np.arange(1, 10))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forensics.errors import ForensicsError
-from forensics.image import DEFAULT_MAX_PIXELS
+from forensics.image import DEFAULT_MAX_PIXELS, decoder_formats
 
 from .results import read_results
 
@@ -80,7 +80,7 @@ def _open_thumbnail(path: str, sha256: str | None, max_pixels: int) -> tuple["Im
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=decoder_formats())
             if im.size[0] * im.size[1] > max_pixels:
                 return None, "image too large to decode for a thumbnail"
             im.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))  # JPEG: decode at reduced scale

@@ -49,7 +49,11 @@ class ResultsFile:
             os.close(self._fd)
             self._fd = None
             raise ForensicsError(f"{self.path}: another scan is writing this file; wait for it or choose another -o") from None
-        self._recover()
+        try:
+            self._recover()
+        except BaseException:  # Ctrl-C while reading back a large file: release it
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -28,6 +28,7 @@ import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,20 +233,13 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, worke
     files = expand_inputs(paths)
     summary = ScanSummary(output=str(output), settings=settings, inputs=len(files), workers=workers)
     t0 = time.monotonic()
-    with ResultsFile(output) as out:
-        done: dict[str, dict[str, Any]] = {}
-        for row in out.rows:
-            sc = row.get("scan")
-            if isinstance(sc, dict) and sc.get("settings") == settings and sc.get("path"):
-                done[sc["path"]] = row
-        todo: list[str] = []
-        kept: list[dict[str, Any]] = []
-        for f in files:
-            prev = done.get(os.path.abspath(f))
-            if prev is not None and prev["scan"].get("sha256") == file_sha256(f):
-                kept.append(prev)
-            else:
-                todo.append(f)
+    try:
+        out, todo, kept = _resume(output, files, settings)
+    except KeyboardInterrupt:  # reading back a large output or hashing its files: nothing written yet
+        summary.interrupted = True
+        summary.seconds = time.monotonic() - t0
+        return summary
+    with closing(out):  # opened by _resume
         summary.skipped = len(kept)
         for row in kept:
             _count(summary, _brief(row))
@@ -269,6 +263,30 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, worke
     if csv_path is not None:
         write_csv(read_results(output), csv_path)
     return summary
+
+
+def _resume(output: str | os.PathLike, files: list[str], settings: str) -> tuple[ResultsFile, list[str], list[dict[str, Any]]]:
+    """The output, open and locked; the files still to analyse; the rows kept for the others
+    (same path, bytes and settings)."""
+    out = ResultsFile(output).__enter__()
+    try:
+        done: dict[str, dict[str, Any]] = {}
+        for row in out.rows:
+            sc = row.get("scan")
+            if isinstance(sc, dict) and sc.get("settings") == settings and sc.get("path"):
+                done[sc["path"]] = row
+        todo: list[str] = []
+        kept: list[dict[str, Any]] = []
+        for f in files:
+            prev = done.get(os.path.abspath(f))
+            if prev is not None and prev["scan"].get("sha256") == file_sha256(f):
+                kept.append(prev)
+            else:
+                todo.append(f)
+    except BaseException:
+        out.close()
+        raise
+    return out, todo, kept
 
 
 def _consume(results: Iterator[tuple[str, Any]], out: ResultsFile, summary: ScanSummary, bar, settings: str,

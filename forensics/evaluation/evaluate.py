@@ -39,6 +39,8 @@ from forensics.batch.scan import file_sha256, scan_settings
 from forensics.errors import ForensicsError
 from forensics.image import DEFAULT_MAX_PIXELS
 
+from .laundering import CONDITIONS, launder
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CONDITIONS = ("original", "jpeg90", "jpeg75", "downscale05")
@@ -140,22 +142,11 @@ def evaluate_one(engine, payload: tuple[str, str, int]) -> dict[str, Any]:
     path, condition, seed = payload
     data = Path(path).read_bytes()
     if condition != "original":
-        from .laundering import launder
-
         data = launder(data, condition, seed=seed)
     a = engine.analyze(data)
     return {"probability": a.probability, "logit": a.logit, "verdict": a.verdict,
             "scores": {s.name: (s.result.score if s.result.status == "ok" else None) for s in a.signals},
             "status": {s.name: s.result.status for s in a.signals}}
-
-
-def available_conditions() -> tuple[str, ...] | None:
-    """Laundering condition names, or ``None`` when :mod:`forensics.laundering` is absent."""
-    try:
-        from .laundering import CONDITIONS
-    except ImportError:
-        return None
-    return tuple(CONDITIONS)
 
 
 # -- metrics -----------------------------------------------------------------------------------
@@ -239,17 +230,10 @@ def evaluate(labels: str | os.PathLike, output_dir: str | os.PathLike | None = N
     """
     t0 = time.monotonic()
     conditions = list(dict.fromkeys(conditions))
-    known = available_conditions()
     notes: list[str] = []
-    if known is None:
-        bad = [c for c in conditions if c != "original"]
-        if bad:
-            raise ForensicsError(f"laundering conditions {', '.join(bad)} need forensics.laundering, which this "
-                                 "installation lacks; evaluate with --conditions original, or update forensics")
-    else:
-        bad = [c for c in conditions if c not in known]
-        if bad:
-            raise ForensicsError(f"unknown condition(s) {', '.join(bad)}; expected some of {', '.join(known)}")
+    bad = [c for c in conditions if c not in CONDITIONS]
+    if bad:
+        raise ForensicsError(f"unknown condition(s) {', '.join(bad)}; expected some of {', '.join(CONDITIONS)}")
     engine_kwargs = {"signals": signals, "fusion": fusion, "calibration": calibration, "max_pixels": max_pixels}
     engine = Engine(**engine_kwargs)
     settings_hash, settings = scan_settings(engine)

@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from forensics.errors import ForensicsError
+from forensics.image import decoder_formats
 
 __all__ = ["CONDITIONS", "TRAINING_RECIPE", "LaunderingError", "launder", "launder_random"]
 
@@ -70,7 +71,7 @@ def _decode(data: bytes) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=decoder_formats())
             im.load()
         except Exception as exc:
             raise LaunderingError(f"cannot decode the image to launder it ({type(exc).__name__}: {exc})") from None

@@ -197,3 +197,44 @@ def test_cli_scan_summary_and_exit_codes(folder, tmp_path, capsys):
     assert "img/s" in captured.err  # the progress bar, with its rate
     assert main(["scan", str(folder), "-o", str(tmp_path), "--workers", "0"]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see when the scan has opened its output")
+def test_ctrl_c_while_resuming_a_large_output_stops_cleanly(tmp_path):
+    """Ctrl-C while a resumed scan reads back a large results file stops as Ctrl-C mid-scan does:
+    the summary, "interrupted", exit code 130, no traceback, the file untouched."""
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "one.png").write_bytes(encode(coloured(32, 32, 1), "PNG"))
+    out = tmp_path / "results.jsonl"
+    pad = "x" * 120
+    with open(out, "w") as fh:  # about 34 MB of earlier rows: over a second to read back
+        for i in range(150_000):
+            fh.write(json.dumps({"source": f"/elsewhere/{i}.png", "scan": {"settings": "old", "path": f"/elsewhere/{i}.png"},
+                                 "pad": pad}) + "\n")
+    size = out.stat().st_size
+    proc = subprocess.Popen([sys.executable, "-m", "forensics", "scan", str(d), "-o", str(out), "--workers", "0",
+                             "--signals", "exif", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        opened = False
+        while not opened and time.monotonic() < deadline and proc.poll() is None:
+            for fd in Path(f"/proc/{proc.pid}/fd").glob("*"):
+                try:
+                    opened = opened or os.readlink(fd) == str(out)
+                except OSError:
+                    pass
+            time.sleep(0.005)
+        assert opened and proc.poll() is None, "the scan ended before it opened its output"
+        time.sleep(0.1)  # well inside reading back 150,000 rows
+        os.kill(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert proc.returncode == 130, (proc.returncode, stdout, stderr)
+    assert "interrupted: rerun the same command to finish (rows written so far are kept)" in stdout
+    assert "0 analysed" in stdout
+    assert out.stat().st_size == size

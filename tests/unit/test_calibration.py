@@ -190,3 +190,37 @@ def test_decisive_floor_survives_when_another_signal_is_taken_out():
     assert sorted(ref.tolist()) == pytest.approx([-1.0, -1.0, 6.91])  # the floor still holds
     ref2, _ = cal.reference(["a", "meta"])  # now its decisive evidence is what is missing
     assert sorted(ref2.tolist()) == pytest.approx([-1.0, -1.0, 0.0])
+
+
+class BrightnessAgain(Brightness):
+    """A second signal that reads the same evidence as ``brightness``."""
+
+    name = "brightness_again"
+
+
+def _uncalibrated(*names):
+    return LogisticFusion.from_dict({
+        "format": "forensics.fusion", "format_version": 1, "intercept": 0.0,
+        "features": [Feature(n, "prior", 1.0, center=0.5, scale=0.2, calibrated=False).to_dict() for n in names],
+        "thresholds": {"ai": 0.8, "real": 0.2}, "provenance": {"name": "toy"},
+        "params": {"drop_rate": 0.0, "n_drop_copies": 0}})  # as the shipped default fusion
+
+
+@pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
+def test_refit_learns_with_signals_dropped_at_random(tmp_path):
+    """The README: refitted weights are "learnt with signals dropped at random, so the remaining
+    ones still give a meaningful probability". Two signals carry the same evidence. Fitted with
+    both always present, either alone gives little more than half the log-odds of brightness
+    fitted alone (0.57 here); learnt with drops, clearly more (0.65)."""
+    rng = np.random.default_rng(5)
+    real = folder(tmp_path, "real", rng.normal(90, 25, 40), 0)
+    fake = folder(tmp_path, "fake", rng.normal(150, 25, 40), 1)
+    pair = fit_calibration(real, fake, target_fpr=0.05, signals=[Brightness(), BrightnessAgain()],
+                           fusion=_uncalibrated("brightness", "brightness_again")).fusion
+    lone = fit_calibration(real, fake, target_fpr=0.05, signals=[Brightness()], fusion=_uncalibrated("brightness")).fusion
+    assert (pair.drop_rate, pair.n_drop_copies) == (LogisticFusion().drop_rate, LogisticFusion().n_drop_copies)
+    assert pair.to_dict()["params"]["drop_rate"] == 0.3
+    assert (lone.drop_rate, lone.n_drop_copies) == (0.0, 0)  # nothing to hand its weight to
+    alone = pair.explain({"brightness": 0.7}).logit - pair.intercept_
+    reference = lone.explain({"brightness": 0.7}).logit - lone.intercept_
+    assert 0.62 < alone / reference < 1

@@ -49,10 +49,29 @@ def test_signal_contract(name, images):
             assert first.heatmap.dtype == np.float32 and first.heatmap.ndim == 2
 
 
-def test_every_builtin_is_listed():
-    from forensics.signals import BUILTIN
+def test_every_signal_class_is_registered_and_every_entry_names_one():
+    """The registry table and the signal modules agree: each concrete signal class in
+    ``forensics.signals`` has a registry line, and each line imports to such a class."""
+    import importlib
+    import inspect
+    import pkgutil
 
-    assert list(BUILTIN) == NAMES[: len(BUILTIN)]
+    import forensics.signals as package
+    from forensics.signals import BUILTIN, BaseSignal
+
+    found = set()
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        module = importlib.import_module(info.name)
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if (cls.__module__ == module.__name__ and callable(getattr(cls, "analyze", None))
+                    and callable(getattr(cls, "availability", None)) and getattr(cls, "_is_protocol", False) is False
+                    and cls is not BaseSignal):  # the optional base class, not a signal
+                found.add(f"{module.__name__}:{cls_name}")
+    assert found == set(BUILTIN.values())
+    for name, target in BUILTIN.items():
+        assert create_signal(name).name == name, target
+    assert signal_names(include_plugins=False) == list(BUILTIN)
+    assert NAMES[: len(BUILTIN)] == list(BUILTIN)  # built-ins first, then plugins
 
 
 def test_base_signal_defaults_and_failures():

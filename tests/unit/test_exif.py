@@ -140,5 +140,6 @@ def test_broken_exif_never_raises(blob):
 
 def test_corpus_camera_photos_mostly_have_a_camera_record(corpus_dir):
     files = sorted((corpus_dir / "real").glob("camera_*.jpg"))[:40]
+    assert len(files) == 40, f"expected at least 40 real/camera_*.jpg in {corpus_dir}, found {len(files)}"
     scores = [ExifSignal().analyze(load_image(p)).score for p in files]
     assert sum(s < 0 for s in scores) >= 0.8 * len(scores)

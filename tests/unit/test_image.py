@@ -1,5 +1,6 @@
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -350,3 +351,90 @@ def test_png_text_fallback_keeps_xmp_and_bounds_the_text_it_reads(rgb):
 
     res = create_signal("generator_metadata").analyze(im)
     assert res.score and res.score > 0
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "PCX", "QOI", "TGA", "ICO", "SGI", "PPM", "DDS"])
+def test_formats_outside_the_supported_list_are_refused_naming_the_format(rgb, fmt):
+    """Pillow writes each file; intake names its format and never runs its decoder (EPS would
+    shell out to Ghostscript)."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb[:64, :64]).save(buf, fmt)
+    with pytest.raises(ImageLoadError, match=rf"<bytes>: {fmt} files are not supported .*supported: JPEG, PNG"):
+        load_image(buf.getvalue())
+
+
+def test_unsupported_format_is_refused_before_its_decoder_runs(rgb, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    def never(*args, **kwargs):
+        raise AssertionError("the EPS decoder ran")
+
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "load", never)
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", never)
+    buf = io.BytesIO()
+    Image.fromarray(rgb[:64, :64]).save(buf, "EPS")
+    with pytest.raises(ImageLoadError, match="EPS files are not supported"):
+        load_image(buf.getvalue())
+
+
+def test_pixel_limit_holds_for_pil_images_and_arrays(rgb):
+    with pytest.raises(ImageLoadError, match=r"<PIL.Image>: 320x240 = 76,800 pixels exceeds the 1,000-pixel limit"):
+        load_image(Image.fromarray(rgb), max_pixels=1000)
+    with pytest.raises(ImageLoadError, match=r"<array>: 320x240 = 76,800 pixels exceeds the 1,000-pixel limit"):
+        load_image(rgb, max_pixels=1000)
+    assert load_image(Image.fromarray(rgb), max_pixels=76_800).pixels == 76_800
+
+
+def test_pil_image_over_the_limit_is_refused_before_it_is_decoded(rgb):
+    im = Image.open(io.BytesIO(encode(rgb, "PNG")))
+    with pytest.raises(ImageLoadError, match="exceeds the 1,000-pixel limit"):
+        load_image(im, max_pixels=1000)
+    assert im.tile  # still lazy: not decoded
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_array_with_nan_or_infinity_is_refused(bad):
+    arr = np.full((8, 8, 3), 0.5)
+    arr[2, 3, 1] = bad
+    with pytest.raises(ImageLoadError, match=r"<array>: float array has 1 NaN or infinite value\(s\); pass finite"):
+        load_image(arr)
+
+
+def test_float_array_outside_zero_one_says_its_range():
+    with pytest.raises(ImageLoadError, match=r"float values must lie in \[0, 1\], got -0\.5 to 2"):
+        load_image(np.linspace(-0.5, 2, 48).reshape(4, 4, 3))
+    assert load_image(np.full((4, 4, 3), 1.0)).rgb.min() == 255
+
+
+def _corrupt_g4_tiff() -> bytes:
+    """A CCITT G4 TIFF with 50 bytes of bad code words in its strip: it decodes, and libtiff
+    writes a line to stderr for each damaged row."""
+    buf = io.BytesIO()
+    Image.fromarray(natural_rgb()).convert("1").save(buf, "TIFF", compression="group4")
+    data = bytearray(buf.getvalue())
+    data[len(data) // 3:len(data) // 3 + 50] = b"\xff" * 50
+    return bytes(data)
+
+
+def test_libtiff_messages_are_kept_as_evidence_and_off_the_terminal(capfd):
+    import os
+
+    im = load_image(_corrupt_g4_tiff())
+    assert capfd.readouterr().err == ""
+    lib = [w for w in im.warnings if w.startswith("libtiff: ")]
+    assert lib and "Fax4Decode: Bad code word at line" in lib[0]
+    assert re.search(r"libtiff: [\d,]+\+? more lines not kept", lib[-1])
+    assert len(lib) <= 6
+    os.write(2, b"stderr still works\n")
+    assert capfd.readouterr().err == "stderr still works\n"
+    assert not any(w.startswith("libtiff: ") for w in load_image(encode(natural_rgb(), "TIFF")).warnings)
+
+
+def test_tiff_that_libtiff_cannot_decode_names_its_complaint(capfd):
+    buf = io.BytesIO()
+    Image.fromarray(natural_rgb()).save(buf, "TIFF", compression="tiff_lzw")
+    data = bytearray(buf.getvalue())
+    data[len(data) // 3:len(data) // 3 + 50] = b"\xff" * 50
+    with pytest.raises(ImageLoadError, match=r"TIFF data is corrupt or truncated \(OSError: .*\); libtiff: .*Using code not yet in table"):
+        load_image(bytes(data))
+    assert capfd.readouterr().err == ""
