@@ -30,6 +30,8 @@ NO_PLUGINS_ENV = "FORENSICS_NO_PLUGINS"
 #: Built-in signals, in display order: name -> "module:Class".
 BUILTIN: dict[str, str] = {
     "dct": "forensics.signals.dct:DCTSignal",
+    "effnet_probe": "forensics.signals.effnet_probe:EffnetProbeSignal",
+    "npr": "forensics.signals.npr:NprSignal",
     "exif": "forensics.signals.exif:ExifSignal",
     "jpeg_tables": "forensics.signals.jpeg_tables:JpegTablesSignal",
     "generator_metadata": "forensics.signals.generator_metadata:GeneratorMetadataSignal",

@@ -94,7 +94,7 @@ def _artefacts(side: dict[str, Any]) -> list[str]:
     return files
 
 
-RUNTIME_INSTALL = "`pip install 'forensics[neural]'`"
+RUNTIME_INSTALL = "`pip install onnxruntime` (a dependency of forensics; reinstall it)"
 
 
 def runtime_problem() -> str | None:

@@ -128,4 +128,4 @@ def test_unavailable_reason_names_weights_and_runtime_when_both_are_missing(home
     monkeypatch.setattr("forensics.signals.neural.runtime_problem", lambda: f"onnxruntime is not installed: {RUNTIME_INSTALL}")
     reason = create_signal(name).availability().reason
     assert f"forensics weights download {weights}" in reason and f"forensics weights add {weights} PATH" in reason
-    assert reason.endswith("to run them, also install onnxruntime: `pip install 'forensics[neural]'`")
+    assert reason.endswith("to run them, also install onnxruntime: `pip install onnxruntime` (a dependency of forensics; reinstall it)")

