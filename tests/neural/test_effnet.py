@@ -35,7 +35,7 @@ def test_mapping_classifies_the_corpus_imagenet_samples(corpus_dir):
     import timm
     import torch
 
-    model = build_effnet().mapped_model(with_classifier=True)
+    model = build_effnet().mapped_model()
     synsets = (Path(timm.__file__).parent / "data" / "_info" / "imagenet_synsets.txt").read_text().split()
     index = {s: i for i, s in enumerate(synsets)}
     with open(corpus_dir / "labels.csv", newline="") as fh:
