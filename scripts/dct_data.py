@@ -1,4 +1,5 @@
-"""Corpus features for the DCT signal, shared by ``fit_dct.py`` and ``eval_dct.py``.
+"""Corpus features for the DCT signal, for ``eval_dct.py`` (the feature study on the corpus; the
+shipped head is fitted on the broad material by ``fit_pixel_heads.py``).
 
 Reads ``labels.csv`` from the corpus, launders every ``ai``/``real`` file (provenance files are
 left out) and extracts the image-level feature vector exactly as ``DCTSignal`` does at inference
@@ -19,6 +20,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from forensics.image import load_image  # noqa: E402
 from forensics.evaluation.laundering import TRAINING_RECIPE, LaunderingError, launder, launder_random  # noqa: E402
@@ -124,3 +127,19 @@ def folds(rows: list[dict[str, str]], k: int = 5) -> np.ndarray:
         for j, i in enumerate(idx):
             fold[i] = j % k
     return fold
+
+
+def training_matrix(train: np.ndarray, labels: np.ndarray, files: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flatten ``(n_files, variants, F)`` to rows, dropping NaN rows; returns X, y, file index."""
+    n, v, f = train.shape
+    x = train.reshape(n * v, f)
+    y = np.repeat(labels, v)
+    g = np.repeat(files, v)
+    ok = np.isfinite(x).all(axis=1)
+    return x[ok], y[ok], g[ok]
+
+
+def fit_lr(x: np.ndarray, y: np.ndarray, c: float) -> tuple[StandardScaler, LogisticRegression]:
+    scaler = StandardScaler().fit(x)
+    lr = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x), y)
+    return scaler, lr

@@ -3,7 +3,7 @@
     python scripts/eval_dct.py [--corpus ../shared/corpus] [--json out/dct_eval.json]
 
 1. **Grouped 5-fold CV.** Files are split into 5 folds (stratified by source, fixed seed). For
-   each fold a head is fitted exactly as ``fit_dct.py`` does (laundered random copies of the
+   each fold a head is fitted on the corpus alone (``dct_data.fit_lr``: laundered random copies of the
    training files only) and scores the held-out files under each condition of
    ``dct_data.EVAL_CONDITIONS``: ``original`` (bytes as found: AI PNG vs camera/web JPEG, the
    format shortcut is available), ``png_full`` (full image re-saved as PNG, no metadata),
@@ -26,8 +26,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dct_data import DEFAULT_CORPUS, EVAL_CONDITIONS, REPO, corpus_features, folds  # noqa: E402
-from fit_dct import fit_lr, training_matrix  # noqa: E402
+from dct_data import DEFAULT_CORPUS, EVAL_CONDITIONS, REPO, corpus_features, fit_lr, folds, training_matrix  # noqa: E402
 
 
 def _auroc(y: np.ndarray, s: np.ndarray) -> tuple[float | None, int, int]:

@@ -2,7 +2,7 @@
 
 Works on full-resolution pixels only (never resized) and needs no downloaded weights: the head
 is a standardised logistic regression shipped as JSON (``data/dct_head.json``), refitted by
-``scripts/fit_dct.py`` from laundered corpus copies.
+``scripts/fit_pixel_heads.py`` from laundered copies of the broad training material.
 
 How it works
 ------------
@@ -138,7 +138,7 @@ def _cooc_classes() -> tuple[np.ndarray, tuple[str, ...]]:
 #: Names of the features per tile, in extractor order: spectral and residual, then co-occurrence.
 FEATURE_NAMES: tuple[str, ...] = _SPECTRAL_NAMES + tuple(f"co{o}_{c}" for o in _COOC_ORDERS for c in _cooc_classes()[1])
 
-_FLAT_STD = 0.25
+FLAT_STD = 0.25
 _BENFORD = np.log10(1.0 + 1.0 / np.arange(1, 10))
 
 
@@ -484,7 +484,7 @@ def load_head(path: str | Path) -> dict[str, Any]:
         raw = path.read_bytes()
         head = json.loads(raw)
     except FileNotFoundError:
-        raise WeightsError(f"DCT head {path} not found; run scripts/fit_dct.py or pass head_path=") from None
+        raise WeightsError(f"DCT head {path} not found; run scripts/fit_pixel_heads.py or pass head_path=") from None
     except (OSError, ValueError) as exc:
         raise WeightsError(f"DCT head {path} is not readable JSON ({exc})") from None
     if head.get("format") != HEAD_FORMAT or head.get("format_version") != HEAD_FORMAT_VERSION:
@@ -496,7 +496,7 @@ def load_head(path: str | Path) -> dict[str, Any]:
     if names != FEATURE_NAMES:
         raise WeightsError(
             f"DCT head {path}: feature names do not match this extractor (features v{FEATURES_VERSION}); "
-            f"head has {len(names)}, extractor {len(FEATURE_NAMES)}; refit with scripts/fit_dct.py"
+            f"head has {len(names)}, extractor {len(FEATURE_NAMES)}; refit with scripts/fit_pixel_heads.py"
         )
     for key in ("mean", "scale", "coef"):
         if len(head.get(key, ())) != len(FEATURE_NAMES):
@@ -560,7 +560,7 @@ class DCTSignal:
         feats, diag = tile_features(tiles)
         mean, scale, coef = head["_arrays"]
         logits = head["intercept"] + ((feats - mean) / scale) @ coef
-        textured = diag["res_std"] >= _FLAT_STD
+        textured = diag["res_std"] >= FLAT_STD
         grid_own, grid_phase, grid_best = jpeg_grid(diag["lum"])
         quality = estimate_quality(image.quantization) if image.format == "JPEG" else None
         if not textured.any():

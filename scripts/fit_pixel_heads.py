@@ -1,0 +1,160 @@
+"""Fit the linear pixel heads on the broad material: the ``effnet_probe`` probe and the ``dct`` head.
+
+    python scripts/fit_pixel_heads.py --cache CACHE
+
+CACHE is what ``scripts/pixel_data.py`` wrote. Both heads are standardised L2 logistic
+regressions on the image features of the two training variants (``aug`` and ``web``), with
+class- and family-balanced sample weights (``pixel_data.sample_weights``). The corpus's holdout half is never fitted on.
+
+* Out-of-family scores: for each of the 5 family folds, a head fitted on the other folds scores
+  this fold's images in every variant. They go to ``CACHE/oof_heads.npz`` for the fusion and
+  the evaluation, and pick the regularisation strength (best mean per-family AUROC at q75).
+* The shipped heads, fitted on every fit-split row, go to ``signals/data/effnet_probe.json``
+  and ``signals/data/dct_head.json``, with the scores they give a few corpus files so that a
+  test can check that analysis reproduces them bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import REPO, SEED  # noqa: E402
+from pixel_data import VARIANTS, family_folds, sample_weights  # noqa: E402
+
+TRAIN_VARIANTS = ("aug", "web")
+
+C_GRID = {"eff": (0.001, 0.003, 0.01, 0.03), "dct": (0.003, 0.03, 0.3)}
+DATA = REPO / "signals" / "data"
+N_REFERENCE = 4  # corpus files per class whose shipped-probe scores are recorded for the reproduction test
+
+
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple[StandardScaler, LogisticRegression]:
+    scaler = StandardScaler().fit(x)
+    lr = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x), y, sample_weight=w * len(w))
+    return scaler, lr
+
+
+def family_aurocs(rows: list[dict], y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+    """AUROC of each AI family against every real image with a score."""
+    fam = np.array([r["family"] for r in rows])
+    real = np.flatnonzero((y == 0) & np.isfinite(s))
+    out = {}
+    for f in sorted(set(fam[y == 1])):
+        ai = np.flatnonzero((fam == f) & np.isfinite(s))
+        out[f] = float(roc_auc_score(np.r_[np.ones(len(ai)), np.zeros(len(real))], np.r_[s[ai], s[real]]))
+    return out
+
+
+def training_set(rows, feats, y, idx, kind):
+    """Rows of both training variants (``aug`` and ``web``) of the images ``idx``, each variant
+    carrying half of each image's weight."""
+    w = sample_weights(rows, idx)[idx] / len(TRAIN_VARIANTS)
+    return (np.concatenate([feats[f"{kind}_{v}"][idx] for v in TRAIN_VARIANTS]), np.tile(y[idx], len(TRAIN_VARIANTS)),
+            np.tile(w, len(TRAIN_VARIANTS)))
+
+
+def usable(feats, kind):
+    return np.all([np.isfinite(feats[f"{kind}_{v}"]).all(axis=1) for v in TRAIN_VARIANTS], axis=0)
+
+
+def out_of_family(rows, feats, y, fold, trainable, kind, c):
+    """``{variant: scores}``: each image scored by a head that never saw its fold's families."""
+    out = {v: np.full(len(rows), np.nan) for v in VARIANTS}
+    good = trainable & usable(feats, kind)
+    for k in range(fold.max() + 1):
+        tr = np.flatnonzero(good & (fold != k))
+        te = np.flatnonzero(fold == k)
+        scaler, lr = fit(*training_set(rows, feats, y, tr, kind), c)
+        for v in VARIANTS:
+            x = feats[f"{kind}_{v}"][te]
+            ok = np.isfinite(x).all(axis=1)
+            out[v][te[ok]] = lr.decision_function(scaler.transform(x[ok]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, required=True)
+    args = ap.parse_args(argv)
+    rows = json.loads((args.cache / "rows.json").read_text())
+    feats = dict(np.load(args.cache / "features.npz"))
+    ok = np.array(["error" not in r for r in rows])
+    trainable = ok & np.array([r["split"] == "fit" for r in rows])
+    y = np.array([r["label"] == "ai" for r in rows], dtype=int)
+    fold = family_folds(rows)
+    oof, chosen = {}, {}
+    for kind in ("eff", "dct"):
+        by_c = {}
+        for c in C_GRID[kind]:
+            s = out_of_family(rows, feats, y, fold, trainable, kind, c)
+            by_c[c] = (float(np.mean(list(family_aurocs(rows, y, s["q75"]).values()))), s)
+            print(f"{kind} C={c}: mean per-family out-of-family AUROC at q75 {by_c[c][0]:.3f}", flush=True)
+        best = max(by_c, key=lambda c: (round(by_c[c][0], 3), -c))
+        chosen[kind] = (best, {str(c): round(v[0], 4) for c, v in by_c.items()})
+        for v, s in by_c[best][1].items():
+            oof[f"{kind}_{v}"] = s
+    np.savez(args.cache / "oof_heads.npz", **oof)
+
+    from forensics.signals.dct import FEATURE_NAMES, FEATURES_VERSION, HEAD_FORMAT, HEAD_FORMAT_VERSION
+    from forensics.signals.effnet_probe import CHANNELS, LEVELS
+    from forensics.signals.effnet_probe import HEAD_FORMAT as EFF_FORMAT
+    from forensics.signals.effnet_probe import HEAD_FORMAT_VERSION as EFF_VERSION
+
+    tr = np.flatnonzero(trainable & usable(feats, "eff") & usable(feats, "dct"))
+    families = sorted({rows[i]["family"] for i in tr})
+    data = {"description": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family, "
+                           "laundered identically for both classes (scripts/pixel_data.py)",
+            "images": {"ai": int(y[tr].sum()), "real": int(len(tr) - y[tr].sum())}, "families": families,
+            "variants": {"aug": "resize x0.5-1.5 (p 0.5), blur (p 0.1), crop <= 512, JPEG q60-100 (p 0.85) or PNG",
+                         "web": "long side to 384-1024 px when longer (p 0.8), crop <= 512, JPEG q60-95"},
+            "weights": "classes equal; a family of n images weighs sqrt(n)"}
+    for kind, out in (("eff", DATA / "effnet_probe.json"), ("dct", DATA / "dct_head.json")):
+        c, by_c = chosen[kind]
+        scaler, lr = fit(*training_set(rows, feats, y, tr, kind), c)
+        fam_auc = family_aurocs(rows, y, oof[f"{kind}_q75"])
+        metrics = {"cv": "5 folds of whole families (every AI family and real source in one fold); "
+                         "mean per-family AUROC of out-of-family scores at q75 (centre crop <= 512, JPEG q75)",
+                   "mean_family_auroc_by_C": by_c, "C": c,
+                   "family_auroc_q75": {f: round(a, 4) for f, a in fam_auc.items()}}
+        head = {"mean": [float(v) for v in scaler.mean_], "scale": [float(v) for v in scaler.scale_],
+                "coef": [float(v) for v in lr.coef_[0]], "intercept": float(lr.intercept_[0]), "label_positive": "ai",
+                "fit_metrics": metrics, "data": data,
+                "provenance": {"script": "scripts/fit_pixel_heads.py", "seed": SEED, "numpy": np.__version__}}
+        if kind == "eff":
+            backbone = DATA / "effnet_lite0.onnx"
+            ref = [i for cls in ("ai", "real") for i in
+                   [j for j, r in enumerate(rows) if ok[j] and r["path"].startswith("corpus/") and r["label"] == cls][:N_REFERENCE]]
+            mean, scale, coef = (np.asarray(head[a], dtype=np.float64) for a in ("mean", "scale", "coef"))
+            head["reference_scores"] = {
+                "what": "scores of these corpus files as found (orig), from the training pipeline's features; "
+                        "analysis must reproduce them bit for bit",
+                "scores": {rows[i]["path"].removeprefix("corpus/"):
+                           float(head["intercept"] + ((feats["eff_orig"][i] - mean) / scale) @ coef) for i in ref}}
+
+            head = {"format": EFF_FORMAT, "format_version": EFF_VERSION, "version": "1",
+                    "model": "standardised L2 logistic regression on EfficientNet-Lite0 features pooled over windows and positions",
+                    "levels": dict(zip(LEVELS, CHANNELS)),
+                    "graph": {"file": backbone.name, "sha256": hashlib.sha256(backbone.read_bytes()).hexdigest(),
+                              "built_by": "scripts/build_effnet.py"}, **head}
+        else:
+            head = {"format": HEAD_FORMAT, "format_version": HEAD_FORMAT_VERSION, "version": "2",
+                    "model": "standardised L2 logistic regression; tile logit = intercept + coef . (x - mean) / scale; "
+                             "image score = mean tile logit",
+                    "features_version": FEATURES_VERSION, "feature_names": list(FEATURE_NAMES), **head}
+        out.write_text(json.dumps(head, indent=1) + "\n")
+        print(f"wrote {out}: C={c}, mean per-family AUROC {np.mean(list(fam_auc.values())):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

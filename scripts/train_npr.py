@@ -1,0 +1,211 @@
+"""Train the ``npr`` signal's small network from scratch on CPU and export it to ONNX.
+
+    python scripts/train_npr.py --cache CACHE [--oof] [--no-taesd] [--epochs 4]
+
+CACHE is what ``scripts/pixel_data.py`` (and, for the latent-decoder fakes,
+``scripts/taesd_fakes.py``) wrote. Training draws 96-px patches (random position and
+horizontal flip) from the ``aug`` crops, with class- and family-balanced sampling
+(``pixel_data.sample_weights``); the corpus's holdout half is never used. With the TAESD crops
+present (and without ``--no-taesd``), real photos passed through the tiny FLUX.2 autoencoder
+join the fakes, in the fold of the real source they came from: they teach latent-decoder
+traces with the content held fixed.
+
+``--oof`` first trains one network per family fold and scores the held-out fold's ``q75`` and
+``orig`` crops into ``CACHE/oof_npr[_notaesd].npz`` for the fusion and the evaluation. Without
+``--no-taesd`` it then trains on every row and writes ``signals/data/npr.onnx`` and
+``signals/data/npr.json``. Deterministic for a fixed seed on one machine: torch's CPU kernels
+with ``--threads`` threads (default 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import REPO  # noqa: E402
+from pixel_data import family_folds, sample_weights  # noqa: E402
+
+PATCH = 96
+SEED = 0
+DATA = REPO / "signals" / "data"
+
+
+class NPRNet(nn.Module):
+    """``x - up2(down2(x))`` (nearest), six 3x3 conv + BN + ReLU layers (stride 8 overall) and a
+    1x1 layer: a logit per 8-px cell. BN folds into the convolutions on export."""
+
+    def __init__(self, width: int = 24):
+        super().__init__()
+        c = [3, width, width, 2 * width, 2 * width, 4 * width, 4 * width]
+        layers: list[nn.Module] = []
+        for i in range(6):
+            layers += [nn.Conv2d(c[i], c[i + 1], 3, stride=2 if i % 2 else 1, padding=1, bias=False),
+                       nn.BatchNorm2d(c[i + 1]), nn.ReLU(inplace=True)]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(c[-1], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, 3, h, w) in [0, 1], h and w even -> (n, 1, h/8, w/8)
+        d = F.interpolate(x, scale_factor=0.5, mode="nearest")
+        npr = x - F.interpolate(d, scale_factor=2.0, mode="nearest")
+        return self.head(self.body(npr * 4.0))
+
+
+def patches(crops, idx, hw, rng):
+    x = np.empty((len(idx), PATCH, PATCH, 3), np.uint8)
+    for j, i in enumerate(idx):
+        ty = rng.integers(0, hw[i][0] - PATCH + 1)
+        tx = rng.integers(0, hw[i][1] - PATCH + 1)
+        p = crops[i, ty:ty + PATCH, tx:tx + PATCH]
+        x[j] = p[:, ::-1] if rng.random() < 0.5 else p
+    return torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255)
+
+
+def train(crops, y, weights, idx, hw, *, epochs: int, bs: int = 64, lr: float = 2e-3, log=print) -> NPRNet:
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    net = NPRNet()
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    steps = len(idx) // bs
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
+    p = weights[idx] / weights[idx].sum()
+    for ep in range(epochs):
+        net.train()
+        draw = rng.choice(idx, size=steps * bs, replace=True, p=p)
+        t, total = time.time(), 0.0
+        for s in range(steps):
+            b = np.sort(draw[s * bs:(s + 1) * bs])
+            loss = F.binary_cross_entropy_with_logits(net(patches(crops, b, hw, rng)).mean(dim=(1, 2, 3)),
+                                                      torch.from_numpy(y[b]).float())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        log(f"epoch {ep}: loss {total / steps:.4f} ({time.time() - t:.0f} s)")
+    return net.eval()
+
+
+@torch.no_grad()
+def score(net: NPRNet, crops, idx, hw, bs: int = 64) -> np.ndarray:
+    """Mean cell logit of each crop on its valid region cut to even sides (as ``npr`` analyses)."""
+    out = np.full(len(idx), np.nan)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for j, i in enumerate(idx):
+        h, w = hw[i]
+        by_shape.setdefault((h - h % 2, w - w % 2), []).append(j)
+    for (h, w), js in by_shape.items():
+        for s in range(0, len(js), bs):
+            jj = js[s:s + bs]
+            x = torch.from_numpy(np.stack([crops[idx[j], :h, :w] for j in jj])).permute(0, 3, 1, 2).float().div_(255)
+            out[jj] = net(x).mean(dim=(1, 2, 3)).numpy()
+    return out
+
+
+def export(net: NPRNet, path: Path) -> float:
+    """Export to ONNX; return the largest ONNX-torch difference on a seeded batch (refused above 1e-4)."""
+    from forensics.signals._packaged import new_session
+
+    torch.onnx.export(net.eval(), torch.rand(1, 3, 256, 256), str(path), input_names=["pixels"],
+                      output_names=["logit_map"], opset_version=17, dynamo=False,
+                      dynamic_axes={"pixels": {0: "n", 2: "h", 3: "w"}, "logit_map": {0: "n", 2: "gh", 3: "gw"}})
+    net.eval()  # the exporter restores the mode it found; keep eval either way
+    x = np.random.default_rng(0).random((2, 3, 200, 256), dtype=np.float32)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    diff = float(np.abs(new_session(path, 1).run(None, {"pixels": x})[0] - ref).max())
+    if diff > 1e-4:
+        path.unlink()
+        raise SystemExit(f"ONNX and torch differ by {diff:.2e} (> 1e-4); nothing written")
+    return diff
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, required=True)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--oof", action="store_true", help="also train one network per family fold and score the held-out fold")
+    ap.add_argument("--no-taesd", action="store_true", help="leave the TAESD fakes out (for the ablation; writes no model)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = json.loads((args.cache / "rows.json").read_text())
+    n = len(rows)
+    ok = np.array(["error" not in r for r in rows])
+    trainable = ok & np.array([r["split"] == "fit" and min(r["crop_hw"]["aug"]) >= PATCH if "crop_hw" in r else False
+                               for r in rows])
+    y = np.array([r["label"] == "ai" for r in rows], np.float32)
+    fold = family_folds(rows)
+    hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
+    crops = np.load(args.cache / "crop_aug.npy")
+    fam = [r["family"] for r in rows]
+    taesd = (args.cache / "taesd.json").is_file() and not args.no_taesd
+    if taesd:
+        made = json.loads((args.cache / "taesd.json").read_text())
+        extra = np.array(sorted(int(i) for i in made["rows"]))
+        fakes = np.zeros((len(extra),) + crops.shape[1:], np.uint8)
+        fakes[:, :made["size"], :made["size"]] = np.load(args.cache / "crop_taesd.npy", mmap_mode="r")[extra]
+        crops = np.concatenate([crops, fakes])
+        y = np.r_[y, np.ones(len(extra), np.float32)]
+        fam += ["taesd"] * len(extra)  # weighed as one family
+        hw += [(made["size"], made["size"])] * len(extra)
+        trainable = np.r_[trainable, trainable[extra]]
+        fold = np.r_[fold, fold[extra]]
+    meta = [{"label": "ai" if v else "real", "family": f} for v, f in zip(y, fam)]
+    if args.oof:
+        evalc = {v: np.load(args.cache / f"crop_{v}.npy", mmap_mode="r") for v in ("q75", "orig")}
+        res = {v: np.full(n, np.nan) for v in evalc}
+        for k in range(fold.max() + 1):
+            tr = np.flatnonzero(trainable & (fold != k))
+            net = train(crops, y, sample_weights(meta, tr), tr, hw, epochs=args.epochs, log=lambda m: print(f"fold {k}", m, flush=True))
+            te = np.flatnonzero(ok & (fold[:n] == k))
+            for v, c in evalc.items():
+                res[v][te] = score(net, c, te, [r.get("crop_hw", {}).get(v, (0, 0)) for r in rows])
+        np.savez(args.cache / f"oof_npr{'' if taesd else '_notaesd'}.npz", **res)
+    if args.no_taesd:
+        return 0
+    tr = np.flatnonzero(trainable)
+    net = train(crops, y, sample_weights(meta, tr), tr, hw, epochs=args.epochs, log=lambda m: print("final", m, flush=True))
+    onnx_path = DATA / "npr.onnx"
+    diff = export(net, onnx_path)
+    from forensics.signals._packaged import new_session
+    from forensics.signals.npr import HEAD_FORMAT, HEAD_FORMAT_VERSION, network_input
+
+    sess = new_session(onnx_path, 1)
+    orig = np.load(args.cache / "crop_orig.npy", mmap_mode="r")
+    ref = [i for cls in ("ai", "real") for i in
+           [j for j, r in enumerate(rows) if ok[j] and r["path"].startswith("corpus/") and r["label"] == cls][:4]]
+    refs = {}
+    for i in ref:
+        h, w = (s - s % 2 for s in rows[i]["crop_hw"]["orig"])
+        cells = sess.run(None, {"pixels": network_input(np.ascontiguousarray(orig[i:i + 1, :h, :w]))})[0][:, 0].astype(np.float64)
+        refs[rows[i]["path"].removeprefix("corpus/")] = float(cells[0].mean())
+    head = {
+        "format": HEAD_FORMAT, "format_version": HEAD_FORMAT_VERSION, "version": "1",
+        "model": "NPR residual x - up2(down2(x)); 6 conv3x3+BN+ReLU (24-48-96 channels, stride 8); 1x1 logit per 8-px cell; "
+                 "score = mean cell logit",
+        "graph": {"file": onnx_path.name, "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+                  "parameters": int(sum(p.numel() for p in net.parameters())), "onnx_vs_torch": diff},
+        "training": {"script": "scripts/train_npr.py", "seed": SEED, "epochs": args.epochs, "patch": PATCH,
+                     "batch": 64, "optimiser": "AdamW lr 2e-3 one-cycle, weight decay 1e-4", "threads": args.threads,
+                     "torch": torch.__version__, "images": {"ai": int(y[tr].sum()), "real": int(len(tr) - y[tr].sum())},
+                     "taesd_fakes": int(len(tr) - int(trainable[:n].sum())) if taesd else 0},
+        "reference_scores": {"what": "scores of these corpus files as found (central crop); analysis must reproduce them "
+                                     "bit for bit", "scores": refs},
+    }
+    (DATA / "npr.json").write_text(json.dumps(head, indent=1) + "\n")
+    print(f"wrote {onnx_path} (sha256 {head['graph']['sha256'][:16]}; ONNX vs torch {diff:.1e}) and {DATA / 'npr.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
