@@ -215,7 +215,9 @@ def test_ctrl_c_while_resuming_a_large_output_stops_cleanly(tmp_path):
     size = out.stat().st_size
     proc = subprocess.Popen([sys.executable, "-m", "forensics", "scan", str(d), "-o", str(out), "--workers", "0",
                              "--signals", "exif", "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell's background job inherits SIGINT ignored, and so would the scan
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         opened = False
