@@ -22,6 +22,7 @@ from PIL import Image
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.hashing import sha256_file
 from forensics.image import LoadedImage
+from forensics.signals._packaged import new_session
 from forensics.signals.base import SignalResult
 from forensics.weights.spec import WeightSpec
 from forensics.weights.store import RUNTIME_INSTALL, read_sidecar, runtime_problem
@@ -135,22 +136,11 @@ class OnnxModel:
                 problem = runtime_problem()
                 if problem:
                     raise SignalUnavailableError(problem)
-                import onnxruntime as ort
-
                 digest = sha256_file(path)
                 if digest != side["onnx"]["sha256"]:
                     raise WeightsError(f"{path}: sha256 {digest} differs from the sidecar's {side['onnx']['sha256']}; "
                                        f"the file changed after install; reinstall with `forensics weights add {self.weights} PATH`")
-                opts = ort.SessionOptions()
-                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                opts.inter_op_num_threads = 1
-                if self.threads:
-                    opts.intra_op_num_threads = int(self.threads)
-                # no busy-waiting between runs: it would steal the cores preprocessing needs
-                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                opts.log_severity_level = 3
-                sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+                sess = new_session(path, self.threads)
                 _SESSIONS[key] = sess
                 log.debug("loaded %s (%s threads)", path, self.threads or "default")
         return sess
