@@ -15,6 +15,7 @@ import numpy as np
 from forensics.fusion import LogisticFusion, default_fusion
 from forensics.signals import Signal, SignalResult, create_signal, default_signals
 
+from .attribution import Attribution, AttributionModel, attribute
 from .errors import ForensicsError, ImageLoadError
 from .image import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
 from .version import __version__
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA = "forensics.analysis"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the attribution object
 VERDICTS = ("likely_ai", "likely_real", "inconclusive")
 #: Largest heatmap side written to JSON; larger maps are block-averaged down.
 JSON_HEATMAP_MAX_SIDE = 64
@@ -78,6 +79,7 @@ class Analysis:
     calibration: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=dict)
     decisive: tuple[str, ...] = ()
+    attribution: Attribution | None = None
 
     @property
     def not_run(self) -> list[SignalEntry]:
@@ -116,6 +118,7 @@ class Analysis:
             "fusion": self.fusion,
             "calibration": self.calibration,
             "versions": self.versions,
+            "attribution": None if self.attribution is None else self.attribution.to_dict(),
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -155,14 +158,18 @@ class Engine:
         calibration: a :class:`~forensics.calibration.Calibration` (its refitted fusion, if any,
             replaces ``fusion``; its conformal threshold decides the verdict).
         max_pixels: refusal limit passed to :func:`~forensics.image.load_image`.
+        attribution: ``True`` (the packaged pixel model), an
+            :class:`~forensics.attribution.AttributionModel`, or ``False`` (provenance only).
     """
 
     def __init__(self, signals: Sequence["str | Signal"] | None = None, *, fusion: "LogisticFusion | None" = None,
-                 calibration: "Calibration | None" = None, max_pixels: int = DEFAULT_MAX_PIXELS):
+                 calibration: "Calibration | None" = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 attribution: "bool | AttributionModel" = True):
         self.signals = signals
         self.fusion = fusion
         self.calibration = calibration
         self.max_pixels = max_pixels
+        self.attribution = attribution
 
     # lazily resolved state ---------------------------------------------------------------
     @property
@@ -190,6 +197,13 @@ class Engine:
                 self._fusion = default_fusion()
             self._fusion_info = _fusion_info(self._fusion)
         return self._fusion
+
+    @property
+    def attribution_(self) -> AttributionModel | None:
+        if not hasattr(self, "_attribution"):
+            a = self.attribution
+            self._attribution = AttributionModel() if a is True else (a or None)
+        return self._attribution
 
     # public -----------------------------------------------------------------------------
     def load(self, src: ImageSource) -> LoadedImage:
@@ -307,7 +321,7 @@ class Engine:
             source=image.source, sha256=image.sha256, image=image.describe(), probability=probability,
             logit=expl.logit, intercept=expl.intercept, verdict=verdict, decision=decision, signals=entries,
             fusion=self._fusion_info, calibration=calib, versions={"forensics": __version__},
-            decisive=expl.decisive,
+            decisive=expl.decisive, attribution=attribute(results, verdict, self.attribution_),
         )
 
 

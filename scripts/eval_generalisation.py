@@ -28,6 +28,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import REPO  # noqa: E402
+from fit_attribution import MARKER as ATTRIBUTION  # noqa: E402
 from fit_fusion import CONDITIONS, PIXEL  # noqa: E402
 
 from forensics.calibration.metrics import expected_calibration_error  # noqa: E402
@@ -157,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                "(`scripts/taesd_fakes.py`); out-of-family AUROC per family.", "",
                *fmt_table({"without": family_table(rows, y, base["q75"][ok], groups),
                            "with TAESD fakes": family_table(rows, y, score["q75"]["npr"], groups)}, ["without", "with TAESD fakes"]), ""]
-    args.out.write_text("\n".join(md) + "\n")
+    old = args.out.read_text() if args.out.is_file() else ""
+    kept = old[old.index(ATTRIBUTION):] if ATTRIBUTION in old else ""  # fit_attribution.py's section
+    args.out.write_text("\n".join(md) + "\n" + ("\n" + kept if kept else ""))
     (cache / "evaluation_summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     return 0

@@ -14,7 +14,8 @@ grid (8-px cells) and summed; the heatmap shows it through a sigmoid, 0.5 where 
 
 Evidence keys: ``windows`` (how many), ``window_size``, ``region`` (``[top, left, height,
 width]`` of the pixels analysed), ``levels`` (log-odds each feature level adds, largest first),
-``probe_probability``, ``heatmap_grid`` (rows, cols, cell size).
+``probe_probability``, ``heatmap_grid`` (rows, cols, cell size). The pooled vector itself is
+the result's ``features`` (never serialised), which generator attribution reads.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ class EffnetProbeSignal(BaseSignal):
         lead = ", ".join(f"{k} {v:+.1f}" for k, v in ranked[:2])
         summary = (f"ImageNet features of {len(wins)} native-resolution window{'s' if len(wins) > 1 else ''} "
                    f"({bottom - top}x{right - left} px): probe log-odds {score:+.2f} (most from {lead})")
-        return SignalResult(self.name, self.version, "ok", score=score, evidence=evidence, summary=summary, heatmap=hm)
+        return SignalResult(self.name, self.version, "ok", score=score, evidence=evidence, summary=summary, heatmap=hm,
+                            features=feats)
 
     @staticmethod
     def _heatmap(height: int, width: int, wins, maps, a, bounds, const: float) -> np.ndarray:

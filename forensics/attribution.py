@@ -1,0 +1,300 @@
+"""Generator attribution: which generator family an AI image most resembles, and on what basis.
+
+Two bases, the stronger first:
+
+* ``provenance``: what the file itself states. A C2PA AI claim (the software agent that
+  created the content, walking the ingredient chain), embedded generation parameters or a
+  workflow, or a generator named in a software field (``generator_metadata``), or an open
+  pipeline's invisible watermark (``watermark``). The name is the file's claim, reported as
+  stated, with the manifest's validation state; a claim can be forged, so it is only as good
+  as its signature.
+* ``pixels``: a multinomial logistic regression on ``effnet_probe``'s pooled features
+  (``data/attribution.json``, fitted by ``scripts/fit_attribution.py`` on the 15 generator
+  families of the training material, laundered as the pixel signals are). Its probabilities
+  say which trained family the image resembles most. A second, small logistic model, fitted on
+  families held out of the multinomial, turns the spread of those probabilities into the share
+  ``unknown``: the probability that the image comes from a family the model never saw. Each
+  family's share is its probability times ``1 - unknown``; a family is named only when its
+  share reaches ``min_share`` (0.5): it is then more likely than every other answer together.
+
+Attribution abstains unless the verdict is ``likely_ai``: naming a generator for an image that
+may be real would claim more than the evidence holds.
+
+``Attribution.to_dict()`` is the ``attribution`` object of the result schema:
+``status`` (``attributed``, ``unknown``, ``not_attempted``), ``basis`` (``provenance``,
+``pixels`` or ``None``), ``family`` and ``label`` (the named family; ``None`` unless
+attributed), ``candidates`` (up to three ``{family, label, share}``, best first), ``unknown``
+(the share left to families not trained on; ``None`` for provenance), ``evidence`` (one line
+on what it rests on) and ``model`` (the pixel model's version and sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .errors import WeightsError
+
+if TYPE_CHECKING:
+    from forensics.signals import SignalResult
+
+FORMAT = "forensics.attribution"
+FORMAT_VERSION = 1
+TOP = 3
+_LOCK = threading.Lock()
+#: The signal whose pooled features the pixel model reads.
+FEATURE_SOURCE = "effnet_probe"
+
+#: Display names of the families: the pixel model's (the training material's lineages) and
+#: those that only provenance names.
+FAMILY_LABELS: dict[str, str] = {
+    "sd1": "Stable Diffusion 1.x", "sdxl": "SDXL", "sd35": "Stable Diffusion 3.5", "cascade": "Stable Cascade",
+    "flux": "FLUX.1", "midjourney_v3": "Midjourney v3", "midjourney": "Midjourney", "dalle2": "DALL-E 2",
+    "dalle3": "DALL-E 3", "dalle": "DALL-E", "gpt4o": "GPT-4o / gpt-image-1 (OpenAI)", "ldm": "CompVis latent diffusion",
+    "glid3": "GLID-3-XL", "dalle_mini": "DALL-E mini (Craiyon)", "disco": "Disco Diffusion", "vqgan_clip": "VQGAN+CLIP",
+    "majesty": "Majesty Diffusion", "adobe_firefly": "Adobe Firefly", "google_imagen": "Google Imagen / Gemini",
+    "novelai": "NovelAI", "ideogram": "Ideogram", "leonardo": "Leonardo.Ai", "meta_ai": "Meta AI",
+    "microsoft_image_creator": "Microsoft Image Creator (DALL-E)",
+}
+
+#: Generator names as provenance states them -> family id. Front-ends that run many open
+#: models (ComfyUI, Automatic1111...) name no family; they keep their own name.
+_NAMED: list[tuple[re.Pattern[str], str]] = [(re.compile(p, re.I), f) for p, f in (
+    (r"firefly", "adobe_firefly"), (r"gpt-4o|gpt-image|chatgpt", "gpt4o"), (r"dall[\s\-·.]?e[\s\-]?3", "dalle3"),
+    (r"dall[\s\-·.]?e[\s\-]?2", "dalle2"), (r"microsoft|bing", "microsoft_image_creator"), (r"dall[\s\-·.]?e", "dalle"),
+    (r"midjourney", "midjourney"), (r"imagen|gemini|google ai", "google_imagen"), (r"novel\s?ai", "novelai"),
+    (r"ideogram", "ideogram"), (r"leonardo", "leonardo"), (r"meta\s?ai", "meta_ai"), (r"\bflux", "flux"),
+    (r"^StableDiffusionV1$", "sd1"), (r"^SDXL$", "sdxl"),
+)]
+#: Checkpoint file names as front-ends record them -> family.
+_CHECKPOINTS = [(re.compile(p, re.I), f) for p, f in (
+    (r"sd_?xl|sdxl", "sdxl"), (r"sd3\.?5|sd3_5", "sd35"), (r"flux", "flux"), (r"cascade", "cascade"),
+    (r"v1-[45]|sd-?v?1[._-]?[45]|sd15", "sd1"),
+)]
+_CHECKPOINT = re.compile(r'(?:\bModel: |"ckpt_name": ?")([^,\n"]+)')
+_HIT_TEXT = {"parameters": "{gen} generation parameters embedded in {src}", "workflow": "{gen} workflow embedded in {src}",
+             "software": "{gen} named in {src}", "digital_source_type": "{gen} named with an IPTC digital source type in {src}"}
+_WATERMARK_TEXT = {"StableDiffusionV1": "the invisible watermark of the Stable Diffusion 1.x/2.x reference scripts",
+                   "SDXL": "the invisible watermark of SDXL pipelines"}
+
+
+def family_label(family: str) -> str:
+    return FAMILY_LABELS.get(family, family)
+
+
+def _family_of_name(name: str) -> tuple[str, str]:
+    """``(family id, label)`` for a generator name as a file states it."""
+    for pat, fam in _NAMED:
+        if pat.search(name):
+            return fam, family_label(fam)
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "unnamed", name
+
+
+@dataclass(frozen=True)
+class Candidate:
+    family: str
+    label: str
+    share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "label": self.label, "share": round(self.share, 4)}
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Which generator family an image most resembles; see the module docstring."""
+
+    status: str
+    basis: str | None
+    evidence: str
+    candidates: tuple[Candidate, ...] = ()
+    unknown: float | None = None
+    model: dict[str, Any] | None = None
+
+    @property
+    def family(self) -> str | None:
+        return self.candidates[0].family if self.status == "attributed" else None
+
+    @property
+    def label(self) -> str | None:
+        return self.candidates[0].label if self.status == "attributed" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "basis": self.basis, "family": self.family, "label": self.label,
+                "candidates": [c.to_dict() for c in self.candidates],
+                "unknown": None if self.unknown is None else round(self.unknown, 4),
+                "evidence": self.evidence, "model": self.model}
+
+    def summary(self) -> str:
+        """One line for the CLI and the report."""
+        if self.status == "not_attempted":
+            return f"not attempted: {self.evidence}"
+        if self.basis == "provenance":
+            return f"{self.label} (provenance: {self.evidence})"
+        ranked = ", ".join(f"{c.label} {c.share:.2f}" for c in self.candidates)
+        head = f"{self.label}" if self.status == "attributed" else "unknown generator"
+        return f"{head} (pixels; shares: {ranked}, not a trained family {self.unknown:.2f})"
+
+
+def _by_name(results: Sequence["SignalResult"]) -> dict[str, "SignalResult"]:
+    return {r.name: r for r in results if r.status == "ok"}
+
+
+def provenance_attribution(results: Sequence["SignalResult"]) -> Attribution | None:
+    """What the file itself says made it, strongest claim first; ``None`` when it says nothing."""
+    ok = _by_name(results)
+    c2pa = ok.get("c2pa")
+    claims = (c2pa.evidence.get("ai_claims") or []) if c2pa is not None else []
+    if claims:
+        # a claim that the content was created by a model, nearest the active manifest, over a
+        # composite claim; its software agent over the claim generator (the app that signed)
+        best = min(claims, key=lambda c: (c.get("type") != "trainedAlgorithmicMedia", not c.get("software_agent"),
+                                          c.get("depth", 0)))
+        name = best.get("software_agent") or best.get("claim_generator")
+        if name:
+            fam, label = _family_of_name(str(name))
+            ev = c2pa.evidence
+            state = ev.get("validation_state") or "not validated"
+            issues = [str(i).replace("signingCredential.", "credential ") for i in ev.get("credential_issues") or []]
+            trust = ", ".join(issues) if issues else ("signer trusted" if ev.get("signer_trusted") else "signer not on a trust list")
+            how = "created" if best.get("type") == "trainedAlgorithmicMedia" else "composited with AI elements"
+            where = "" if not best.get("depth") else f" in an ingredient manifest (depth {best['depth']})"
+            signed = f", signed by {best['claim_generator']}" if best.get("claim_generator") not in (None, name) else ""
+            text = f"C2PA manifest: content {how} by {name}{where}{signed}; signature {state}, {trust}"
+            return Attribution("attributed", "provenance", text, (Candidate(fam, label, 1.0),))
+    meta = ok.get("generator_metadata")
+    hits = [h for h in (meta.evidence.get("hits") or []) if not str(h.get("generator", "")).startswith("unknown")
+            and h.get("kind") in _HIT_TEXT] if meta else []
+    if hits:
+        h = max(hits, key=lambda h: h.get("score", 0))
+        gen, text = str(h["generator"]), str(h.get("text") or "")
+        fam, label = _family_of_name(gen)
+        checkpoint = _CHECKPOINT.search(text) if h["kind"] in ("parameters", "workflow") else None
+        if checkpoint:  # a front-end's file names the checkpoint it ran
+            ckpt = checkpoint.group(1).strip()
+            fam, label = next(((f, f"{family_label(f)} via {gen}") for p, f in _CHECKPOINTS if p.search(ckpt)),
+                              (fam, f"{gen} (checkpoint {ckpt})"))
+        ev = _HIT_TEXT[h["kind"]].format(gen=gen, src=h["source"]) + (f", checkpoint {checkpoint.group(1).strip()}"
+                                                                      if checkpoint else "")
+        return Attribution("attributed", "provenance", ev, (Candidate(fam, label, 1.0),))
+    wm = ok.get("watermark")
+    if wm is not None and wm.evidence.get("found") and wm.evidence.get("watermark"):
+        name = str(wm.evidence["watermark"])
+        fam, label = _family_of_name(name)
+        acc = (wm.evidence.get("results") or {}).get(name, {}).get("bit_accuracy")
+        text = _WATERMARK_TEXT.get(name, f"invisible watermark {name}") + (f" (bit accuracy {acc:.2f})" if acc else "")
+        return Attribution("attributed", "provenance", text, (Candidate(fam, label, 1.0),))
+    return None
+
+
+class AttributionModel:
+    """The pixel attribution model: standardised multinomial logistic regression over
+    generator families, and the logistic ``unknown`` model over its probabilities."""
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = path
+
+    def _model(self) -> dict[str, Any]:
+        if not hasattr(self, "_loaded"):
+            with _LOCK:
+                if not hasattr(self, "_loaded"):
+                    self._loaded = _read_model(self.path or resources.files("forensics") / "data" / "attribution.json")
+        return self._loaded
+
+    @property
+    def families(self) -> list[str]:
+        return list(self._model()["families"])
+
+    def fingerprint(self) -> dict[str, Any]:
+        m = self._model()
+        return {"version": m["version"], "sha256": m["_sha256"], "source": m["features"]["signal"],
+                "source_version": m["features"]["signal_version"]}
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Softmax over the trained families for one pooled feature vector."""
+        m = self._model()
+        mean, scale, coef, intercept = m["_arrays"]
+        if features.shape != mean.shape:
+            raise ValueError(f"attribution expects {mean.shape[0]} features, got shape {features.shape}")
+        z = coef @ ((features.astype(np.float64) - mean) / scale) + intercept
+        z -= z.max()
+        p = np.exp(z)
+        return p / p.sum()
+
+    def unknown_share(self, probs: np.ndarray) -> float:
+        """Probability that an image with these family probabilities is of no trained family."""
+        u = self._model()["unknown"]
+        x = np.asarray(unknown_inputs(probs))
+        t = float(u["intercept"] + np.asarray(u["coef"]) @ x)
+        return 1.0 / (1.0 + math.exp(-t)) if t >= 0 else math.exp(t) / (1.0 + math.exp(t))
+
+    def attribute(self, features: np.ndarray) -> Attribution:
+        m = self._model()
+        probs = self.probabilities(features)
+        unknown = self.unknown_share(probs)
+        shares = probs * (1.0 - unknown)
+        order = np.argsort(-shares, kind="stable")[:TOP]
+        cands = tuple(Candidate(m["families"][i], family_label(m["families"][i]), float(shares[i])) for i in order)
+        named = cands[0].share >= m["min_share"]
+        text = (f"{FEATURE_SOURCE} features resemble {cands[0].label} most (share {cands[0].share:.2f}; "
+                + (f"named at {m['min_share']:.2f} or more)" if named else f"below the {m['min_share']:.2f} needed to name it)"))
+        return Attribution("attributed" if named else "unknown", "pixels", text, cands, unknown,
+                           {"version": m["version"], "sha256": m["_sha256"]})
+
+
+def unknown_inputs(probs: np.ndarray) -> list[float]:
+    """What the ``unknown`` model reads from the family probabilities: the log of the largest,
+    the margin over the second, and the entropy over its maximum."""
+    p = np.sort(np.clip(probs, 1e-12, 1.0))[::-1]
+    return [float(np.log(p[0])), float(p[0] - p[1]), float(-(p * np.log(p)).sum() / math.log(len(p)))]
+
+
+def _read_model(path: Any) -> dict[str, Any]:
+    try:
+        raw = Path(str(path)).read_bytes()
+        m = json.loads(raw)
+        if m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"expected format {FORMAT!r} version {FORMAT_VERSION}, got {m.get('format')!r} "
+                             f"version {m.get('format_version')!r}")
+        k, d = len(m["families"]), int(m["features"]["dim"])
+        arrays = tuple(np.asarray(m[a], dtype=np.float64) for a in ("mean", "scale", "coef", "intercept"))
+        shapes = tuple(a.shape for a in arrays)
+        if shapes != ((d,), (d,), (k, d), (k,)) or not all(np.isfinite(a).all() for a in arrays) or (arrays[1] <= 0).any():
+            raise ValueError(f"arrays of shapes {shapes} for {k} families and {d} features")
+        if len(m["unknown"]["coef"]) != 3 or not 0 < float(m["min_share"]) <= 1:
+            raise ValueError("unknown model or min_share malformed")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"{path}: unreadable attribution model ({type(exc).__name__}: {exc}); reinstall forensics") from None
+    m["_arrays"] = arrays
+    m["_sha256"] = hashlib.sha256(raw).hexdigest()
+    return m
+
+
+def attribute(results: Sequence["SignalResult"], verdict: str, model: AttributionModel | None) -> Attribution:
+    """The attribution of an analysed image: provenance when the file states its generator,
+    else the pixel model; none unless ``verdict`` is ``likely_ai``."""
+    if verdict != "likely_ai":
+        return Attribution("not_attempted", None, f"the verdict is {verdict}; only likely_ai images are attributed")
+    prov = provenance_attribution(results)
+    if prov is not None:
+        return prov
+    if model is None:
+        return Attribution("not_attempted", None, "pixel attribution is off in this engine")
+    src = _by_name(results).get(FEATURE_SOURCE)
+    if src is None or src.features is None:
+        return Attribution("not_attempted", None, f"no provenance names a generator, and {FEATURE_SOURCE} did not run")
+    m = model._model()
+    if src.version != m["features"]["signal_version"]:
+        return Attribution("not_attempted", None, f"the attribution model reads {FEATURE_SOURCE} "
+                           f"{m['features']['signal_version']}, this engine runs {src.version}")
+    return model.attribute(src.features)
