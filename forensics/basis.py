@@ -170,12 +170,16 @@ def state_basis(*, verdict: str, probability: float, decision: Mapping[str, Any]
     if moved[kind] == 0:
         kind = pixel_kind or "none"
     if kind == "none":
-        return Basis("none", (), f"inconclusive: no signal could score this image ({number})")
+        if not scored:
+            return Basis("none", (), f"inconclusive: no signal could score this image ({number})")
+        return Basis("none", (), f"inconclusive: no finding either way ({number}); no pixel signal ran"
+                     + tail("provenance", "camera_metadata"))
     es = sorted((e for e in scored if kind_of[e.name] == kind), key=lambda e: -abs(e.contribution))
-    if kind in ("provenance", "camera_metadata") and any(briefs.get(e.name) for e in es):
+    if kind in ("provenance", "camera_metadata"):  # a finding (see above): the signals that found it
         other = "camera_metadata" if kind == "provenance" else "provenance"
-        return Basis(kind, tuple(e.name for e in es), f"inconclusive: {words([e for e in es if briefs.get(e.name)])}, "
-                     f"{reason}" + _agree(pixel_kind, pixel_sum) + tail(other))
+        es = [e for e in es if briefs.get(e.name)]
+        return Basis(kind, tuple(e.name for e in es), f"inconclusive: {words(es)}, {reason}"
+                     + _agree(pixel_kind, pixel_sum) + tail(other))
     return Basis(kind, tuple(e.name for e in es), f"inconclusive: {KIND_WORDS[kind]} {reason}" + tail("provenance", "camera_metadata"))
 
 
