@@ -43,7 +43,7 @@ def rule_text(decision: Mapping[str, Any], probability: float, verdict: str, fus
         n, p, alpha = d["n_real"], d["p_value"], d["alpha"]
         k = max(0, round(p * (n + 1)) - 1)  # reals at least as high: p = (1 + k) / (n + 1)
         floor = d.get("p_value_floor", 1.0 / (n + 1))
-        name = f" {calibration_name!r}" if calibration_name else ""
+        name = f" {calibration_name!r}" if calibration_name and calibration_name != "calibration" else ""  # the default name says nothing
         seen = (f"none of them scores as high; {floor:.4f} is the smallest p-value {n} reals can give" if k == 0
                 else f"{k} of them score as high or higher")
         line = (f"rule: calibration{name} on {n} known-real images flags likely_ai at p <= {alpha:g}: "

@@ -95,9 +95,29 @@ def test_calibrate_then_analyze_with_calibration(tmp_path, capsys, monkeypatch):
     assert "conformal calibration on 20 real images" in text.out
     assert "about 200 are needed" in text.err  # 20 reals: allowed, but warned
     assert main(["analyze", "--json", "--calibration", str(out), str(fake / "f00.png")]) == 0
-    row = json.loads(capsys.readouterr().out)
+    text = capsys.readouterr()
+    row = json.loads(text.out)
     validate_row(row)
     assert row["decision"]["method"] == "conformal" and row["calibration"]["n_real"] == 20
+    assert row["decision"]["p_value_floor"] == pytest.approx(1 / 21)
+    # once per run: 20 reals give p in steps of 1/21, and alpha 0.05 is a single step
+    assert text.err.splitlines()[-1] == (
+        "forensics: note: calibration: 20 known-real images give p-values in steps of 1/21 = 0.0476, the smallest "
+        "reachable; alpha 0.05 is only 1 step(s), so the false-positive rate is coarse and every image above all "
+        "the reals shows p = 0.0476; about 199 reals give 10 steps")
+    assert main(["analyze", "--calibration", str(out), str(fake / "f00.png")]) == 0
+    block = capsys.readouterr().out
+    d = row["decision"]
+    k = round(d["p_value"] * 21) - 1
+    seen = ("none of them scores as high; 0.0476 is the smallest p-value 20 reals can give" if k == 0
+            else f"{k} of them score as high or higher")
+    story = (f"  rule: calibration on 20 known-real images flags likely_ai at p <= 0.05: p {d['p_value']:.4f} ({seen}) -> "
+             + (f"likely_ai; P(AI) {row['probability']:.3f} from the default fusion" if d["p_value"] <= 0.05 else
+                f"not flagged; P(AI) {row['probability']:.3f} from the default fusion is "
+                f"{'at or below' if row['probability'] <= d['threshold_real'] else 'above'} its likely_real threshold "
+                f"{d['threshold_real']:.2f} -> {row['verdict']}"))
+    assert block.splitlines()[2].startswith(story), (block, story)
+    assert block.splitlines()[1] == f"  {row['headline']}"
     assert main(["calibrate", "--real", str(real), "--fake", str(fake), "-o", str(out), "--plots", str(tmp_path / "plots")]) == 0
     assert "fitted calibration on 20 real and 20 fake images" in capsys.readouterr().out
     assert (tmp_path / "plots" / "reliability.png").is_file()
