@@ -379,7 +379,8 @@ class C2paSignal:
         what = "signed C2PA capture claim" if origin == "capture" else "signed C2PA manifest"
         if origin == "capture":  # a camera claim is only as good as its signer
             standing = {"trusted": "trusted signer", "valid": "signer not on a trust list"}.get(
-                ev.get("validation_state"), "signing credential not valid")
+                ev.get("validation_state"), "signing credential expired" if "signingCredential.expired" in
+                (ev.get("credential_issues") or []) else "signing credential not valid")
             return f"{what} ({who}, {standing})"
         if origin == "ai_composite":
             what += " of a composite with AI parts"

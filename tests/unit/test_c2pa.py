@@ -84,7 +84,7 @@ def test_nikon_capture_claim_is_weak_when_expired(signal, prov):
     assert ev["validation_state"] == "invalid" and not ev["tampered"]
     assert ev["credential_issues"] == ["signingCredential.expired", "signingCredential.untrusted"]
     assert -0.3 < r.score < 0 and not ev["decisive"]
-    assert signal.brief(r) == f"signed C2PA capture claim ({ev['claim_generator']}, signing credential not valid)"
+    assert signal.brief(r) == f"signed C2PA capture claim ({ev['claim_generator']}, signing credential expired)"
 
 
 @pytest.mark.parametrize("name,generator,state", [
@@ -210,6 +210,7 @@ def test_assess_capture_claim_levels():
 
     assert brief("Trusted", []) == "signed C2PA capture claim (Leica M11-P, trusted signer)"
     assert brief("Valid", ["signingCredential.untrusted"]) == "signed C2PA capture claim (Leica M11-P, signer not on a trust list)"
+    assert brief("Invalid", ["signingCredential.expired"]) == "signed C2PA capture claim (Leica M11-P, signing credential expired)"
     assert brief("Invalid", ["assertion.dataHash.mismatch"]) == "C2PA manifest (Leica M11-P) that fails its integrity check"
 
 
