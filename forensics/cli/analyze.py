@@ -73,6 +73,8 @@ def _inputs(args: argparse.Namespace) -> tuple[list[str], list[Any]] | str:
         if f == "-":
             if STDIN in labels:
                 return "`-` (standard input) can be given once"
+            if sys.stdin.isatty():  # waiting for an image typed on a terminal helps nobody
+                return "`-` reads an image from standard input, which is a terminal here; pipe or redirect a file into it"
             labels.append(STDIN)
             sources.append(sys.stdin.buffer)
         elif args.recursive and os.path.isdir(f):

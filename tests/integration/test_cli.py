@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -315,7 +316,17 @@ def test_stdin_dash(meta):
     assert json.loads(run.stdout)["source"] == "<stdin>"
     assert run.stderr.decode() == ("forensics: error: <stdin>: not a recognised image (looks like text); "
                                    "supported: JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC/HEIF, AVIF\n")
-    assert main(["analyze", "-", "-"]) == 2
+    primary, secondary = os.openpty()  # standard input a terminal: refused, not waited on
+    try:
+        run = subprocess.run([sys.executable, "-m", "forensics", "analyze", *opts, "-"], stdin=secondary,
+                             capture_output=True, timeout=300)
+    finally:
+        os.close(primary), os.close(secondary)
+    assert run.returncode == 2
+    assert run.stderr.decode() == ("forensics analyze: `-` reads an image from standard input, which is a terminal here; "
+                                   "pipe or redirect a file into it\n")
+    run = subprocess.run([sys.executable, "-m", "forensics", "analyze", "-", "-"], input=data, capture_output=True, timeout=300)
+    assert run.returncode == 2 and b"`-` (standard input) can be given once" in run.stderr
 
 
 def test_folders_need_r_and_urls_are_never_fetched(meta, tmp_path, capsys):
