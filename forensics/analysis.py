@@ -16,6 +16,7 @@ from forensics.fusion import LogisticFusion, default_fusion
 from forensics.signals import Signal, SignalResult, create_signal, default_signals
 
 from .attribution import Attribution, AttributionModel, attribute
+from .basis import state_basis
 from .errors import ForensicsError, ImageLoadError
 from .image import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
 from .version import __version__
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA = "forensics.analysis"
-SCHEMA_VERSION = 2  # 2: the attribution object
+#: 2: ``headline`` and ``basis`` (what the verdict rests on), ``decision.p_value_floor``, and
+#: ``attribution`` (which generator family).
+SCHEMA_VERSION = 2
 VERDICTS = ("likely_ai", "likely_real", "inconclusive")
 #: Largest heatmap side written to JSON; larger maps are block-averaged down.
 JSON_HEATMAP_MAX_SIDE = 64
@@ -79,7 +82,24 @@ class Analysis:
     calibration: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=dict)
     decisive: tuple[str, ...] = ()
+    #: Which generator family the image most resembles (see :mod:`forensics.attribution`).
     attribution: Attribution | None = None
+    #: The verdict in plain words and what it rests on (see :mod:`forensics.basis`).
+    headline: str = ""
+    #: ``{"kind": "provenance" | "camera_metadata" | "pixels" | "other" | "none", "signals": [...]}``.
+    basis: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"<Analysis {self.source!r}: {self.verdict} P(AI)={self.probability:.3f} ({self.headline})>"
+
+    def explain(self, *, unavailable: bool = True) -> str:
+        """The readable block ``forensics analyze`` prints for this image: headline, decision
+        rule, each signal's log-odds contribution with its evidence line. ``unavailable=False``
+        leaves out the line naming the signals that cannot run here, which the command prints
+        once per run instead of once per file."""
+        from .text import explain
+
+        return explain(self, unavailable=unavailable)
 
     @property
     def not_run(self) -> list[SignalEntry]:
@@ -110,6 +130,8 @@ class Analysis:
             "logit": _round(self.logit),
             "intercept": _round(self.intercept),
             "verdict": self.verdict,
+            "headline": self.headline,
+            "basis": self.basis,
             "decisive": list(self.decisive),
             "decision": self.decision,
             "degraded": self.degraded,
@@ -214,6 +236,24 @@ class Engine:
         image = self.load(src)
         return self._fuse(image, self.signal_results(image))
 
+    def predict_proba(self, sources: Iterable[ImageSource], *, batch_size: int = 16,
+                      errors: str = "raise") -> np.ndarray:
+        """``(n, 2)`` array of [P(real), P(AI)] per source, like scikit-learn's ``predict_proba``
+        (the fused probability; decisive evidence included). ``errors="raise"`` raises the
+        :class:`ImageLoadError` of the first unreadable source; ``errors="nan"`` gives it a row
+        of NaN instead."""
+        if errors not in ("raise", "nan"):
+            raise ValueError(f"errors must be 'raise' or 'nan', got {errors!r}")
+        out = []
+        for _, res in self.analyze_many(sources, batch_size=batch_size):
+            if isinstance(res, ImageLoadError):
+                if errors == "raise":
+                    raise res
+                out.append((math.nan, math.nan))
+            else:
+                out.append((1.0 - res.probability, res.probability))
+        return np.array(out, dtype=np.float64).reshape(-1, 2)
+
     def signal_results(self, image: LoadedImage) -> list["SignalResult"]:
         """Every signal's result for one loaded image, without fusion."""
         return [self._run(sig, [image])[0] for sig in self._prepared()]
@@ -314,15 +354,41 @@ class Engine:
             calib = self.calibration.assess(expl.logit, expl.missing)
             decision = {"method": "conformal", "alpha": calib["alpha"], "p_value": calib["p_value"],
                         "n_real": calib["n_real"], "threshold_real": fusion.thresholds_["real"],
-                        "reference_without": calib["reference_without"]}
+                        "reference_without": calib["reference_without"],
+                        # the smallest p-value n reals can give: an image above every real gets it
+                        "p_value_floor": 1.0 / (calib["n_real"] + 1)}
             verdict = "likely_ai" if calib["p_value"] <= calib["alpha"] else (
                 "likely_real" if probability <= fusion.thresholds_["real"] else "inconclusive")
+        kinds, briefs = self._describe(results)
+        basis = state_basis(verdict=verdict, probability=probability, decision=decision, entries=entries,
+                            kinds=kinds, briefs=briefs, decisive=expl.decisive)
         return Analysis(
             source=image.source, sha256=image.sha256, image=image.describe(), probability=probability,
             logit=expl.logit, intercept=expl.intercept, verdict=verdict, decision=decision, signals=entries,
             fusion=self._fusion_info, calibration=calib, versions={"forensics": __version__},
-            decisive=expl.decisive, attribution=attribute(results, verdict, self.attribution_),
+            decisive=expl.decisive, headline=basis.headline, basis=basis.to_dict(),
+            attribution=attribute(results, verdict, self.attribution_),
         )
+
+    def _describe(self, results: list["SignalResult"]) -> tuple[dict[str, str], dict[str, str | None]]:
+        """Each result's evidence kind and its signal's ``brief`` words (see :mod:`forensics.basis`)."""
+        by_name = {s.name: s for s in self.signals_}
+        probe = self.calibration.probe if self.calibration is not None else None
+        kinds: dict[str, str] = {}
+        briefs: dict[str, str | None] = {}
+        for r in results:
+            sig = by_name.get(r.name)
+            if sig is None and probe is not None:  # the calibration's probe reads that signal's embedding
+                kinds[r.name] = getattr(by_name.get(probe.source), "evidence_kind", "other")
+                continue
+            kinds[r.name] = getattr(sig, "evidence_kind", "other")
+            brief = getattr(sig, "brief", None)
+            if brief is not None and r.status == "ok":
+                try:
+                    briefs[r.name] = brief(r)
+                except Exception:  # a plugin's wording must not sink the analysis
+                    log.debug("signal %s: brief() failed", r.name, exc_info=True)
+        return kinds, briefs
 
 
 def _fusion_info(fusion: "LogisticFusion") -> dict[str, Any]:

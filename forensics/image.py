@@ -188,6 +188,8 @@ def load_image(
         return _from_array(src, max_pixels)
     if isinstance(src, (bytes, bytearray, memoryview)):
         return _from_bytes(bytes(src), "<bytes>", max_pixels, max_bytes)
+    if isinstance(src, str) and is_url(src):  # before Path(), which folds "https://" into "https:/"
+        raise ImageLoadError(f"{src}: URLs are never fetched; download the file first")
     if isinstance(src, (str, os.PathLike)):
         path = Path(src)
         name = str(path)
@@ -221,6 +223,15 @@ def load_image(
         f"cannot load an image from {type(src).__name__}; expected a path, bytes, a binary file "
         "object, a PIL.Image.Image or a numpy array"
     )
+
+
+#: A URL, not a path: a scheme of two or more letters (so "C://x" stays a Windows path) and "//".
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_url(text: str) -> bool:
+    """``text`` names a URL (``https://...``), which the engine never fetches, not a path."""
+    return bool(_URL.match(text))
 
 
 def _from_bytes(data: bytes, name: str, max_pixels: int, max_bytes: int) -> LoadedImage:

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "unavailable", "abstained", "error"]
 STATUSES: tuple[str, ...] = ("ok", "unavailable", "abstained", "error")
+#: What a signal reads, for the verdict's stated basis (``Analysis.basis``): signed or embedded
+#: provenance (C2PA, generator metadata, watermarks), the camera's own metadata (EXIF,
+#: quantisation tables) or the pixels. A signal that declares none counts as ``"other"``.
+EVIDENCE_KINDS: tuple[str, ...] = ("provenance", "camera_metadata", "pixels")
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,12 @@ class Signal(Protocol):
     corpus), ``decisive_at`` (a score at or above which the evidence decides the result) and
     ``weight_specs`` (the :class:`~forensics.weights.spec.WeightSpec` of each set of weights the
     signal reads).
+
+    Read by the engine for the verdict's headline: ``evidence_kind`` (one of
+    :data:`EVIDENCE_KINDS`; what the signal reads) and, for signals whose result can carry a
+    verdict by itself (provenance, a camera record), ``brief(result) -> str | None``: a few
+    words naming what this result shows ("signed C2PA manifest (Adobe Firefly)"), ``None``
+    when it shows nothing worth naming.
     """
 
     name: str
@@ -155,6 +165,7 @@ class BaseSignal:
     failure: ClassVar[str] = "analysis failed"
     prior: ClassVar[Prior | None] = None
     decisive_at: ClassVar[float | None] = None
+    evidence_kind: ClassVar[str] = "other"
 
     def availability(self) -> Availability:
         return Availability.yes()

@@ -513,6 +513,7 @@ class DCTSignal:
 
     name = "dct"
     version = f"1.0+f{FEATURES_VERSION}"
+    evidence_kind = "pixels"
 
     def __init__(self, max_tiles: int = 16, tile: int = 256, min_size: int = 64,
                  head_path: str | Path | None = None) -> None:
@@ -602,7 +603,9 @@ class DCTSignal:
             parts.append(f"JPEG file (q\u2248{quality}) but no block grid visible in the pixels")
         else:
             parts.append("no JPEG grid")
-        parts.append(f"{int(textured.sum())} tiles of {t}px, p(AI)={prob:.2f}")
+        # the head's log-odds, like the other pixel signals: a p(AI) here would read as a second
+        # verdict beside the fused P(AI) (it stays in the evidence as head_probability)
+        parts.append(f"{int(textured.sum())} tiles of {t}px, head log-odds {score:+.2f}")
         return SignalResult(self.name, self.version, "ok", score=score, evidence=evidence,
                             summary="; ".join(parts), heatmap=hm)
 

@@ -95,6 +95,7 @@ class EffnetProbeSignal(BaseSignal):
     name: ClassVar[str] = "effnet_probe"
     version: ClassVar[str] = "1.0"
     failure: ClassVar[str] = "EfficientNet probe failed"
+    evidence_kind: ClassVar[str] = "pixels"
 
     def __init__(self, head_path: str | Path | None = None, threads: int | None = 1) -> None:
         self.head_path = head_path

@@ -170,6 +170,7 @@ class ExifSignal(BaseSignal):
     failure = "EXIF could not be read"
     # Forgeable and usually stripped: a full camera record moves at most -1.5, absence +0.15.
     prior = Prior(1.5, note="camera EXIF completeness; weak, forgeable")
+    evidence_kind = "camera_metadata"
 
     def fingerprint(self) -> dict[str, Any]:
         import piexif
@@ -179,15 +180,33 @@ class ExifSignal(BaseSignal):
     def run(self, image: "LoadedImage") -> SignalResult:
         ev = read_camera_record(image)
         score = score_camera_record(ev)
+        # Absence is a weak hint, not nothing: it carries the prior's small positive weight
+        # (generators write no camera record), so the words say so rather than "proves nothing".
         if not ev["present"]:
-            summary = "no EXIF (proves nothing: screenshots, social networks and editors strip it)"
+            summary = ("no EXIF: a weak hint towards AI (generators write none, but screenshots, "
+                       "social networks and editors strip it too)")
         elif ev["completeness"] <= 0:
-            summary = "EXIF without a camera record"
+            summary = "EXIF without a camera record: a weak hint towards AI, as when there is no EXIF"
         else:
-            who = " ".join(x for x in (ev["make"], ev["model"]) if x) or "unknown camera"
+            make, model = ev["make"], ev["model"]
+            if make and model and model.lower().startswith(make.lower()):
+                make = None  # "Canon" + "Canon EOS R5" reads as "Canon EOS R5"
+            who = " ".join(x for x in (make, model) if x) or "unknown camera"
             summary = f"camera record {who}, {ev['completeness']:.0%} complete"
             if ev["inconsistencies"]:
                 summary += f"; {len(ev['inconsistencies'])} inconsistencies"
         if ev["generator_payload_fields"]:
             summary += f"; EXIF {', '.join(ev['generator_payload_fields'])} hold generator payloads, not camera data"
         return SignalResult(self.name, self.version, "ok", score=round(score, 4), evidence=ev, summary=summary)
+
+    def brief(self, result: SignalResult) -> str | None:
+        """``"complete camera EXIF (Canon EOS R5)"``, ``"camera EXIF (Canon EOS R5, 60% complete)"``;
+        ``None`` without a camera record."""
+        ev = result.evidence
+        if result.status != "ok" or not ev.get("present") or not ev.get("completeness"):
+            return None
+        who = ev.get("model") or ev.get("make") or "unknown camera"
+        flaw = f", {len(ev['inconsistencies'])} inconsistencies" if ev.get("inconsistencies") else ""
+        if ev["completeness"] >= 0.8 and not flaw:
+            return f"complete camera EXIF ({who})"
+        return f"camera EXIF ({who}, {ev['completeness']:.0%} complete{flaw})"

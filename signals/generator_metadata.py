@@ -289,6 +289,7 @@ class GeneratorMetadataSignal(BaseSignal):
     # Embedded generation parameters, workflows, IPTC trainedAlgorithmicMedia: +12 (decisive).
     prior = Prior(12.0, note="generator fingerprints in metadata; embedded parameters decisive")
     decisive_at = DECISIVE
+    evidence_kind = "provenance"
 
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "generators": len(GENERATOR_NAMES)}
@@ -299,10 +300,20 @@ class GeneratorMetadataSignal(BaseSignal):
             return SignalResult(self.name, self.version, "ok", score=0.0, evidence=ev,
                                 summary="no generator fingerprint in metadata (absence proves nothing)")
         top = ev["hits"][0]
-        what = {"parameters": "embedded generation parameters", "workflow": "embedded workflow graph",
-                "digital_source_type": f"DigitalSourceType {top['text'].rsplit('/', 1)[-1]}",
-                "software": "generator named in a software field", "marker": "AI wording"}[top["kind"]]
-        summary = f"{top['generator']}: {what} in {top['source']}"
+        summary = f"{top['generator']}: {_what(top)} in {top['source']}"
         if len(ev["hits"]) > 1:
             summary += f" (+{len(ev['hits']) - 1} more)"
         return SignalResult(self.name, self.version, "ok", score=float(top["score"]), evidence=ev, summary=summary)
+
+    def brief(self, result: SignalResult) -> str | None:
+        """``"embedded generation parameters (Automatic1111)"``; ``None`` without a hit."""
+        hits = result.evidence.get("hits") if result.status == "ok" else None
+        if not hits:
+            return None
+        return f"{_what(hits[0])} ({hits[0]['generator']})"
+
+
+def _what(hit: dict[str, Any]) -> str:
+    return {"parameters": "embedded generation parameters", "workflow": "embedded workflow graph",
+            "digital_source_type": f"DigitalSourceType {hit['text'].rsplit('/', 1)[-1]}",
+            "software": "generator named in a software field", "marker": "AI wording"}[hit["kind"]]

@@ -50,6 +50,7 @@ class JpegTablesSignal(BaseSignal):
     failure = "quantisation tables unreadable"
     # Who encoded the file last, not how the pixels were made.
     prior = Prior(1.0, note="library vs camera quantisation tables; weak")
+    evidence_kind = "camera_metadata"
 
     def run(self, image: "LoadedImage") -> SignalResult:
         if image.format not in JPEG_FORMATS:
@@ -67,3 +68,9 @@ class JpegTablesSignal(BaseSignal):
             summary = (f"custom quantisation tables (camera firmware or editor), closest IJG quality "
                        f"{ev['estimated_quality']}")
         return SignalResult(self.name, self.version, "ok", score=_SCORES[ev["kind"]], evidence=ev, summary=summary)
+
+    def brief(self, result: SignalResult) -> str | None:
+        """``"camera-style JPEG tables"`` for custom tables; ``None`` for a library's."""
+        if result.status == "ok" and result.evidence.get("kind") == "custom":
+            return "camera-style JPEG tables"
+        return None

@@ -169,6 +169,7 @@ class OnnxSignal:
     ``name``/``version`` and ``weight_specs`` (the weights they know how to read) and analyse."""
 
     weight_specs: tuple[WeightSpec, ...] = ()
+    evidence_kind = "pixels"
 
     def __init__(self, weights: str, *, home: str | None = None, threads: int | None = None,
                  batch_size: int = 16) -> None:

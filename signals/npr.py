@@ -57,6 +57,7 @@ class NprSignal(BaseSignal):
     name: ClassVar[str] = "npr"
     version: ClassVar[str] = "1.0"
     failure: ClassVar[str] = "NPR network failed"
+    evidence_kind: ClassVar[str] = "pixels"
 
     def __init__(self, head_path: str | Path | None = None, threads: int | None = 1) -> None:
         self.head_path = head_path

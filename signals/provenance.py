@@ -285,6 +285,7 @@ class C2paSignal:
     # only as good as the signer (the score is already scaled by trust in the signer).
     prior = Prior(12.0, note="signed provenance; AI claim +12 (decisive), trusted capture -12")
     decisive_at = DECISIVE
+    evidence_kind = "provenance"
     version = "1.0"
 
     def __init__(self, allow_network: bool = False, trust_anchors: str | None = None) -> None:
@@ -364,6 +365,28 @@ class C2paSignal:
         ev.update(present=True, embedded=embedded, remote_url=remote, remote_fetched=bool(remote and not embedded),
                   error=None)
         return self._ok(score, ev, summary)
+
+    def brief(self, result: SignalResult) -> str | None:
+        """``"signed C2PA manifest (Adobe Firefly)"`` for an origin claim (AI or capture), with the
+        signer's standing when it matters; ``None`` without one."""
+        ev = result.evidence
+        origin = ev.get("origin") if result.status == "ok" else None
+        if origin not in ("ai", "ai_composite", "synthetic", "capture"):
+            return None
+        who = ev.get("claim_generator") or "unknown generator"
+        if ev.get("tampered"):
+            return f"C2PA manifest ({who}) that fails its integrity check"
+        what = "signed C2PA capture claim" if origin == "capture" else "signed C2PA manifest"
+        if origin == "capture":  # a camera claim is only as good as its signer
+            standing = {"trusted": "trusted signer", "valid": "signer not on a trust list"}.get(
+                ev.get("validation_state"), "signing credential expired" if "signingCredential.expired" in
+                (ev.get("credential_issues") or []) else "signing credential not valid")
+            return f"{what} ({who}, {standing})"
+        if origin == "ai_composite":
+            what += " of a composite with AI parts"
+        elif origin == "synthetic":
+            what += " of synthetic (algorithmic) media"
+        return f"{what} ({who})"
 
     def _ok(self, score: float, ev: dict[str, Any], summary: str) -> SignalResult:
         return SignalResult(self.name, self.version, "ok", score=float(score), evidence=ev, summary=summary)

@@ -113,6 +113,7 @@ class WatermarkSignal:
     # A known invisible watermark decoded (false match <= 1e-6 by construction): +12 (decisive).
     prior = Prior(12.0, note="SD v1 / SDXL dwtDct watermark decoded (decisive)")
     decisive_at = 1.0
+    evidence_kind = "provenance"
     version = "1.1"
 
     def __init__(self, alpha: float = 1e-6, min_accuracy: float = 0.8, max_pixels: int = 4_194_304) -> None:
@@ -148,6 +149,11 @@ class WatermarkSignal:
         else:
             summary = "no Stable Diffusion invisible watermark (absence proves nothing: resizing, cropping and most generators omit it)"
         return SignalResult(self.name, self.version, "ok", score=1.0 if found else 0.0, evidence=ev, summary=summary)
+
+    def brief(self, result: SignalResult) -> str | None:
+        """``"SDXL invisible watermark (Stable Diffusion pipeline)"``; ``None`` when none was decoded."""
+        mark = result.evidence.get("watermark") if result.status == "ok" else None
+        return f"{mark} invisible watermark (Stable Diffusion pipeline)" if mark else None
 
     def _decode_all(self, rgb: np.ndarray) -> dict[str, dict[str, Any]]:
         votes = {"bgr": block_bits(rgb[..., ::-1]), "rgb": block_bits(rgb)}

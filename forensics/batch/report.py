@@ -1,10 +1,18 @@
-"""``forensics report``: one self-contained HTML page from a scan's JSON Lines file.
+"""``forensics report``: one self-contained HTML page to review a scan's JSON Lines file.
 
-The page needs no network: CSS, JavaScript and images (thumbnails made from the source files,
-heatmap overlays composited here) are inline, and a Content-Security-Policy forbids every
-other source (``default-src 'none'``; scripts only by the hash of the page's own script), so
-even text that escaped escaping could not run or fetch anything. All text that comes from
-files (paths, summaries drawn from metadata, error messages) is HTML-escaped.
+The page needs no network: CSS, JavaScript and images (thumbnails and detail images made from
+the engine's own decoding of the source files, heatmaps rendered here) are inline, and a
+Content-Security-Policy forbids every other source (``default-src 'none'``; scripts only by
+the hash of the page's own script), so even text that escaped escaping could not run or fetch
+anything. Text from files (paths, summaries drawn from metadata, error messages) is
+HTML-escaped in the markup and set with ``textContent`` by the script; the per-image data the
+script reads is a JSON block whose ``<``, ``>`` and ``&`` are escaped.
+
+What a reviewer gets: a summary header (counts by verdict and by basis, a histogram of P(AI),
+the signals that decided most), a compact table sorted by P(AI) (every column sortable), a
+gallery view, a detail panel per image (large image, each signal's heatmap over it with its own
+opacity slider, contribution bars, evidence lines, metadata), reviewer marks kept in the
+browser's storage for this report, and a CSV export of the rows the current filter shows.
 """
 
 from __future__ import annotations
@@ -14,10 +22,11 @@ import datetime as _dt
 import hashlib
 import html
 import io
+import json
 import logging
+import math
 import os
 import stat
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forensics.errors import ForensicsError
-from forensics.image import DEFAULT_MAX_PIXELS, decoder_formats
+from forensics.basis import fmt_p
+from forensics.errors import ForensicsError, ImageLoadError
+from forensics.image import DEFAULT_MAX_PIXELS, load_image
+from forensics.text import rule_text
 
 from .results import read_results
 
@@ -35,11 +46,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-THUMB_SIDE = 128
-MINI_SIDE = 64
+#: Longer side of the table/gallery thumbnail and of the detail panel's image, in pixels.
+THUMB_SIDE = 160
+DETAIL_SIDE = 512
 #: Largest source file read for a thumbnail.
 MAX_THUMB_BYTES = 256 * 1024 * 1024
-VERDICT_LABELS = {"likely_ai": "likely AI", "likely_real": "likely real", "inconclusive": "inconclusive"}
+VERDICT_LABELS = {"likely_ai": "likely AI", "inconclusive": "inconclusive", "likely_real": "likely real"}
+VERDICT_RANK = {"likely_ai": 0, "inconclusive": 1, "likely_real": 2}
+BASIS_LABELS = {"provenance": "provenance", "camera_metadata": "camera metadata", "pixels": "pixels",
+                "other": "other signals", "none": "nothing", None: "not recorded"}
+HIST_BINS = 10
+#: A heatmap whose values span less than this is flat: it is not drawn (a stretched flat map
+#: would be noise presented as structure).
+FLAT_SPAN = 1e-3
 
 
 @dataclass
@@ -57,11 +76,11 @@ class ReportSummary:
 
 
 # -- images ------------------------------------------------------------------------------------
-def _open_thumbnail(path: str, sha256: str | None, max_pixels: int) -> tuple["Image.Image | None", str | None]:
-    """A small RGB thumbnail of ``path`` and a note (why there is none, or that the file
-    changed since the scan). Never raises; never opens anything but a regular file."""
-    from PIL import Image, ImageOps
-
+def decoded_pixels(path: str, sha256: str | None, max_pixels: int) -> tuple[np.ndarray | None, str | None]:
+    """The source's pixels as the engine decoded them for analysis (``LoadedImage.rgb``: a
+    16-bit TIFF stretched to 8 bits, a truncated JPEG with its filler rows, EXIF orientation
+    applied), and a note (why there are none, or that the file changed since the scan). Never
+    raises; never opens anything but a regular file."""
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -76,62 +95,62 @@ def _open_thumbnail(path: str, sha256: str | None, max_pixels: int) -> tuple["Im
         return None, f"source not readable here ({exc.strerror or exc})"
     note = None
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
-        note = "file changed since the scan: the thumbnail shows the current file"
+        note = "file changed since the scan: the image shows the current file"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data), formats=decoder_formats())
-            if im.size[0] * im.size[1] > max_pixels:
-                return None, "image too large to decode for a thumbnail"
-            im.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))  # JPEG: decode at reduced scale
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            im = im.convert("RGB")
-            im.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
-            return im, note
-    except Exception as exc:  # truncated, corrupt or hostile files: a placeholder instead
+        return load_image(data, max_pixels=max_pixels).rgb, note
+    except ImageLoadError as exc:
+        return None, f"no thumbnail: {str(exc).removeprefix('<bytes>: ')}"
+    except Exception as exc:  # a decoder bug must not sink the report
+        log.warning("%s: thumbnail failed", path, exc_info=True)
         return None, f"no thumbnail ({type(exc).__name__})"
 
 
-def heat_rgba(heatmap: list[list[float]], size: tuple[int, int]) -> "Image.Image":
-    """A translucent overlay of a ``[0, 1]`` grid (1 = AI-like) at ``size``: blue for real-like,
-    red for AI-like, more opaque the further from 0.5."""
+def shrink(rgb: np.ndarray, side: int) -> "Image.Image":
+    """``rgb`` as an image whose longer side is at most ``side`` (Lanczos)."""
     from PIL import Image
 
-    v = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.5), 0, 1)
+    im = Image.fromarray(rgb)
+    if max(im.size) > side:
+        im.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return im
+
+
+def heat_rgba(heatmap: Any) -> tuple["Image.Image", float, float] | None:
+    """A ``[0, 1]`` grid (1 = AI-like) as an RGBA image at its own resolution, stretched for
+    display over its own range ``lo..hi`` (returned with it), so that a map whose cells all lie
+    near 0.3 still shows where they differ instead of one uniform tint: blue at ``lo``, yellow
+    midway, red at ``hi``, more opaque towards ``hi``. ``None`` for a flat map."""
+    from PIL import Image
+
+    v = np.asarray(heatmap, dtype=np.float64)
+    if v.ndim != 2 or v.size == 0 or not np.isfinite(v).any():
+        return None
+    v = np.where(np.isfinite(v), v, np.nanmin(v))
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo < FLAT_SPAN:
+        return None
+    n = (v - lo) / (hi - lo)
     rgba = np.empty(v.shape + (4,), dtype=np.uint8)
-    rgba[..., 0] = (40 + 215 * v).astype(np.uint8)
-    rgba[..., 1] = (60 * (1 - np.abs(v - 0.5) * 2)).astype(np.uint8)
-    rgba[..., 2] = (40 + 215 * (1 - v)).astype(np.uint8)
-    rgba[..., 3] = (70 + 130 * np.abs(v - 0.5) * 2).astype(np.uint8)
-    return Image.fromarray(rgba, "RGBA").resize(size, Image.Resampling.BILINEAR)
+    rgba[..., 0] = np.round(255 * np.clip(2 * n, 0, 1) * 0.85 + 30).astype(np.uint8)
+    rgba[..., 1] = np.round(200 * (1 - np.abs(2 * n - 1))).astype(np.uint8)
+    rgba[..., 2] = np.round(230 * np.clip(1 - 2 * n, 0, 1) + 20).astype(np.uint8)
+    rgba[..., 3] = np.round(90 + 150 * n).astype(np.uint8)
+    return Image.fromarray(rgba, "RGBA"), lo, hi
 
 
-def overlay(base: "Image.Image | None", heatmap: list[list[float]], side: int) -> "Image.Image":
-    """``heatmap`` composited over ``base`` (or over grey when there is no thumbnail)."""
-    from PIL import Image
-
-    if base is None:
-        h, w = len(heatmap), len(heatmap[0])
-        scale = side / max(h, w)
-        base = Image.new("RGB", (max(1, round(w * scale)), max(1, round(h * scale))), (128, 128, 128))
-    elif max(base.size) > side:
-        base = base.copy()
-        base.thumbnail((side, side))
-    out = base.convert("RGBA")
-    out.alpha_composite(heat_rgba(heatmap, out.size))
-    return out.convert("RGB")
-
-
-def _data_uri(im: "Image.Image") -> str:
+def _data_uri(im: "Image.Image", fmt: str = "JPEG") -> str:
     buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    if fmt == "JPEG":
+        im.convert("RGB").save(buf, "JPEG", quality=85)
+    else:
+        im.save(buf, fmt, optimize=True)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _valid_heatmap(hm: Any) -> bool:
-    return (isinstance(hm, list) and hm and all(isinstance(r, list) and r for r in hm)
-            and len({len(r) for r in hm}) == 1 and all(isinstance(x, (int, float)) for r in hm for x in r))
+    return (isinstance(hm, list) and bool(hm) and all(isinstance(r, list) and r for r in hm)
+            and len({len(r) for r in hm}) == 1
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for r in hm for x in r))
 
 
 # -- HTML --------------------------------------------------------------------------------------
@@ -140,176 +159,440 @@ def e(text: Any) -> str:
     return html.escape("" if text is None else str(text), quote=True)
 
 
+def _json_block(value: Any) -> str:
+    """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&``."""
+    return (json.dumps(value, allow_nan=False, separators=(",", ":"))
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
 CSS = """
-:root{--ai:#c62828;--real:#1565c0;--inc:#8d6e00;--mute:#777}
-body{font:13px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:16px;color:#222;background:#fafafa}
-h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
-.meta{color:var(--mute);margin-bottom:8px}.counts span{margin-right:14px}
-.controls{position:sticky;top:0;background:#fafafa;padding:8px 0;border-bottom:1px solid #ddd;z-index:2}
-.controls label{margin-right:12px;cursor:pointer}.controls input[type=search]{width:260px}
-table{border-collapse:collapse;background:#fff;width:100%}
-th,td{border-bottom:1px solid #e4e4e4;padding:6px;vertical-align:top;text-align:left}
-th{background:#f0f0f0;position:sticky;top:38px;cursor:pointer;user-select:none;white-space:nowrap}
+:root{--ai:#c62828;--real:#1565c0;--inc:#8d6e00;--err:#6d4c41;--mute:#666;--line:#e2e2e2}
+*{box-sizing:border-box}
+html,body{max-width:100%}
+body{font:13px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;padding:12px 16px;color:#222;background:#fafafa}
+h1{font-size:18px;margin:0 0 2px;overflow-wrap:anywhere}h2{font-size:15px;margin:18px 0 6px}
+.meta{color:var(--mute);font-size:12px;overflow-wrap:anywhere}
+.summary{display:flex;flex-wrap:wrap;gap:12px;margin:10px 0}
+.card{background:#fff;border:1px solid var(--line);border-radius:6px;padding:8px 10px;min-width:0;flex:1 1 220px}
+.card h3{font-size:12px;margin:0 0 6px;color:var(--mute);font-weight:600;text-transform:uppercase;letter-spacing:.03em}
+.chips span{display:inline-block;margin:0 8px 4px 0;white-space:nowrap}
+.hist{width:100%;max-width:420px;height:auto;display:block}
+.deciders{margin:0;padding-left:18px}
+.controls{position:sticky;top:0;background:#fafafa;padding:6px 0;border-bottom:1px solid #ddd;z-index:3;
+display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center}
+.controls label{cursor:pointer;white-space:nowrap}.controls input[type=search]{width:200px;max-width:100%}
+button{font:inherit;cursor:pointer}
+table{border-collapse:collapse;background:#fff;width:100%;table-layout:fixed}
+th,td{border-bottom:1px solid var(--line);padding:4px 6px;vertical-align:middle;text-align:left;overflow:hidden}
+th{background:#f0f0f0;position:sticky;top:38px;cursor:pointer;user-select:none;white-space:nowrap;z-index:2}
 th.sorted-asc::after{content:" \\25B2"}th.sorted-desc::after{content:" \\25BC"}
-td.img{white-space:nowrap}td.img img{border:1px solid #ccc;margin-right:4px;vertical-align:top}
-.ph{display:inline-block;width:128px;height:96px;background:repeating-linear-gradient(45deg,#eee,#eee 8px,#ddd 8px,#ddd 16px);
-color:#666;font-size:11px;text-align:center;vertical-align:top;border:1px solid #ccc;padding-top:36px;box-sizing:border-box}
-.path{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all;max-width:280px}
-.small{color:var(--mute);font-size:11px}.warn{color:#b45309;font-size:11px}
-.badge{padding:2px 6px;border-radius:3px;color:#fff;white-space:nowrap}
+th.c-img{width:76px}th.c-p{width:84px}th.c-v{width:104px}th.c-top{width:17%}th.c-mark{width:92px}th.c-file{width:24%}
+tr.row{cursor:pointer}tr.row:hover{background:#f5f8ff}tr.row.current{outline:2px solid #1565c0;outline-offset:-2px}
+td.img img,.ph{display:block;max-width:64px;max-height:56px;border:1px solid #ccc}
+.ph{width:64px;height:48px;background:repeating-linear-gradient(45deg,#eee,#eee 6px,#ddd 6px,#ddd 12px);
+color:#666;font-size:10px;text-align:center;padding-top:14px;overflow:hidden}
+.file{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.small{color:var(--mute);font-size:11px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.note{color:var(--mute);font-size:11px;overflow-wrap:anywhere}
+.warn{color:#b45309;font-size:11px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.headline{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden;overflow-wrap:anywhere}
+.badge{display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;white-space:nowrap;font-size:12px}
 .v-likely_ai{background:var(--ai)}.v-likely_real{background:var(--real)}.v-inconclusive{background:var(--inc)}
-.prob{width:90px;height:8px;background:#eee;margin-top:3px}.prob span{display:block;height:8px;background:linear-gradient(90deg,var(--real),var(--inc),var(--ai))}
-.bar{position:relative;width:90px;height:10px;background:#f1f1f1;margin-top:3px}
+.prob{height:6px;background:#eee;margin-top:3px}.prob span{display:block;height:6px;background:linear-gradient(90deg,var(--real),var(--inc),var(--ai))}
+.bar{position:relative;height:10px;background:#f1f1f1}
 .bar::before{content:"";position:absolute;left:50%;top:-2px;bottom:-2px;border-left:1px solid #999}
 .bar span{position:absolute;top:0;height:10px}.pos{background:var(--ai)}.neg{background:var(--real)}
-.status{color:var(--mute);font-style:italic}
-ul.ev{margin:0;padding-left:16px;min-width:320px;max-width:420px}ul.ev li{margin-bottom:3px;overflow-wrap:anywhere}
-ul.ev img{float:right;margin-left:4px;border:1px solid #ccc}
-body.noheat .heat{display:none}
-.errors td{color:#7f1d1d}
+select.mark{width:100%;font:inherit}
+#gallery{display:none;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px}
+body.gallery #gallery{display:grid}body.gallery #tablewrap{display:none}
+.tile{background:#fff;border:1px solid var(--line);border-radius:4px;padding:4px;cursor:pointer;min-width:0}
+.tile img,.tile .ph{width:100%;height:auto;max-width:none;max-height:160px;object-fit:contain;background:#f3f3f3}
+.tile .ph{height:100px}
+.tile .cap{display:flex;justify-content:space-between;gap:4px;align-items:center;margin-top:3px}
+.tile .file{font-size:11px}
+.mk{font-size:11px;color:#fff;background:#455a64;border-radius:3px;padding:0 4px}.mk:empty{display:none}
+#detail{position:fixed;top:0;right:0;bottom:0;width:min(780px,100%);background:#fff;border-left:1px solid #bbb;
+box-shadow:-4px 0 16px rgba(0,0,0,.15);overflow-y:auto;overflow-x:hidden;z-index:10;padding:12px 14px}
+#detail[hidden]{display:none}
+#detail .top{display:flex;gap:8px;align-items:flex-start}#detail .top h2{margin:0;flex:1;min-width:0;overflow-wrap:anywhere;font-size:14px}
+.stage{position:relative;display:inline-block;width:min(100%,560px);margin:8px 0;line-height:0;background:#eee}
+.stage img{display:block;width:100%;height:auto}.stage img.big.small-src{image-rendering:pixelated}
+.stage img.hm{position:absolute;left:0;top:0;width:100%;height:100%;image-rendering:pixelated;pointer-events:none}
+.hmctl{display:grid;grid-template-columns:minmax(0,150px) minmax(0,1fr) minmax(0,170px);gap:2px 8px;align-items:center;font-size:12px}
+.hmctl input{width:100%}
+.contrib{display:grid;grid-template-columns:minmax(0,150px) 64px minmax(0,1fr);gap:3px 8px;align-items:center;font-size:12px}
+ul.ev{margin:4px 0;padding-left:18px}ul.ev li{margin-bottom:3px;overflow-wrap:anywhere}
+dl.md{display:grid;grid-template-columns:minmax(0,130px) minmax(0,1fr);gap:2px 8px;font-size:12px;margin:4px 0}
+dl.md dt{color:var(--mute)}dl.md dd{margin:0;overflow-wrap:anywhere}
+.marks button{margin-right:4px}.marks button.on{outline:2px solid #222}
+.errors{table-layout:fixed}.errors td{color:#7f1d1d;overflow-wrap:anywhere}.errors td:nth-child(2){overflow-wrap:normal}
+@media (max-width:1000px){th.c-top,td.c-top{display:none}th.c-file{width:26%}.headline{-webkit-line-clamp:3}}
+@media (max-width:640px){th.c-img,td.c-img{display:none}}
 """
 
-JS = """
+JS = r"""
 (function(){
-  var table=document.getElementById('results'); if(!table) return;
-  var tbody=table.tBodies[0];
-  function val(td,num){var v=td?td.getAttribute('data-v'):null; if(num){var f=parseFloat(v); return isNaN(f)?-Infinity:f;} return (v||'').toLowerCase();}
-  Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th,i){
-    th.addEventListener('click',function(){
-      var num=th.getAttribute('data-type')==='num';
-      var asc=!th.classList.contains('sorted-asc');
-      Array.prototype.forEach.call(table.tHead.rows[0].cells,function(o){o.classList.remove('sorted-asc','sorted-desc');});
-      th.classList.add(asc?'sorted-asc':'sorted-desc');
-      var rows=Array.prototype.slice.call(tbody.rows);
-      rows.sort(function(a,b){var x=val(a.cells[i],num),y=val(b.cells[i],num); return (x<y?-1:x>y?1:0)*(asc?1:-1);});
-      rows.forEach(function(r){tbody.appendChild(r);});
-    });
+  var data=JSON.parse(document.getElementById('data').textContent);
+  var rows=data.rows, byI={};
+  rows.forEach(function(r){byI[r.i]=r;});
+  var tbody=document.querySelector('#results tbody'), gallery=document.getElementById('gallery');
+  var trs={}, tiles={};
+  Array.prototype.forEach.call(tbody.rows,function(tr){trs[tr.getAttribute('data-i')]=tr;});
+  Array.prototype.forEach.call(gallery.children,function(t){tiles[t.getAttribute('data-i')]=t;});
+  // reviewer marks, kept in this browser for this report
+  var KEY='forensics-report:'+data.id, marks={}, store=null, LABEL={'':'','ai':'AI','real':'real','unsure':'unsure'};
+  try{store=window.localStorage; marks=JSON.parse(store.getItem(KEY)||'{}')||{};}catch(err){store=null;
+    document.getElementById('storenote').textContent='marks are not kept: this browser blocks storage for the page';}
+  function markOf(r){return marks[r.key]||'';}
+  function setMark(i,m){
+    var r=byI[i]; if(m) marks[r.key]=m; else delete marks[r.key];
+    if(store){try{store.setItem(KEY,JSON.stringify(marks));}catch(err){}}
+    showMark(r); if(cur===i) renderMarks(r); apply();
+  }
+  function showMark(r){
+    var m=markOf(r), tr=trs[r.i], t=tiles[r.i];
+    tr.setAttribute('data-mark',m); tr.querySelector('select.mark').value=m;
+    t.querySelector('.mk').textContent=LABEL[m];
+  }
+  rows.forEach(showMark);
+  Array.prototype.forEach.call(document.querySelectorAll('select.mark'),function(s){
+    s.addEventListener('click',function(ev){ev.stopPropagation();});
+    s.addEventListener('change',function(){setMark(+s.getAttribute('data-i'),s.value);});
   });
-  var boxes=document.querySelectorAll('input.vf'), search=document.getElementById('q'), shown=document.getElementById('shown');
-  function apply(){
+  // sorting
+  var sortKey='p', sortDir=-1;
+  function keyOf(r,k){
+    if(k==='p') return r.p; if(k==='file') return r.source.toLowerCase(); if(k==='verdict') return r.rank;
+    if(k==='basis') return r.basis||''; if(k==='top') return r.top_abs; if(k==='mark') return markOf(r);
+    return '';
+  }
+  var ths=document.querySelectorAll('#results th[data-key]');
+  Array.prototype.forEach.call(ths,function(th){
+    th.addEventListener('click',function(){
+      var k=th.getAttribute('data-key');
+      if(k===sortKey) sortDir=-sortDir; else {sortKey=k; sortDir=(k==='p'||k==='top')?-1:1;}
+      order(); });
+  });
+  function order(){
+    Array.prototype.forEach.call(ths,function(o){o.classList.remove('sorted-asc','sorted-desc');
+      if(o.getAttribute('data-key')===sortKey) o.classList.add(sortDir>0?'sorted-asc':'sorted-desc');});
+    var list=rows.slice();
+    list.sort(function(a,b){var x=keyOf(a,sortKey),y=keyOf(b,sortKey); var c=x<y?-1:x>y?1:0; return c*sortDir||a.i-b.i;});
+    list.forEach(function(r){tbody.appendChild(trs[r.i]); gallery.appendChild(tiles[r.i]);});
+    apply();
+  }
+  // filtering
+  var boxes=document.querySelectorAll('input.vf'), search=document.getElementById('q'), mf=document.getElementById('markfilter');
+  var shown=document.getElementById('shown');
+  function visible(r){
     var on={}; Array.prototype.forEach.call(boxes,function(b){on[b.value]=b.checked;});
-    var q=(search.value||'').toLowerCase(), n=0;
-    Array.prototype.forEach.call(tbody.rows,function(r){
-      var ok=on[r.getAttribute('data-verdict')] && (!q || r.getAttribute('data-path').toLowerCase().indexOf(q)>=0);
-      r.style.display=ok?'':'none'; if(ok) n++;
-    });
-    var er=document.getElementById('errors'); if(er) er.style.display=on['error']?'':'none';
+    var q=(search.value||'').toLowerCase(), m=markOf(r), f=mf.value;
+    return on[r.verdict] && (!q || r.source.toLowerCase().indexOf(q)>=0)
+      && (f==='all' || (f==='unmarked' ? !m : f==='marked' ? !!m : m===f));
+  }
+  function apply(){
+    var n=0;
+    Array.prototype.forEach.call(tbody.rows,function(tr){
+      var ok=visible(byI[tr.getAttribute('data-i')]); tr.style.display=ok?'':'none';
+      tiles[tr.getAttribute('data-i')].style.display=ok?'':'none'; if(ok) n++; });
+    var on=document.querySelector('input.vf[value=error]'), er=document.getElementById('errors');
+    if(er&&on) er.style.display=on.checked?'':'none';
     shown.textContent=n;
   }
+  function visibleInOrder(){
+    return Array.prototype.filter.call(tbody.rows,function(tr){return tr.style.display!=='none';})
+      .map(function(tr){return +tr.getAttribute('data-i');});
+  }
   Array.prototype.forEach.call(boxes,function(b){b.addEventListener('change',apply);});
-  search.addEventListener('input',apply);
-  var heat=document.getElementById('heat');
-  heat.addEventListener('change',function(){document.body.classList.toggle('noheat',!heat.checked);});
-  apply();
+  search.addEventListener('input',apply); mf.addEventListener('change',apply);
+  // table or gallery
+  var viewBtn=document.getElementById('view');
+  viewBtn.addEventListener('click',function(){
+    var g=document.body.classList.toggle('gallery'); viewBtn.textContent=g?'table view':'gallery view';});
+  // CSV of the rows the filter shows, in the order shown
+  function cell(v){v=(v===null||v===undefined)?'':String(v); return /[",\r\n]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
+  function csv(){
+    var out=[['source','path','sha256','probability','verdict','basis','headline','mark'].join(',')];
+    visibleInOrder().forEach(function(i){var r=byI[i];
+      out.push([r.source,r.path,r.sha256,r.p.toFixed(6),r.verdict,r.basis||'',r.headline,markOf(r)].map(cell).join(','));});
+    return out.join('\r\n')+'\r\n';
+  }
+  document.getElementById('export').addEventListener('click',function(){
+    var a=document.createElement('a'); a.href=URL.createObjectURL(new Blob([csv()],{type:'text/csv'}));
+    a.download=data.csv_name; document.body.appendChild(a); a.click();
+    setTimeout(function(){URL.revokeObjectURL(a.href); a.remove();},1000);
+  });
+  window.forensicsReport={csv:csv};
+  // the detail panel
+  var panel=document.getElementById('detail'), cur=null;
+  function el(tag,cls,text){var x=document.createElement(tag); if(cls) x.className=cls; if(text!==undefined) x.textContent=text; return x;}
+  function renderMarks(r){
+    var box=panel.querySelector('.marks'); if(!box) return;
+    Array.prototype.forEach.call(box.querySelectorAll('button'),function(b){b.classList.toggle('on',b.getAttribute('data-m')===markOf(r));});
+  }
+  function open(i){
+    var r=byI[i]; cur=i; panel.textContent='';
+    Array.prototype.forEach.call(tbody.rows,function(tr){tr.classList.toggle('current',+tr.getAttribute('data-i')===i);});
+    var top=el('div','top'); top.appendChild(el('h2',null,r.source));
+    [['prev','\u2190'],['next','\u2192'],['close','\u2715']].forEach(function(b){
+      var x=el('button',null,b[1]); x.id='d-'+b[0]; x.title=b[0]; top.appendChild(x);});
+    panel.appendChild(top);
+    var h=el('p'); var bd=el('span','badge v-'+r.verdict,r.verdict_label); h.appendChild(bd);
+    h.appendChild(document.createTextNode(' '+r.headline)); panel.appendChild(h);
+    panel.appendChild(el('div','note',r.rule));
+    var marks=el('div','marks'); marks.appendChild(document.createTextNode('your mark: '));
+    [['ai','AI'],['real','real'],['unsure','unsure'],['','clear']].forEach(function(m){
+      var b=el('button',null,m[1]); b.setAttribute('data-m',m[0]); b.addEventListener('click',function(){setMark(i,m[0]);});
+      marks.appendChild(b);});
+    panel.appendChild(marks); renderMarks(r);
+    var stage=el('div','stage');
+    if(r.image){var im=el('img'); im.src=r.image; im.alt='image as analysed'; im.className='big'+(r.small?' small-src':'');
+      stage.appendChild(im);}
+    else stage.appendChild(el('div','ph',r.note||'no image'));
+    panel.appendChild(stage);
+    var heats=r.signals.filter(function(s){return s.heat;});
+    if(heats.length){
+      panel.appendChild(el('h2',null,'Heatmaps (opacity per signal)'));
+      var ctl=el('div','hmctl');
+      heats.forEach(function(s,k){
+        var o=el('img','hm'); o.src=s.heat.uri; o.alt=s.name+' heatmap'; o.style.opacity=k===0?'0.45':'0';
+        o.setAttribute('data-signal',s.name); if(r.image) stage.appendChild(o);
+        ctl.appendChild(el('span',null,s.name));
+        var sl=el('input'); sl.type='range'; sl.min='0'; sl.max='100'; sl.value=k===0?'45':'0';
+        sl.setAttribute('data-signal',s.name); sl.setAttribute('aria-label',s.name+' heatmap opacity');
+        sl.addEventListener('input',function(){o.style.opacity=String(sl.value/100);});
+        ctl.appendChild(sl);
+        ctl.appendChild(el('span','small','blue '+s.heat.lo.toFixed(2)+' \u2192 red '+s.heat.hi.toFixed(2)));
+      });
+      panel.appendChild(ctl);
+      panel.appendChild(el('div','note','Each map is stretched over its own range (1 = AI-like); the numbers are the range, so a narrow range means little difference across the image.'));
+    }
+    panel.appendChild(el('h2',null,'Contributions (log-odds; red towards AI, blue towards real)'));
+    var cg=el('div','contrib');
+    r.signals.forEach(function(s){
+      cg.appendChild(el('span',null,s.name+(s.decisive?' (decisive)':'')));
+      if(s.status==='ok' && s.in_fusion){
+        cg.appendChild(el('span',null,(s.c>=0?'+':'')+s.c.toFixed(2)+(s.calibrated?'':' *')));
+        var bar=el('div','bar'), sp=el('span',s.c>=0?'pos':'neg'), w=Math.min(1,Math.abs(s.c)/data.scale)*50;
+        sp.style.width=w.toFixed(1)+'%'; if(s.c>=0) sp.style.left='50%'; else sp.style.right='50%';
+        bar.appendChild(sp); cg.appendChild(bar);
+      } else { cg.appendChild(el('span','small',s.status==='ok'?'not fused':s.status)); cg.appendChild(el('span')); }
+    });
+    cg.appendChild(el('span',null,'(intercept)')); cg.appendChild(el('span',null,(r.intercept>=0?'+':'')+r.intercept.toFixed(2)));
+    cg.appendChild(el('span'));
+    panel.appendChild(cg);
+    panel.appendChild(el('h2',null,'Evidence'));
+    var ul=el('ul','ev');
+    r.signals.forEach(function(s){var li=el('li'); li.appendChild(el('b',null,s.name+': ')); li.appendChild(document.createTextNode(s.text)); ul.appendChild(li);});
+    panel.appendChild(ul);
+    panel.appendChild(el('h2',null,'File'));
+    var dl=el('dl','md');
+    r.meta.forEach(function(kv){dl.appendChild(el('dt',null,kv[0])); dl.appendChild(el('dd',null,kv[1]));});
+    panel.appendChild(dl);
+    panel.hidden=false;
+    document.getElementById('d-close').addEventListener('click',close);
+    document.getElementById('d-prev').addEventListener('click',function(){step(-1);});
+    document.getElementById('d-next').addEventListener('click',function(){step(1);});
+  }
+  function close(){panel.hidden=true; cur=null;}
+  function step(d){var v=visibleInOrder(), k=v.indexOf(cur); if(v.length) open(v[(k+d+v.length)%v.length]);}
+  Array.prototype.forEach.call(tbody.rows,function(tr){tr.addEventListener('click',function(){open(+tr.getAttribute('data-i'));});});
+  Array.prototype.forEach.call(gallery.children,function(t){t.addEventListener('click',function(){open(+t.getAttribute('data-i'));});});
+  document.addEventListener('keydown',function(ev){
+    if(ev.target&&(ev.target.tagName==='INPUT'||ev.target.tagName==='SELECT')) return;
+    if(ev.key==='Escape') close();
+    else if(cur!==null&&(ev.key==='ArrowRight'||ev.key==='j')) step(1);
+    else if(cur!==null&&(ev.key==='ArrowLeft'||ev.key==='k')) step(-1);
+    else if(cur!==null&&(ev.key==='a'||ev.key==='r'||ev.key==='u')) setMark(cur,{a:'ai',r:'real',u:'unsure'}[ev.key]);
+  });
+  order();
   document.body.setAttribute('data-ready','1');
 })();
 """
 
 
-def _bar(c: float | None, scale: float) -> str:
-    if c is None:
-        return ""
-    frac = min(1.0, abs(c) / scale) * 50 if scale > 0 else 0
-    side = f"left:50%;width:{frac:.1f}%" if c >= 0 else f"right:50%;width:{frac:.1f}%"
-    return f'<div class="bar"><span class="{"pos" if c >= 0 else "neg"}" style="{side}"></span></div>'
+def _histogram_svg(good: list[dict[str, Any]]) -> str:
+    """Counts of P(AI) in ten bins, each bar stacked by verdict."""
+    bins = [Counter() for _ in range(HIST_BINS)]
+    for r in good:
+        k = min(HIST_BINS - 1, int(float(r["probability"]) * HIST_BINS))
+        bins[k][str(r.get("verdict"))] += 1
+    top = max([sum(b.values()) for b in bins] + [1])
+    w, h, pad = 400, 110, 18
+    bw = (w - 2) / HIST_BINS
+    parts = [f'<svg class="hist" viewBox="-12 0 {w + 24} {h + pad}" role="img" aria-label="histogram of P(AI)">']
+    colours = {"likely_real": "#1565c0", "inconclusive": "#8d6e00", "likely_ai": "#c62828"}
+    for k, b in enumerate(bins):
+        y = h
+        for v in ("likely_real", "inconclusive", "likely_ai"):
+            n = b.get(v, 0)
+            if not n:
+                continue
+            bh = h * n / top
+            y -= bh
+            parts.append(f'<rect x="{1 + k * bw + 1:.1f}" y="{y:.1f}" width="{bw - 2:.1f}" height="{bh:.1f}" '
+                         f'fill="{colours[v]}"><title>P(AI) {k / HIST_BINS:.1f}-{(k + 1) / HIST_BINS:.1f}: '
+                         f'{n} {VERDICT_LABELS[v]}</title></rect>')
+        total = sum(b.values())
+        if total:
+            parts.append(f'<text x="{1 + (k + 0.5) * bw:.1f}" y="{max(y - 2, 9):.1f}" font-size="11" '
+                         f'text-anchor="middle">{total}</text>')
+    parts.append(f'<line x1="0" y1="{h}" x2="{w}" y2="{h}" stroke="#999"/>')
+    for k in range(0, HIST_BINS + 1, 2):
+        parts.append(f'<text x="{1 + k * bw:.1f}" y="{h + 14}" font-size="12" text-anchor="middle">{k / HIST_BINS:.1f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
-def _signal_cell(s: dict[str, Any] | None, scale: float) -> str:
-    if s is None:
-        return '<td data-v=""></td>'
-    status = s.get("status")
-    if status != "ok":
-        return f'<td data-v="" title="{e(s.get("reason"))}"><span class="status">{e(status)}</span></td>'
-    c = s.get("contribution")
-    c = float(c) if isinstance(c, (int, float)) else None
-    mark = "" if s.get("calibrated", True) or not s.get("in_fusion", True) else " *"
-    head = f"{c:+.2f}{mark}" if c is not None and s.get("in_fusion", True) else "(not fused)"
-    score = s.get("score")
-    score_txt = f"score {score:.3g}" if isinstance(score, (int, float)) else ""
-    return (f'<td data-v="{"" if c is None else f"{c:.6f}"}" title="{e(score_txt)}">{e(head)}'
-            f'{_bar(c, scale) if s.get("in_fusion", True) else ""}</td>')
+def _decider(r: dict[str, Any], signals: list[dict[str, Any]]) -> tuple[str | None, float]:
+    """The signal that moved this row's logit most (a decisive one when it fired)."""
+    decisive = [d for d in r.get("decisive") or [] if isinstance(d, str)]
+    best, best_abs = None, 0.0
+    for s in signals:
+        c = s.get("contribution")
+        if isinstance(c, (int, float)) and abs(c) > best_abs:
+            best, best_abs = str(s.get("name")), abs(float(c))
+    if decisive:
+        return decisive[0], max(best_abs, 0.0)
+    return best, best_abs
+
+
+def _fallback_headline(verdict: str, p: float) -> str:
+    """Rows scanned before schema 2 have no headline: say only what the row holds."""
+    return f"{VERDICT_LABELS.get(verdict, verdict)} (P {fmt_p(p)}); scanned before the verdict's basis was recorded"
 
 
 def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumbnails: bool = True,
                  title: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> ReportSummary:
     """Write the HTML report of the scan file ``results`` to ``output``.
 
-    Thumbnails are made from the source files named in the rows (``scan.path``, else
-    ``source``) when they can be read here; a placeholder otherwise.
+    Images are decoded from the source files named in the rows (``scan.path``, else
+    ``source``) with the engine's own intake, when they can be read here; a placeholder
+    otherwise. Rows are sorted by P(AI), highest first.
     """
     try:
         rows = read_results(results)
     except OSError as exc:
         raise ForensicsError(f"{results}: cannot read the results ({exc.strerror or exc})") from None
-    good = [r for r in rows if isinstance(r.get("probability"), (int, float)) and "error" not in r]
+    good = [r for r in rows if isinstance(r.get("probability"), (int, float)) and not isinstance(r.get("probability"), bool)
+            and math.isfinite(r["probability"]) and "error" not in r]
     bad = [r for r in rows if isinstance(r.get("error"), dict)]
-    names: list[str] = []
-    for r in good:
-        for s in r.get("signals") or []:
-            if isinstance(s, dict) and isinstance(s.get("name"), str) and s["name"] not in names:
-                names.append(s["name"])
+    good.sort(key=lambda r: (-float(r["probability"]), str(r.get("source"))))
     contribs = [abs(s["contribution"]) for r in good for s in r.get("signals") or []
                 if isinstance(s, dict) and isinstance(s.get("contribution"), (int, float))]
     scale = max(contribs) if contribs and max(contribs) > 0 else 1.0
-    counts = Counter(r.get("verdict") for r in good)
+    scale = min(scale, 8.0)  # a decisive +12 would flatten every other bar
+    counts = Counter(str(r.get("verdict")) for r in good)
+    basis_counts: Counter = Counter()
+    deciders: Counter = Counter()
     n_thumbs = n_changed = 0
-
-    body_rows = []
-    for r in good:
+    data_rows: list[dict[str, Any]] = []
+    body_rows: list[str] = []
+    tiles: list[str] = []
+    for i, r in enumerate(good):
         scan_info = r.get("scan") if isinstance(r.get("scan"), dict) else {}
         path = str(scan_info.get("path") or r.get("source"))
         signals = [s for s in r.get("signals") or [] if isinstance(s, dict)]
-        thumb, note = _open_thumbnail(path, r.get("sha256"), max_pixels) if thumbnails else (None, None)
-        if thumb is not None:
+        rgb, note = decoded_pixels(path, r.get("sha256"), max_pixels) if thumbnails else (None, "thumbnails off")
+        thumb = big = None
+        if rgb is not None:
             n_thumbs += 1
+            thumb, big = _data_uri(shrink(rgb, THUMB_SIDE)), _data_uri(shrink(rgb, DETAIL_SIDE))
         if note and note.startswith("file changed"):
             n_changed += 1
-        with_heat = [s for s in signals if _valid_heatmap(s.get("heatmap"))]
-        with_heat.sort(key=lambda s: -abs(s.get("contribution") or 0.0))
-        img = (f'<img src="{_data_uri(thumb)}" alt="thumbnail" width="{thumb.width}" height="{thumb.height}">'
-               if thumb is not None else f'<span class="ph">{e("no thumbnail" if thumbnails else "thumbnails off")}</span>')
-        if with_heat:
-            top = with_heat[0]
-            ov = overlay(thumb, top["heatmap"], THUMB_SIDE)
-            img += (f'<img class="heat" src="{_data_uri(ov)}" alt="heatmap" title="{e(top["name"])} heatmap '
-                    f'(red = AI-like, blue = real-like)" width="{ov.width}" height="{ov.height}">')
         image = r.get("image") if isinstance(r.get("image"), dict) else {}
-        info = f'{e(image.get("format"))} {e(image.get("width"))}x{e(image.get("height"))}'
         warn = "; ".join(str(w) for w in image.get("warnings") or [])
         if image.get("truncated") and not warn:
             warn = "file is truncated"
         p = float(r["probability"])
         verdict = str(r.get("verdict"))
-        ev = []
+        basis = r.get("basis") if isinstance(r.get("basis"), dict) else {}
+        basis_kind = basis.get("kind") if isinstance(basis.get("kind"), str) else None
+        basis_counts[basis_kind] += 1
+        headline = str(r.get("headline") or _fallback_headline(verdict, p))
+        top, top_abs = _decider(r, signals)
+        if top:
+            deciders[top] += 1
+        top_s = next((s for s in signals if s.get("name") == top), None)
+        top_c = top_s.get("contribution") if top_s else None
+        decisive = {d for d in r.get("decisive") or [] if isinstance(d, str)}
+        sigs = []
         for s in signals:
-            if s.get("status") == "unavailable":  # listed once, above the table
-                continue
-            mini = ""
-            if s in with_heat[1:]:
-                m = overlay(thumb, s["heatmap"], MINI_SIDE)
-                mini = f'<img class="heat" src="{_data_uri(m)}" alt="heatmap" width="{m.width}" height="{m.height}">'
-            text = s.get("summary") or s.get("reason") or ""
-            ev.append(f'<li>{mini}<b>{e(s.get("name"))}</b>: {e(text)}</li>')
-        by_name = {s.get("name"): s for s in signals}
+            c = s.get("contribution")
+            entry = {"name": str(s.get("name")), "status": str(s.get("status")),
+                     "c": float(c) if isinstance(c, (int, float)) else 0.0,
+                     "calibrated": bool(s.get("calibrated", True)), "in_fusion": bool(s.get("in_fusion", True)),
+                     "decisive": s.get("name") in decisive,
+                     "text": str(s.get("summary") or s.get("reason") or ""), "heat": None}
+            if _valid_heatmap(s.get("heatmap")):
+                rendered = heat_rgba(s["heatmap"])
+                if rendered is not None:
+                    im, lo, hi = rendered
+                    entry["heat"] = {"uri": _data_uri(im, "PNG"), "lo": round(lo, 4), "hi": round(hi, 4)}
+            sigs.append(entry)
+        sigs.sort(key=lambda s: (s["status"] != "ok", -abs(s["c"])))
+        decision = r.get("decision") if isinstance(r.get("decision"), dict) else {}
+        fusion = r.get("fusion") if isinstance(r.get("fusion"), dict) else {}
+        calib = r.get("calibration") if isinstance(r.get("calibration"), dict) else {}
+        try:
+            rule = rule_text(decision, p, verdict, str(fusion.get("name", "custom")), calib.get("name"))
+        except (KeyError, TypeError, ValueError):
+            rule = ""
+        meta = [["path", path], ["format", f"{image.get('format')} {image.get('mode') or ''}".strip()],
+                ["size", f"{image.get('width')} x {image.get('height')} px"
+                 + (f", {image['bytes']:,} bytes" if isinstance(image.get("bytes"), int) else "")],
+                ["sha256", str(r.get("sha256"))], ["P(AI)", f"{p:.4f} (logit {float(r.get('logit') or 0):+.3f})"],
+                ["basis", BASIS_LABELS.get(basis_kind, str(basis_kind))]]
+        if warn:
+            meta.append(["intake", warn])
+        if note:
+            meta.append(["image", note])
+        not_run = [f"{n.get('name')} ({n.get('status')}: {n.get('reason')})" for n in r.get("not_run") or [] if isinstance(n, dict)]
+        if not_run:
+            meta.append(["did not run", "; ".join(not_run)])
+        if image.get("n_frames", 1) not in (1, None):
+            meta.append(["frames", f"{image.get('n_frames')} (the first is analysed)"])
+        meta.append(["fusion", f"{fusion.get('name')} ({str(fusion.get('sha256'))[:12]})"])
+        key = f"{r.get('sha256')}|{path}"
+        data_rows.append({"i": i, "key": key, "source": str(r.get("source")), "path": path, "sha256": r.get("sha256"),
+                          "p": p, "verdict": verdict, "verdict_label": VERDICT_LABELS.get(verdict, verdict),
+                          "rank": VERDICT_RANK.get(verdict, 3), "basis": basis_kind, "headline": headline,
+                          "top_abs": top_abs, "rule": rule, "intercept": float(r.get("intercept") or 0.0),
+                          "signals": sigs, "image": big, "note": note, "meta": meta,
+                          # shown larger than it is: pixels stay square instead of blurring
+                          "small": rgb is not None and max(rgb.shape[:2]) < 280})
+        name = os.path.basename(str(r.get("source"))) or str(r.get("source"))
+        img = (f'<img src="{thumb}" alt="thumbnail">' if thumb
+               else f'<span class="ph" title="{e(note or "no thumbnail")}">{e(note or "no thumbnail")}</span>')
+        sub = f'{e(image.get("format"))} {e(image.get("width"))}x{e(image.get("height"))}'
+        extra = ""
+        if warn:
+            extra += f'<div class="warn" title="{e(warn)}">{e(warn)}</div>'
+        if note and thumbnails and rgb is not None:
+            extra += f'<div class="warn">{e(note)}</div>'
+        top_txt = (f'{e(top)} {float(top_c):+.2f}' if top and isinstance(top_c, (int, float)) else e(top or "-"))
         body_rows.append(
-            f'<tr data-verdict="{e(verdict)}" data-path="{e(r.get("source"))}">'
-            f'<td class="img" data-v="{p:.6f}">{img}</td>'
-            f'<td data-v="{e(r.get("source"))}"><div class="path">{e(r.get("source"))}</div>'
-            f'<div class="small">{info} &middot; sha256 {e(str(r.get("sha256"))[:12])}</div>'
-            + (f'<div class="warn">{e(warn)}</div>' if warn else "")
-            + (f'<div class="warn">{e(note)}</div>' if note and thumbnails else "")
-            + (f'<div class="small">degraded: {e(", ".join(str(n.get("name")) for n in r.get("not_run") or [] if isinstance(n, dict)))} did not run</div>'
-               if r.get("degraded") else "")
-            + f'</td><td data-v="{p:.6f}">{p:.3f}<div class="prob"><span style="width:{p * 100:.1f}%"></span></div></td>'
-            f'<td data-v="{e(verdict)}"><span class="badge v-{e(verdict)}">{e(VERDICT_LABELS.get(verdict, verdict))}</span></td>'
-            + "".join(_signal_cell(by_name.get(n), scale) for n in names)
-            + f'<td><ul class="ev">{"".join(ev)}</ul></td></tr>')
+            f'<tr class="row" data-i="{i}" data-verdict="{e(verdict)}" data-path="{e(r.get("source"))}">'
+            f'<td class="c-img img">{img}</td>'
+            f'<td class="c-file"><div class="file" title="{e(r.get("source"))}">{e(name)}</div>'
+            f'<div class="small" title="{e(r.get("source"))}">{sub} &middot; {e(os.path.dirname(str(r.get("source"))))}</div>{extra}</td>'
+            f'<td class="c-p">{p:.3f}<div class="prob"><span style="width:{p * 100:.1f}%"></span></div></td>'
+            f'<td class="c-v"><span class="badge v-{e(verdict)}">{e(VERDICT_LABELS.get(verdict, verdict))}</span></td>'
+            f'<td class="c-h"><div class="headline" title="{e(headline)}">{e(headline)}</div></td>'
+            f'<td class="c-top"><div class="small">{top_txt}</div>'
+            f'{_bar(top_c if isinstance(top_c, (int, float)) else None, scale)}</td>'
+            f'<td class="c-mark"><select class="mark" data-i="{i}" aria-label="your mark">'
+            '<option value="">-</option><option value="ai">AI</option><option value="real">real</option>'
+            '<option value="unsure">unsure</option></select></td></tr>')
+        tiles.append(
+            f'<div class="tile" data-i="{i}" data-verdict="{e(verdict)}">{img}'
+            f'<div class="cap"><span class="badge v-{e(verdict)}">{p:.2f}</span><span class="mk"></span></div>'
+            f'<div class="file" title="{e(r.get("source"))}">{e(name)}</div></div>')
 
     err_rows = "".join(
-        f'<tr><td class="path">{e(r.get("source"))}</td><td>{e(r["error"].get("type"))}</td><td>{e(r["error"].get("message"))}</td></tr>'
+        f'<tr><td>{e(r.get("source"))}</td><td>{e(r["error"].get("type"))}</td><td>{e(r["error"].get("message"))}</td></tr>'
         for r in bad)
-    script = JS
-    script_hash = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    script_hash = base64.b64encode(hashlib.sha256(JS.encode()).digest()).decode()
     csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'"
     fusions = sorted({str((r.get("fusion") or {}).get("name")) for r in good if isinstance(r.get("fusion"), dict)})
     uncal = sorted({u for r in good if isinstance(r.get("fusion"), dict) for u in r["fusion"].get("uncalibrated") or []})
@@ -321,9 +604,19 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
     versions = sorted({str((r.get("versions") or {}).get("forensics")) for r in good if isinstance(r.get("versions"), dict)})
     settings = sorted({str(r["scan"].get("settings"))[:12] for r in rows if isinstance(r.get("scan"), dict)})
     title = title or f"forensics report: {Path(results).name}"
+    report_id = hashlib.sha256("\n".join(sorted(d["key"] for d in data_rows)).encode()).hexdigest()[:16]
+    chips = "".join(f'<span><span class="badge v-{v}">{VERDICT_LABELS[v]}</span> {counts.get(v, 0)}</span>'
+                    for v in VERDICT_LABELS) + f'<span>errors {len(bad)}</span>'
+    basis_chips = "".join(f"<span>{e(BASIS_LABELS.get(k, k))} {n}</span>" for k, n in basis_counts.most_common())
+    decided = "".join(f"<li>{e(n)}: {c} image(s)</li>" for n, c in deciders.most_common(6)) or "<li>none</li>"
     filters = "".join(
         f'<label><input type="checkbox" class="vf" value="{v}" checked> {VERDICT_LABELS[v]} ({counts.get(v, 0)})</label>'
         for v in VERDICT_LABELS) + f'<label><input type="checkbox" class="vf" value="error" checked> errors ({len(bad)})</label>'
+    payload = {"id": report_id, "scale": scale, "rows": data_rows,
+               "csv_name": f"{Path(results).stem}-marks.csv"}
+    notes = "".join(f"<br>Not available when scanned: <b>{e(n)}</b> ({e(why)})" for n, why in unavailable.items())
+    if uncal:
+        notes += "<br>* uncalibrated prior weight: " + e(", ".join(uncal))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{e(csp)}">
@@ -334,22 +627,36 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
 <h1>{e(title)}</h1>
 <div class="meta">{len(good)} result(s), {len(bad)} error row(s) from {e(results)}; generated {e(_dt.datetime.now().astimezone().isoformat(timespec="seconds"))}
 &middot; fusion {e(", ".join(fusions) or "-")} &middot; forensics {e(", ".join(versions) or "-")} &middot; settings {e(", ".join(settings) or "-")}</div>
-<div class="meta">P(AI) is the fused probability. Signal columns show each signal's contribution to the log-odds
-(red bars push towards AI, blue towards real; bars share one scale, {scale:.2f} = half width).
-{"".join(f"<br>Not available when scanned: <b>{e(n)}</b> ({e(why)})" for n, why in unavailable.items())}
-{("<br>* uncalibrated prior weight: " + e(", ".join(uncal)) + ". ") if uncal else ""}Heatmaps: red = AI-like, blue = real-like regions.</div>
+<div class="summary">
+<div class="card"><h3>Verdicts</h3><div class="chips">{chips}</div>
+<h3 style="margin-top:8px">What they rest on</h3><div class="chips">{basis_chips or "-"}</div></div>
+<div class="card"><h3>P(AI), by verdict</h3>{_histogram_svg(good)}</div>
+<div class="card"><h3>Signals that decided most</h3><ol class="deciders">{decided}</ol>
+<div class="small">the signal that moved each image's log-odds most (a decisive one when it fired)</div></div>
+</div>
+<div class="meta">P(AI) is the fused probability; the headline names the verdict and what it rests on ("no AI evidence
+found" is not "real"). Bars are log-odds contributions: red towards AI, blue towards real, one scale ({scale:.2f} = half
+width). Click a row for the image, its heatmaps and evidence; keys: &larr; &rarr; move, a / r / u mark, Esc closes.{notes}</div>
 <div class="controls">{filters}
-<label><input type="checkbox" id="heat" checked> heatmaps</label>
-<input type="search" id="q" placeholder="filter by path"> <span class="small"><span id="shown">{len(good)}</span> shown</span></div>
-<table id="results"><thead><tr><th data-type="num" title="sort by P(AI)">image</th><th>file</th><th data-type="num">P(AI)</th><th>verdict</th>
-{"".join(f'<th data-type="num">{e(n)}</th>' for n in names)}<th>evidence</th></tr></thead>
+<label>marks <select id="markfilter"><option value="all">all</option><option value="unmarked">unmarked</option>
+<option value="marked">marked</option><option value="ai">AI</option><option value="real">real</option><option value="unsure">unsure</option></select></label>
+<input type="search" id="q" placeholder="filter by path" aria-label="filter by path">
+<button id="view" type="button">gallery view</button><button id="export" type="button">export CSV (shown rows)</button>
+<span class="small"><span id="shown">{len(good)}</span> shown</span><span class="warn" id="storenote"></span></div>
+<div id="tablewrap"><table id="results">
+<thead><tr><th class="c-img">image</th><th class="c-file" data-key="file">file</th><th class="c-p sorted-desc" data-key="p">P(AI)</th>
+<th class="c-v" data-key="verdict">verdict</th><th class="c-h" data-key="basis">headline</th><th class="c-top" data-key="top">top signal</th>
+<th class="c-mark" data-key="mark">mark</th></tr></thead>
 <tbody>
 {"".join(body_rows)}
-</tbody></table>
+</tbody></table></div>
+<div id="gallery">{"".join(tiles)}</div>
 <div id="errors"><h2>Inputs that could not be analysed ({len(bad)})</h2>
-{f'<table class="errors"><thead><tr><th>file</th><th>error</th><th>message</th></tr></thead><tbody>{err_rows}</tbody></table>' if bad else '<p class="small">none</p>'}
+{f'<table class="errors"><colgroup><col style="width:30%"><col style="width:150px"><col></colgroup><thead><tr><th>file</th><th>error</th><th>message</th></tr></thead><tbody>{err_rows}</tbody></table>' if bad else '<p class="small">none</p>'}
 </div>
-<script>{script}</script>
+<aside id="detail" hidden aria-label="image detail"></aside>
+<script type="application/json" id="data">{_json_block(payload)}</script>
+<script>{JS}</script>
 </body></html>
 """
     out = Path(output)
@@ -357,3 +664,11 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
     return ReportSummary(str(out), len(rows), len(good), len(bad), n_thumbs, n_changed)
+
+
+def _bar(c: float | None, scale: float) -> str:
+    if c is None:
+        return ""
+    frac = min(1.0, abs(c) / scale) * 50 if scale > 0 else 0
+    side = f"left:50%;width:{frac:.1f}%" if c >= 0 else f"right:50%;width:{frac:.1f}%"
+    return f'<div class="bar"><span class="{"pos" if c >= 0 else "neg"}" style="{side}"></span></div>'

@@ -144,6 +144,71 @@ def row_key(row: dict[str, Any]) -> str:
     return str(scan.get("path") or row.get("source"))
 
 
+# -- flat records --------------------------------------------------------------------------------
+#: Columns of :func:`flatten`, before the per-signal ``contribution_<name>`` and ``score_<name>``.
+FLAT_COLUMNS = ("source", "path", "sha256", "probability", "logit", "verdict", "basis", "headline", "decisive",
+                "p_value", "format", "width", "height", "truncated", "degraded", "error_type", "error_message")
+
+
+def signal_names_of(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Every signal name in ``rows``, in first-seen order."""
+    names: list[str] = []
+    for row in rows:
+        for s in row.get("signals") or []:
+            if isinstance(s, dict) and isinstance(s.get("name"), str) and s["name"] not in names:
+                names.append(s["name"])
+    return names
+
+
+def flatten(row: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """One result or error row as a flat record: :data:`FLAT_COLUMNS`, then for each of
+    ``names`` its ``contribution_<name>`` (log-odds; 0 when it did not score) and
+    ``score_<name>`` (raw score; ``None`` when it did not score). Rows written before schema 2
+    have no ``basis`` or ``headline`` (``None``)."""
+    scan = row.get("scan") if isinstance(row.get("scan"), dict) else {}
+    image = row.get("image") if isinstance(row.get("image"), dict) else {}
+    decision = row.get("decision") if isinstance(row.get("decision"), dict) else {}
+    basis = row.get("basis") if isinstance(row.get("basis"), dict) else {}
+    err = row.get("error") if isinstance(row.get("error"), dict) else None
+    out: dict[str, Any] = {
+        "source": row.get("source"), "path": scan.get("path") or row.get("source"),
+        "sha256": row.get("sha256") or scan.get("sha256"), "probability": row.get("probability"),
+        "logit": row.get("logit"), "verdict": row.get("verdict"), "basis": basis.get("kind"),
+        "headline": row.get("headline"),
+        "decisive": ",".join(str(d) for d in row.get("decisive") or []) if err is None else None,
+        "p_value": decision.get("p_value"), "format": image.get("format"), "width": image.get("width"),
+        "height": image.get("height"), "truncated": image.get("truncated"), "degraded": row.get("degraded"),
+        "error_type": err.get("type") if err else None, "error_message": err.get("message") if err else None,
+    }
+    by_name = {s.get("name"): s for s in row.get("signals") or [] if isinstance(s, dict)}
+    for n in names:
+        s = by_name.get(n) or {}
+        out[f"contribution_{n}"] = s.get("contribution") if err is None else None
+        out[f"score_{n}"] = s.get("score")
+    return out
+
+
+def read_table(path: str | os.PathLike, *, latest: bool = True, as_frame: bool | str = "auto") -> Any:
+    """A scan's results as one flat record per file (see :func:`flatten`): a pandas DataFrame
+    when pandas is installed (``as_frame="auto"``) or asked for (``True``), else a list of
+    dicts (``False``, or ``"auto"`` without pandas). Exported as ``forensics.batch.read_results``."""
+    if as_frame not in (True, False, "auto"):
+        raise ValueError(f"as_frame must be True, False or 'auto', got {as_frame!r}")
+    rows = read_results(path, latest=latest)
+    names = signal_names_of(rows)
+    records = [flatten(r, names) for r in rows]
+    if as_frame is False:
+        return records
+    try:
+        import pandas as pd
+    except ImportError:
+        if as_frame is True:
+            raise ImportError("as_frame=True needs pandas: pip install 'forensics[pandas]'") from None
+        return records
+    columns = [*FLAT_COLUMNS, *(f"{k}_{n}" for n in names for k in ("contribution", "score"))]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
 # -- CSV ---------------------------------------------------------------------------------------
 def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
     """Flat table: path, sha256, probability, verdict, one ``contribution_<signal>`` column per

@@ -1,24 +1,56 @@
-"""``forensics analyze``: a readable summary, or JSON Lines, per file."""
+"""``forensics analyze``: a readable block, one line (``-q``), JSON Lines or CSV per file."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import sys
 from importlib import resources
 from typing import Any
 
-from forensics.analysis import error_row
+from forensics.analysis import VERDICTS, error_row
+from forensics.batch.results import flatten
+from forensics.batch.scan import expand_inputs
+from forensics.calibration.probe import NAME as PROBE_NAME
 from forensics.errors import ImageLoadError
+from forensics.text import LEGEND, calibration_note, quiet_line, unavailable_note
 
 from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine
 
+#: ``--fail-on``: a file got one of the named verdicts.
+EXIT_MATCH = 3
+STDIN = "<stdin>"
+CSV_COLUMNS = ("source", "sha256", "probability", "verdict", "basis", "headline", "decisive", "p_value")
+
+EPILOG = LEGEND + f"""
+Inputs: image files; `-` reads one image from standard input; a folder needs -r (or use
+`forensics scan DIR -o results.jsonl` for a resumable batch with worker processes). URLs are
+never fetched.
+
+Output: --format text (default) prints one block per file; -q one line per file; --format
+jsonl one JSON object per file (schema: forensics/schema/analysis.schema.json; --json is the
+same); --format csv one row per file. Signals that cannot run here, and a calibration too small
+for its alpha, are noted once per run on stderr.
+
+Exit codes: 0 every file analysed; 1 some inputs could not be read (each is named on stderr,
+the others are still reported); 2 usage or configuration error; {EXIT_MATCH} --fail-on matched
+at least one file (this wins over 1).
+"""
+
 
 def register(sub: Any) -> None:
-    a = sub.add_parser("analyze", help="analyse image files", description="Analyse image files; one result per file.")
-    a.add_argument("files", nargs="*", metavar="FILE")
+    a = sub.add_parser("analyze", help="analyse image files", description="Analyse image files; one result per file.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("files", nargs="*", metavar="FILE", help="image file, folder (with -r), or - for standard input")
     a.add_argument("--sample", action="store_true", help="also analyse the sample image shipped with the package")
-    a.add_argument("--json", action="store_true", help="one JSON object per file (JSON Lines)")
+    a.add_argument("-r", "--recursive", action="store_true", help="analyse the image files in folders, recursively")
+    a.add_argument("--format", choices=("text", "jsonl", "csv"), help="output format (default text)")
+    a.add_argument("--json", action="store_true", help="the same as --format jsonl")
+    a.add_argument("-q", "--quiet", action="store_true", help="text format, one line per file: FILE: headline")
+    a.add_argument("--fail-on", metavar="VERDICTS",
+                   help=f"exit {EXIT_MATCH} when a file gets one of these verdicts (comma-separated: {', '.join(VERDICTS)})")
     add_engine_options(a)
     a.set_defaults(func=cmd_analyze)
 
@@ -27,52 +59,115 @@ def _sample_path() -> str:
     return str(resources.files("forensics").joinpath("data", "sample.jpg"))
 
 
-def format_analysis(a: Any) -> str:
-    """Readable multi-line summary of an :class:`~forensics.analysis.Analysis`."""
-    d = a.decision
-    if d["method"] == "conformal":
-        rule = f"calibrated: p-value {d['p_value']:.4f} vs alpha {d['alpha']:g} over {d['n_real']} known-real images"
-        if d.get("reference_without"):
-            rule += f", compared without {', '.join(d['reference_without'])} (not scored here)"
-    else:
-        rule = f"{a.fusion['name']} fusion: AI if P >= {d['threshold_ai']:.2f}, real if P <= {d['threshold_real']:.2f}"
-    lines = [f"{a.source}", f"  P(AI) = {a.probability:.3f}   {a.verdict}   ({rule})"]
-    if a.decisive:
-        lines.append(f"  decided by: {', '.join(a.decisive)} (decisive evidence; see its line below)")
-    for s in sorted(a.signals, key=lambda s: -abs(s.contribution)):
-        r = s.result
-        if r.status == "ok":
-            mark = "" if s.calibrated or not s.in_fusion else " *"
-            head = f"{s.contribution:+7.2f}{mark}" if s.in_fusion else "   (n/a)"
+def _usage(msg: str) -> int:
+    print(f"forensics analyze: {msg}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _inputs(args: argparse.Namespace) -> tuple[list[str], list[Any]] | str:
+    """``(labels, sources)`` in order, or a usage error message. A folder without ``-r`` stays
+    in the list and becomes that input's error."""
+    labels: list[str] = []
+    sources: list[Any] = []
+    for f in list(args.files) + ([_sample_path()] if args.sample else []):
+        if f == "-":
+            if STDIN in labels:
+                return "`-` (standard input) can be given once"
+            if sys.stdin.isatty():  # waiting for an image typed on a terminal helps nobody
+                return "`-` reads an image from standard input, which is a terminal here; pipe or redirect a file into it"
+            labels.append(STDIN)
+            sources.append(sys.stdin.buffer)
+        elif args.recursive and os.path.isdir(f):
+            found = expand_inputs([f])
+            if not found:
+                print(f"forensics analyze: {f}: no image files in this folder", file=sys.stderr)
+            labels += found
+            sources += found
         else:
-            head = f"{r.status:>9}"
-        lines.append(f"  {s.name:<20} {head:<10} {r.summary}")
-    lines.append(f"  {'(intercept)':<20} {a.intercept:+7.2f}")
-    uncalibrated = [s.name for s in a.signals if s.result.status == "ok" and s.in_fusion and not s.calibrated]
-    if uncalibrated:
-        lines.append(f"  * uncalibrated prior weight: {', '.join(uncalibrated)} (fit it with `forensics calibrate --real DIR --fake DIR`)")
-    if a.image.get("truncated") or a.image.get("warnings"):
-        lines.append("  intake: " + "; ".join(a.image.get("warnings") or ["file is truncated"]))
-    if a.degraded:
-        lines.append(f"  degraded: {len(a.not_run)} signal(s) could not run: {', '.join(s.name for s in a.not_run)}")
-    return "\n".join(lines)
+            labels.append(f)
+            sources.append(f)
+    return labels, sources
+
+
+def _error(label: str, exc: ImageLoadError, recursive: bool) -> ImageLoadError:
+    if label != STDIN and os.path.isdir(label) and not recursive:
+        return ImageLoadError(f"{label}: is a folder; pass -r to analyse the images in it, or run "
+                              f"`forensics scan {label} -o results.jsonl` for a resumable batch")
+    return exc
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    files = list(args.files) + ([_sample_path()] if args.sample else [])
-    if not files:
-        print("forensics analyze: give at least one FILE, or --sample", file=sys.stderr)
-        return EXIT_USAGE
+    fmt = args.format or ("jsonl" if args.json else "text")
+    if args.json and args.format not in (None, "jsonl"):
+        return _usage(f"--json is --format jsonl; it cannot be combined with --format {args.format}")
+    if args.quiet and fmt != "text":
+        return _usage(f"-q is one line of text per file; it cannot be combined with --format {fmt}")
+    fail_on: set[str] = set()
+    if args.fail_on is not None:
+        fail_on = {v.strip() for v in args.fail_on.split(",") if v.strip()}
+        unknown = sorted(fail_on - set(VERDICTS))
+        if unknown or not fail_on:
+            return _usage(f"--fail-on takes verdicts among {', '.join(VERDICTS)}; got {args.fail_on!r}")
+    got = _inputs(args)
+    if isinstance(got, str):
+        return _usage(got)
+    labels, sources = got
+    if not labels:
+        if args.files or args.sample:
+            return EXIT_INPUT  # only empty folders: said on stderr
+        return _usage("give at least one FILE (or - for standard input), or --sample")
     eng = engine(args)
-    failed = 0
-    for src, res in eng.analyze_many(files):
+    reasons = {}
+    for sig in eng.signals_:  # once per run, not per file: availability does not depend on the image
+        avail = sig.availability()
+        if not avail.ok:
+            reasons[sig.name] = avail.reason or "unavailable"
+    for note in (unavailable_note(reasons),
+                 calibration_note(eng.calibration.n_real, eng.calibration.alpha) if eng.calibration is not None else None):
+        if note:
+            print(f"forensics: note: {note}", file=sys.stderr)
+    writer = csv.writer(sys.stdout, lineterminator="\n") if fmt == "csv" else None
+    names = [s.name for s in eng.signals_]
+    if eng.calibration is not None and eng.calibration.probe is not None:
+        names.append(PROBE_NAME)
+    if writer is not None:
+        writer.writerow([*CSV_COLUMNS, *(f"contribution_{n}" for n in names), "error"])
+    failed = matched = 0
+    first = True
+    for label, (_, res) in zip(labels, eng.analyze_many(sources)):
         if isinstance(res, ImageLoadError):
             failed += 1
+            res = _error(label, res, args.recursive)
             print(f"forensics: error: {res}", file=sys.stderr)
-            if args.json:
-                print(json.dumps(error_row(str(src), res)), flush=True)
+            if fmt == "jsonl":
+                print(json.dumps(error_row(label, res)), flush=True)
+            elif writer is not None:
+                writer.writerow([label, *[""] * (len(CSV_COLUMNS) - 1), *[""] * len(names), f"{type(res).__name__}: {res}"])
             continue
-        print(res.to_json() if args.json else format_analysis(res), flush=True)
-        if not args.json:
-            print()
+        if label == STDIN:
+            res = _relabel(res, STDIN)
+        matched += res.verdict in fail_on
+        if fmt == "jsonl":
+            print(res.to_json(), flush=True)
+        elif writer is not None:
+            flat = flatten(res.to_dict(), names)
+            writer.writerow([_cell(flat[c]) for c in CSV_COLUMNS] + [_cell(flat[f"contribution_{n}"]) for n in names] + [""])
+            sys.stdout.flush()
+        elif args.quiet:
+            print(quiet_line(res), flush=True)
+        else:
+            print(("" if first else "\n") + res.explain(unavailable=False), flush=True)
+        first = False
+    if matched:
+        return EXIT_MATCH
     return EXIT_INPUT if failed else EXIT_OK
+
+
+def _relabel(res: Any, source: str) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(res, source=source)
+
+
+def _cell(v: Any) -> str:
+    return "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)

@@ -15,12 +15,15 @@ from .common import EXIT_OK, EXIT_USAGE
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "report", help="self-contained HTML report of a scan",
-        description="One HTML file, no network: sortable table with thumbnails, heatmap overlays, "
-                    "per-signal contribution bars, evidence lines, error rows, filters by verdict.")
+        description="One HTML file, no network: a summary (counts by verdict, histogram of P(AI), the signals "
+                    "that decided most), a compact table sorted by P(AI) (every column sortable) or a gallery, "
+                    "a detail panel per image (the image as analysed, each signal's heatmap with its own opacity "
+                    "slider, contribution bars, evidence, metadata), reviewer marks kept in the browser, and a "
+                    "CSV export of the rows the filter shows. Exit codes: 0 written; 2 no such results file.")
     p.add_argument("results", metavar="RESULTS.jsonl", help="output of `forensics scan`")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="HTML file to write")
     p.add_argument("--title", help="page title")
-    p.add_argument("--no-thumbnails", action="store_true", help="do not read the source files (smaller page)")
+    p.add_argument("--no-thumbnails", action="store_true", help="do not read the source files (smaller page, no images)")
     p.set_defaults(func=cmd_report)
 
 

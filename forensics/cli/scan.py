@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
 from typing import Any
 
-from forensics.batch.scan import DEFAULT_TIMEOUT, scan
+from forensics.batch.results import read_results
+from forensics.batch.scan import DEFAULT_TIMEOUT, expand_inputs, scan
+from forensics.image import is_url
 
 from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine, signal_list
 
@@ -37,12 +40,44 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.workers < 0:
         print(f"forensics scan: --workers must be 0 or more, got {args.workers}", file=sys.stderr)
         return EXIT_USAGE
+    code = _check_paths(args.paths)
+    if code:
+        return code
     eng = engine(args)  # loads the fusion/calibration files now: a bad one is a usage error
     summary = scan(args.paths, args.output, workers=args.workers, signals=signal_list(args.signals),
                    fusion=eng.fusion, calibration=eng.calibration, max_pixels=args.max_pixels,
                    timeout=args.timeout if args.timeout > 0 else None, csv_path=args.csv,
                    progress=not args.no_progress)
     print(json.dumps(summary.to_dict()) if args.json else summary.format(), flush=True)
+    if summary.errors:
+        _name_errors(args.paths, args.output)
     if summary.interrupted:
         return 130
     return EXIT_INPUT if summary.errors else EXIT_OK
+
+
+def _check_paths(paths: list[str]) -> int:
+    """Usage error (exit 2) for a URL, or a PATH that does not exist and is no glob pattern or
+    @list (files named inside a list that do not exist become error rows instead)."""
+    bad = 0
+    for p in paths:
+        if p.startswith("@") and len(p) > 1:
+            continue  # expand_inputs reports an unreadable list
+        if is_url(p):
+            print(f"forensics scan: {p}: URLs are never fetched; download the files first", file=sys.stderr)
+            bad += 1
+        elif not os.path.lexists(p) and not glob.has_magic(p):
+            print(f"forensics scan: {p}: no such file or folder", file=sys.stderr)
+            bad += 1
+    return EXIT_USAGE if bad else 0
+
+
+def _name_errors(paths: list[str], output: str) -> None:
+    """Each input of this run that has an error row, named on stderr with the reason."""
+    wanted = {os.path.abspath(f) for f in expand_inputs(paths)}
+    for row in read_results(output):
+        err, sc = row.get("error"), row.get("scan") if isinstance(row.get("scan"), dict) else {}
+        if isinstance(err, dict) and sc.get("path") in wanted:
+            msg, source = str(err.get("message")), str(row.get("source"))
+            where = "" if msg.startswith(source) else f"{source}: "
+            print(f"forensics: error: {where}{msg} ({err.get('type')})", file=sys.stderr)

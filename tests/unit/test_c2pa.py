@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from forensics.image import load_image
+from forensics.signals import SignalResult
 from forensics.signals.provenance import C2paSignal, assess
 
 AI = "trainedAlgorithmicMedia"
@@ -50,6 +51,7 @@ def test_firefly_is_decisive_valid_untrusted(signal, prov):
     assert r.score == 1.0 and ev["decisive"] is True
     assert r.summary == ("C2PA: Adobe Firefly, Adobe Firefly created, trainedAlgorithmicMedia, "
                          "valid signature (signer not on a trust list)")
+    assert signal.brief(r) == "signed C2PA manifest (Adobe Firefly)"  # the headline's words
 
 
 def test_chatgpt_ai_claim_sits_in_the_ingredient(signal, prov):
@@ -82,6 +84,7 @@ def test_nikon_capture_claim_is_weak_when_expired(signal, prov):
     assert ev["validation_state"] == "invalid" and not ev["tampered"]
     assert ev["credential_issues"] == ["signingCredential.expired", "signingCredential.untrusted"]
     assert -0.3 < r.score < 0 and not ev["decisive"]
+    assert signal.brief(r) == f"signed C2PA capture claim ({ev['claim_generator']}, signing credential expired)"
 
 
 @pytest.mark.parametrize("name,generator,state", [
@@ -199,6 +202,16 @@ def test_assess_capture_claim_levels():
     tampered, ev_t, _ = assess(store("Invalid", ["assertion.dataHash.mismatch"]))
     assert ev["capture_claim"] and ev["origin"] == "capture"
     assert trusted == -1.0 < valid < expired < tampered == 0.0 and ev_t["tampered"]
+    c2pa = C2paSignal()
+
+    def brief(state, failures):
+        score, ev, summary = assess(store(state, failures))
+        return c2pa.brief(SignalResult("c2pa", c2pa.version, "ok", score=score, evidence=ev, summary=summary))
+
+    assert brief("Trusted", []) == "signed C2PA capture claim (Leica M11-P, trusted signer)"
+    assert brief("Valid", ["signingCredential.untrusted"]) == "signed C2PA capture claim (Leica M11-P, signer not on a trust list)"
+    assert brief("Invalid", ["signingCredential.expired"]) == "signed C2PA capture claim (Leica M11-P, signing credential expired)"
+    assert brief("Invalid", ["assertion.dataHash.mismatch"]) == "C2PA manifest (Leica M11-P) that fails its integrity check"
 
 
 def test_fingerprint_names_library_versions(signal):

@@ -76,6 +76,7 @@ def test_a1111_png_parameters_is_decisive():
     assert r.score == 1.0 and r.evidence["decisive"] is True
     assert "Steps: 20" in r.evidence["hits"][0]["text"]
     assert r.summary.startswith("Automatic1111: embedded generation parameters")
+    assert GeneratorMetadataSignal().brief(r) == "embedded generation parameters (Automatic1111)"  # the headline's words
 
 
 def test_forge_is_named_from_its_version():

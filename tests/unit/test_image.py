@@ -126,6 +126,16 @@ def test_missing_file_and_directory(tmp_path):
         load_image(tmp_path)
 
 
+def test_a_url_is_refused_before_the_path_folds_its_slashes(tmp_path, monkeypatch):
+    # Path("https://example.com/a.jpg") is "https:/example.com/a.jpg": the raw text is checked first
+    with pytest.raises(ImageLoadError, match=r"^https://example\.com/a\.jpg: URLs are never fetched; download the file first$"):
+        load_image("https://example.com/a.jpg")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "C:").mkdir()  # a one-letter "scheme" is a Windows drive, not a URL
+    (tmp_path / "C:" / "x.png").write_bytes(encode(natural_rgb(8, 8), "PNG"))
+    assert load_image("C://x.png").width == 8
+
+
 def test_value_error_compatibility():
     with pytest.raises(ValueError):
         load_image(b"")

@@ -53,11 +53,12 @@ def test_sdxl_mark_written_like_diffusers_is_found():
     marked = _encoder(WATERMARKS["SDXL"])(rgb.copy())  # diffusers hands RGB arrays to the encoder
     r = WatermarkSignal().analyze(load_image(_png(marked)))
     assert r.evidence["watermark"] == "SDXL" and r.evidence["results"]["SDXL"]["p_value"] < 1e-6
+    assert WatermarkSignal().brief(r) == "SDXL invisible watermark (Stable Diffusion pipeline)"  # the headline's words
 
 
 def test_unmarked_image_is_at_chance_and_resize_destroys_the_mark():
     r = WatermarkSignal().analyze(load_image(_png(_photo())))
-    assert r.status == "ok" and not r.evidence["found"] and r.score == 0.0
+    assert r.status == "ok" and not r.evidence["found"] and r.score == 0.0 and WatermarkSignal().brief(r) is None
     assert all(v["bit_accuracy"] < 0.8 for v in r.evidence["results"].values())
     marked = _encoder(WATERMARKS["SDXL"])(_photo().copy())
     smaller = np.asarray(Image.fromarray(marked).resize((448, 448), Image.Resampling.BICUBIC))
