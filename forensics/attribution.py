@@ -39,7 +39,8 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -137,13 +138,26 @@ class Attribution:
 
     def summary(self) -> str:
         """One line for the CLI and the report."""
-        if self.status == "not_attempted":
-            return f"not attempted: {self.evidence}"
-        if self.basis == "provenance":
-            return f"{self.label} (provenance: {self.evidence})"
-        ranked = ", ".join(f"{c.label} {c.share:.2f}" for c in self.candidates)
-        head = f"{self.label}" if self.status == "attributed" else "unknown generator"
-        return f"{head} (pixels; shares: {ranked}, not a trained family {self.unknown:.2f})"
+        return describe(self.to_dict()) or f"not attempted: {self.evidence}"
+
+
+def describe(d: Mapping[str, Any] | None) -> str | None:
+    """One line from an attribution object (``Attribution.to_dict()``, or a results row's);
+    ``None`` when none was attempted."""
+    if not d or d.get("status") not in ("attributed", "unknown"):
+        return None
+    if d.get("basis") == "provenance":
+        return f"{d['label']} (provenance: {d['evidence']})"
+    ranked = ", ".join(f"{c['label']} {c['share']:.2f}" for c in d.get("candidates") or [])
+    head = d["label"] if d["status"] == "attributed" else "unknown generator"
+    return f"{head} (pixels; shares: {ranked}; unknown family {d['unknown']:.2f})"
+
+
+def short(d: Mapping[str, Any] | None) -> str | None:
+    """The named family's label, ``"unknown"``, or ``None`` when none was attempted."""
+    if not d or d.get("status") not in ("attributed", "unknown"):
+        return None
+    return d["label"] if d["status"] == "attributed" else "unknown"
 
 
 def _by_name(results: Sequence["SignalResult"]) -> dict[str, "SignalResult"]:

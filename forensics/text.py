@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .attribution import short
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -75,6 +76,8 @@ def explain(a: "Analysis", *, unavailable: bool = True) -> str:
     """The block for one analysis. ``unavailable=False`` leaves out the signals that cannot run
     here (the CLI lists them once per run instead)."""
     lines = [a.source, f"  {a.headline or a.verdict}", f"  {_rule(a)}"]
+    if a.attribution is not None and (a.attribution.status != "not_attempted" or a.verdict == "likely_ai"):
+        lines.append(f"  generator: {a.attribution.summary()}")
     ok = [s for s in a.signals if s.result.status == "ok"]
     weighed = [s for s in ok if not (s.in_fusion and _found_nothing(s))]
     weighed.sort(key=lambda s: (not s.in_fusion, -abs(s.contribution), s.name))
@@ -109,7 +112,8 @@ def explain(a: "Analysis", *, unavailable: bool = True) -> str:
 
 def quiet_line(a: "Analysis") -> str:
     """One line per file (``forensics analyze -q``)."""
-    return f"{a.source}: {a.headline or a.verdict}"
+    gen = short(a.attribution.to_dict()) if a.attribution is not None else None
+    return f"{a.source}: {a.headline or a.verdict}" + (f"; generator: {gen}" if gen else "")
 
 
 def unavailable_note(reasons: Mapping[str, str]) -> str | None:

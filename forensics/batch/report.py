@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from forensics.attribution import describe, short
 from forensics.basis import fmt_p
 from forensics.errors import ForensicsError, ImageLoadError
 from forensics.image import DEFAULT_MAX_PIXELS, load_image
@@ -312,9 +313,9 @@ JS = r"""
   // CSV of the rows the filter shows, in the order shown
   function cell(v){v=(v===null||v===undefined)?'':String(v); return /[",\r\n]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
   function csv(){
-    var out=[['source','path','sha256','probability','verdict','basis','headline','mark'].join(',')];
+    var out=[['source','path','sha256','probability','verdict','basis','headline','generator','mark'].join(',')];
     visibleInOrder().forEach(function(i){var r=byI[i];
-      out.push([r.source,r.path,r.sha256,r.p.toFixed(6),r.verdict,r.basis||'',r.headline,markOf(r)].map(cell).join(','));});
+      out.push([r.source,r.path,r.sha256,r.p.toFixed(6),r.verdict,r.basis||'',r.headline,r.generator,markOf(r)].map(cell).join(','));});
     return out.join('\r\n')+'\r\n';
   }
   document.getElementById('export').addEventListener('click',function(){
@@ -543,6 +544,9 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
                  + (f", {image['bytes']:,} bytes" if isinstance(image.get("bytes"), int) else "")],
                 ["sha256", str(r.get("sha256"))], ["P(AI)", f"{p:.4f} (logit {float(r.get('logit') or 0):+.3f})"],
                 ["basis", BASIS_LABELS.get(basis_kind, str(basis_kind))]]
+        generator = describe(r.get("attribution") if isinstance(r.get("attribution"), dict) else None)
+        if generator:
+            meta.append(["generator", generator])
         if warn:
             meta.append(["intake", warn])
         if note:
@@ -557,6 +561,7 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
         data_rows.append({"i": i, "key": key, "source": str(r.get("source")), "path": path, "sha256": r.get("sha256"),
                           "p": p, "verdict": verdict, "verdict_label": VERDICT_LABELS.get(verdict, verdict),
                           "rank": VERDICT_RANK.get(verdict, 3), "basis": basis_kind, "headline": headline,
+                          "generator": short(r.get("attribution") if isinstance(r.get("attribution"), dict) else None) or "",
                           "top_abs": top_abs, "rule": rule, "intercept": float(r.get("intercept") or 0.0),
                           "signals": sigs, "image": big, "note": note, "meta": meta,
                           # shown larger than it is: pixels stay square instead of blurring

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from forensics.attribution import short
 from forensics.errors import ForensicsError
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,8 @@ def row_key(row: dict[str, Any]) -> str:
 
 # -- flat records --------------------------------------------------------------------------------
 #: Columns of :func:`flatten`, before the per-signal ``contribution_<name>`` and ``score_<name>``.
-FLAT_COLUMNS = ("source", "path", "sha256", "probability", "logit", "verdict", "basis", "headline", "decisive",
+FLAT_COLUMNS = ("source", "path", "sha256", "probability", "logit", "verdict", "basis", "headline", "generator",
+                "generator_basis", "decisive",
                 "p_value", "format", "width", "height", "truncated", "degraded", "error_type", "error_message")
 
 
@@ -170,11 +172,13 @@ def flatten(row: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
     decision = row.get("decision") if isinstance(row.get("decision"), dict) else {}
     basis = row.get("basis") if isinstance(row.get("basis"), dict) else {}
     err = row.get("error") if isinstance(row.get("error"), dict) else None
+    att = row.get("attribution") if isinstance(row.get("attribution"), dict) else {}
     out: dict[str, Any] = {
         "source": row.get("source"), "path": scan.get("path") or row.get("source"),
         "sha256": row.get("sha256") or scan.get("sha256"), "probability": row.get("probability"),
         "logit": row.get("logit"), "verdict": row.get("verdict"), "basis": basis.get("kind"),
-        "headline": row.get("headline"),
+        "headline": row.get("headline"), "generator": short(att),
+        "generator_basis": att.get("basis") if short(att) else None,
         "decisive": ",".join(str(d) for d in row.get("decisive") or []) if err is None else None,
         "p_value": decision.get("p_value"), "format": image.get("format"), "width": image.get("width"),
         "height": image.get("height"), "truncated": image.get("truncated"), "degraded": row.get("degraded"),

@@ -22,7 +22,8 @@ from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine
 #: ``--fail-on``: a file got one of the named verdicts.
 EXIT_MATCH = 3
 STDIN = "<stdin>"
-CSV_COLUMNS = ("source", "sha256", "probability", "verdict", "basis", "headline", "decisive", "p_value")
+CSV_COLUMNS = ("source", "sha256", "probability", "verdict", "basis", "headline", "generator", "generator_basis",
+               "decisive", "p_value")
 
 EPILOG = LEGEND + f"""
 Inputs: image files; `-` reads one image from standard input; a folder needs -r (or use

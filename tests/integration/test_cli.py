@@ -144,7 +144,8 @@ def test_decisive_metadata_is_named(tmp_path, capsys):
     validate_row(row)
     assert row["decisive"] == ["generator_metadata"] and row["probability"] >= 0.999
     assert main(["analyze", "-q", str(path)]) == 0
-    assert capsys.readouterr().out == f"{path}: AI-generated: embedded generation parameters (Automatic1111-compatible UI)\n"
+    assert capsys.readouterr().out == (f"{path}: AI-generated: embedded generation parameters (Automatic1111-compatible UI)"
+                                       "; generator: Stable Diffusion 1.x via Automatic1111-compatible UI\n")
     assert main(["analyze", str(path)]) == 0
     assert "generator_metadata  [decisive] Automatic1111-compatible UI: embedded generation parameters" in capsys.readouterr().out
 
@@ -243,10 +244,10 @@ def test_formats_jsonl_json_alias_and_csv(meta, capsys):
     lines = capsys.readouterr().out.splitlines()
     sha = rows[0]["sha256"]
     assert lines == [
-        "source,sha256,probability,verdict,basis,headline,decisive,p_value,contribution_exif,contribution_jpeg_tables,"
-        "contribution_generator_metadata,error",
-        f'{files[0]},{sha},0.224436,inconclusive,camera_metadata,"{CAMERA_HEADLINE}",,,-0.84,0.1,0,',
-        f"{files[1]},,,,,,,,,,,ImageLoadError: {files[1]}: no such file",
+        "source,sha256,probability,verdict,basis,headline,generator,generator_basis,decisive,p_value,contribution_exif,"
+        "contribution_jpeg_tables,contribution_generator_metadata,error",
+        f'{files[0]},{sha},0.224436,inconclusive,camera_metadata,"{CAMERA_HEADLINE}",,,,,-0.84,0.1,0,',
+        f"{files[1]},,,,,,,,,,,,,ImageLoadError: {files[1]}: no such file",
     ]
     assert main(["analyze", "--json", "--format", "csv", *opts, *files]) == 2
     assert "--json is --format jsonl; it cannot be combined with --format csv" in capsys.readouterr().err

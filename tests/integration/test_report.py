@@ -247,9 +247,9 @@ def test_report_in_chromium(browser, scanned, tmp_path, width):
             page.click("#export")
         exported = list(csv.reader(io.StringIO(Path(dl.value.path()).read_text())))
         assert dl.value.suggested_filename == "results-marks.csv"
-        assert exported[0] == ["source", "path", "sha256", "probability", "verdict", "basis", "headline", "mark"]
+        assert exported[0] == ["source", "path", "sha256", "probability", "verdict", "basis", "headline", "generator", "mark"]
         assert [r[1] for r in exported[1:]] == [r["path"] for r in shown(page)]
-        assert [r[7] for r in exported[1:3]] == ["ai", "real"] and {r[7] for r in exported[3:]} == {""}
+        assert [r[8] for r in exported[1:3]] == ["ai", "real"] and {r[8] for r in exported[3:]} == {""}
         assert float(exported[1][3]) == pytest.approx(first["p"], abs=1e-3)
         page.select_option("#markfilter", "marked")
         assert [r["i"] for r in shown(page)] == [first["i"], second["i"]]

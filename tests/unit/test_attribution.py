@@ -168,3 +168,29 @@ def _shipped() -> dict:
     from importlib import resources
 
     return json.loads((resources.files("forensics") / "data" / "attribution.json").read_text())
+
+
+# --- display ---------------------------------------------------------------------------------
+
+def test_cli_text_quiet_line_flat_record_and_report_show_it(tmp_path, provenance_engine):
+    from forensics.batch.scan import scan
+    from forensics.batch.report import build_report
+    from forensics.batch.results import flatten, read_results
+    from forensics.text import quiet_line
+
+    data = encode(natural_rgb(), "JPEG", exif=piexif.dump({"0th": {piexif.ImageIFD.Software: b"Midjourney"}}))
+    a = provenance_engine.analyze(data)
+    assert "\n  generator: Midjourney (provenance: Midjourney named in exif:Software)\n" in a.explain()
+    assert quiet_line(a) == f"{a.source}: {a.headline}; generator: Midjourney"
+    assert (flatten(a.to_dict(), [])["generator"], flatten(a.to_dict(), [])["generator_basis"]) == ("Midjourney", "provenance")
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "mj.jpg").write_bytes(data)
+    (tmp_path / "in" / "camera.jpg").write_bytes(encode(natural_rgb(seed=5), "JPEG", quality=92, exif=camera_exif()))
+    scan([tmp_path / "in"], tmp_path / "r.jsonl", workers=0, signals=PROVENANCE_SIGNALS)
+    rows = {r["source"].rsplit("/", 1)[-1]: r for r in read_results(tmp_path / "r.jsonl")}
+    assert rows["mj.jpg"]["attribution"]["family"] == "midjourney"
+    assert rows["camera.jpg"]["attribution"]["status"] == "not_attempted"
+    build_report(tmp_path / "r.jsonl", tmp_path / "r.html", thumbnails=False)
+    html = (tmp_path / "r.html").read_text()
+    assert "Midjourney (provenance: Midjourney named in exif:Software)" in html
