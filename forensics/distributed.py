@@ -301,7 +301,8 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, addre
          csv_path: str | os.PathLike | None = None, progress: bool = False) -> ScanSummary:
     """:func:`forensics.batch.scan.scan` with its files analysed on a Ray cluster.
 
-    ``address`` is the cluster to join (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``);
+    ``address`` is the cluster to join (``"HOST:6379"``, or ``"auto"`` on one of its nodes;
+    Ray Client ``ray://`` addresses are untested);
     without it, a Ray session already started in this process is used, else a local one is
     started (with ``num_cpus`` CPUs, no dashboard) and shut down at the end. ``num_cpus`` is
     how many CPUs the scan uses, one actor on each (default: every CPU of the cluster at the
@@ -361,10 +362,18 @@ def _run(files: list[str], settings: str, engine_kwargs: dict[str, Any], *, acto
                 seen.add(key)
                 yield path, (line, {"verdict": verdict, "error": err})
     except ray.exceptions.RayError as exc:
-        raise ForensicsError(f"the Ray scan stopped ({type(exc).__name__}: {_first_line(exc)}); the rows written so far "
-                             "are kept: rerun the same command to finish") from None
+        ours = _forensics_error(exc)
+        if ours is not None:  # an actor refused to start (another install): rerunning would not help
+            raise ForensicsError(f"the Ray scan stopped: {ours}") from None
+        text = str(exc).strip()
+        raise ForensicsError(f"the Ray scan stopped ({type(exc).__name__}: {text.splitlines()[0] if text else 'no message'}); "
+                             "the rows written so far are kept: rerun the same command to finish") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else "no message"
+def _forensics_error(exc: BaseException) -> str | None:
+    """The message of a ForensicsError raised on an actor, as Ray's error text quotes it."""
+    for line in str(exc).splitlines():
+        name, sep, message = line.strip().partition(": ")
+        if sep and name.startswith("forensics.errors."):
+            return message
+    return None

@@ -28,8 +28,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="local: worker processes on this machine (default); ray: actors on a Ray cluster, "
                         "pip install 'forensics[ray]' (see docs/distributed.md)")
-    p.add_argument("--address", metavar="ADDR", help="with --backend ray: the cluster to join (auto, HOST:6379, "
-                                                     "ray://HOST:10001); default: start Ray on this machine")
+    p.add_argument("--address", metavar="ADDR", help="with --backend ray: the cluster to join (HOST:6379, or auto "
+                                                     "on one of its nodes); default: start Ray on this machine")
     p.add_argument("--num-cpus", type=int, metavar="N", help="with --backend ray: CPUs to use, one actor on each "
                                                              "(default: all of the cluster's)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
