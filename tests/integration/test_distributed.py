@@ -20,7 +20,7 @@ import pytest
 from forensics.analysis import validate_row
 from forensics.batch.scan import expand_inputs, scan
 from forensics.cli.main import main
-from support.batch_signals import Redness, Saboteur, Sharpness, batch_fusion, coloured
+from support.batch_signals import EnvGated, Redness, Saboteur, Sharpness, batch_fusion, coloured
 from support.images import camera_exif, encode, natural_rgb
 from support.ray_session import STORE, assert_gone, session_dir, worker_pythonpath
 
@@ -142,6 +142,18 @@ def test_a_file_that_kills_or_hangs_its_actor_gets_an_error_row(local_ray, tmp_p
     assert summary.errors == 2
     for row in rows.values():
         validate_row(row)
+
+
+def test_an_actor_whose_settings_differ_from_the_drivers_refuses_to_run(local_ray, tmp_path, monkeypatch):
+    (tmp_path / "a.png").write_bytes(encode(coloured(32, 32, 1), "PNG"))
+    from forensics import ForensicsError
+    from forensics.distributed import scan as ray_scan
+
+    monkeypatch.setenv("FORENSICS_TEST_GATE", "1")  # here only: the Ray workers started without it
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(ForensicsError, match="gives other settings .* than the driver's"):
+        ray_scan([tmp_path], out, signals=[EnvGated()])
+    assert not out.exists() or out.read_bytes() == b""  # no row that would differ was written
 
 
 def test_driver_killed_mid_scan_then_rerun_loses_and_duplicates_nothing(local_ray, tmp_path):
