@@ -40,7 +40,7 @@ from forensics.batch.pool import THREAD_ENV, TaskFailed, make_engine
 from forensics.batch.scan import DEFAULT_TIMEOUT, ScanSummary, failed_row, scan_row, scan_settings
 from forensics.batch.scan import scan as _scan
 from forensics.calibration import Calibration
-from forensics.errors import ForensicsError
+from forensics.errors import ForensicsError, ImageLoadError
 from forensics.hashing import sha256_bytes
 from forensics.image import DEFAULT_MAX_PIXELS, quiet_decoder_warnings
 from forensics.malloc import reuse_pixel_buffers
@@ -80,6 +80,8 @@ def bytes_row(engine, path: str, data: bytes, settings: str) -> dict[str, Any]:
         row = engine.analyze(buf).to_dict()
         row["source"] = path
     except Exception as exc:  # ImageLoadError, and any engine failure: a row with the reason
+        if not isinstance(exc, ImageLoadError):
+            log.warning("%s: analysis failed", path, exc_info=True)
         row = error_row(path, exc)
     row["scan"] = {"settings": settings, "path": path, "sha256": row.get("sha256") or sha256_bytes(data)}
     return row
