@@ -253,9 +253,11 @@ def _map(ds: "ray.data.Dataset", engine_kwargs: dict[str, Any], settings: str, *
         actors = (1, max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_actor)))
     pool = (ray.data.ActorPoolStrategy(min_size=actors[0], max_size=actors[1]) if isinstance(actors, tuple)
             else ray.data.ActorPoolStrategy(size=actors))
-    # BLAS/OpenMP threads per actor, as the local pool sets them per worker (a user's own wins)
-    threads = str(max(1, int(cpus_per_actor)))
-    env = {k: os.environ.get(k, threads) for k in THREAD_ENV}
+    # BLAS/OpenMP threads per actor: Ray sets OMP_NUM_THREADS to the actor's CPUs, which OpenBLAS,
+    # MKL and onnxruntime (signals/neural.py) follow. Variables set here travel to the actors,
+    # as the local pool's workers inherit them; a runtime_env only then, since it costs each
+    # actor a fresh worker process instead of one Ray has started already.
+    env = {k: os.environ[k] for k in THREAD_ENV if k in os.environ}
     quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
     # Ray Data's own defaults restart a dead actor and retry its batch without limit; the
     # ledger is what stops a file that kills its actor every time.
@@ -263,7 +265,8 @@ def _map(ds: "ray.data.Dataset", engine_kwargs: dict[str, Any], settings: str, *
         Analyzer, fn_constructor_kwargs={"engine_kwargs": engine_kwargs, "settings": settings, "path_column": path_column,
                                          "bytes_column": bytes_column, "attempts_ledger": _ledger(ray),
                                          "attempts": attempts, "timeout": timeout, "quiet": quiet},
-        batch_size=batch_size, batch_format="pyarrow", compute=pool, num_cpus=cpus_per_actor, runtime_env={"env_vars": env})
+        batch_size=batch_size, batch_format="pyarrow", compute=pool, num_cpus=cpus_per_actor,
+        runtime_env={"env_vars": env} if env else None)
 
 
 def analyze_dataset(ds: "ray.data.Dataset", *, path_column: str = "path", bytes_column: str | None = None,
