@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -57,7 +58,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.backend == "ray":
         from forensics import distributed  # imports Ray only now
 
-        summary = distributed.scan(args.paths, args.output, address=args.address, num_cpus=args.num_cpus, **options)
+        with contextlib.redirect_stdout(sys.stderr):  # Ray prints its workers' log lines on stdout: keep it for the summary
+            summary = distributed.scan(args.paths, args.output, address=args.address, num_cpus=args.num_cpus, **options)
     else:
         summary = scan(args.paths, args.output, workers=args.workers, **options)
     print(json.dumps(summary.to_dict()) if args.json else summary.format(), flush=True)
