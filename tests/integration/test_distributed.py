@@ -123,6 +123,37 @@ def test_analyze_dataset_reads_bytes_with_rays_reader_and_gives_the_same_rows(lo
         analyze_dataset(ray.data.from_items([{"file": "x.png"}]), signals=[Redness()], actors=1).take_all()
 
 
+@pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
+def test_a_calibration_and_a_signal_list_reach_the_actors(local_ray, tmp_path):
+    import ray
+
+    from forensics.calibration import fit_calibration
+    from forensics.distributed import analyze_dataset
+    from forensics.distributed import scan as ray_scan
+
+    real = tmp_path / "real"
+    real.mkdir()
+    for i in range(24):
+        (real / f"r{i:02d}.png").write_bytes(encode(coloured(40, 48, i), "PNG"))
+    options = dict(signals=[Redness(), Sharpness()], fusion=batch_fusion())
+    cal = fit_calibration(real, target_fpr=0.05, **options)
+    cal.save(tmp_path / "cal.json")
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(6):
+        (d / f"x{i}.png").write_bytes(encode(coloured(40, 40, 50 + i), "PNG"))
+    local, distributed = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    scan([d], local, workers=0, calibration=cal, **options)
+    ray_scan([d], distributed, calibration=cal, **options)
+    want = by_path(rows_of(local))
+    assert by_path(rows_of(distributed)) == want
+    assert {r["decision"]["method"] for r in want.values()} == {"conformal"}
+    assert {tuple(s["name"] for s in r["signals"]) for r in want.values()} == {("redness", "sharpness")}
+    rows = analyze_dataset(ray.data.from_items([{"path": p} for p in want]), calibration=str(tmp_path / "cal.json"),
+                           actors=1, **options).take_all()  # a calibration file, loaded once on the driver
+    assert {r["path"]: json.loads(r["result"]) for r in rows} == want
+
+
 def test_a_file_that_kills_or_hangs_its_actor_gets_an_error_row(local_ray, tmp_path):
     d = tmp_path / "in"
     d.mkdir()
