@@ -125,7 +125,12 @@ class Analyzer:
 
     def __init__(self, engine_kwargs: dict[str, Any], settings: str, path_column: str,
                  bytes_column: str | None = None, *, attempts_ledger: Any = None, attempts: int = DEFAULT_ATTEMPTS,
-                 timeout: float | None = None, quiet: bool = True):
+                 timeout: float | None = None, cwd: str | None = None, quiet: bool = True):
+        # relative paths mean what they mean on the driver, as for the local pool's workers
+        self.cwd = cwd if cwd is not None and os.path.isdir(cwd) else None
+        self.cwd_missing = cwd if cwd is not None and self.cwd is None else None
+        if self.cwd is not None:
+            os.chdir(self.cwd)  # this process is the actor's alone
         reuse_pixel_buffers()
         if quiet:
             quiet_decoder_warnings()
@@ -142,7 +147,7 @@ class Analyzer:
         self.ledger = attempts_ledger
         self.attempts = attempts
         self.timeout = timeout
-        self._current: tuple[str, float] | None = None
+        self._current: tuple[str, str, float] | None = None  # (ledger key, path, start)
         if timeout is not None:
             threading.Thread(target=self._watch, name="forensics-timeout", daemon=True).start()
 
@@ -152,8 +157,8 @@ class Analyzer:
         while True:
             time.sleep(min(1.0, self.timeout / 4))
             current = self._current
-            if current is not None and time.monotonic() - current[1] > self.timeout:
-                log.warning("%s: analysis ran past the %g s limit; ending this actor", current[0], self.timeout)
+            if current is not None and time.monotonic() - current[2] > self.timeout:
+                log.warning("%s: analysis ran past the %g s limit; ending this actor", current[1], self.timeout)
                 try:
                     if self.ledger is not None:
                         ray.get(self.ledger.timed_out.remote(current[0]), timeout=30)
@@ -191,6 +196,10 @@ class Analyzer:
         cols: dict[str, list[Any]] = {c: [] for c in RESULT_COLUMNS}
         for path, data in zip(paths, blobs):
             path = str(path)
+            if data is None and self.cwd_missing is not None and not os.path.isabs(path):
+                raise ForensicsError(f"{path}: relative paths are read from {self.cwd_missing}, the driver's working "
+                                     f"directory, which Ray node {socket.gethostname()} does not have; use absolute "
+                                     "paths on a file system every node mounts at the same place")
             key = path if data is not None else os.path.abspath(path)
             failed = self._begin(key)
             if failed is not None:
@@ -198,7 +207,7 @@ class Analyzer:
                 if data is not None:
                     row["scan"].update(path=path, sha256=sha256_bytes(data))
             else:
-                self._current = (path, time.monotonic())
+                self._current = (key, path, time.monotonic())
                 try:
                     row = (scan_row(self.engine, path, self.settings) if data is None
                            else bytes_row(self.engine, path, data, self.settings))
@@ -239,7 +248,7 @@ def _ledger(ray):
 
 def _map(ds: "ray.data.Dataset", engine_kwargs: dict[str, Any], settings: str, *, path_column: str,
          bytes_column: str | None, batch_size: int, actors: int | tuple[int, int] | None, cpus_per_actor: float,
-         attempts: int, timeout: float | None) -> "ray.data.Dataset":
+         attempts: int, timeout: float | None, cwd: str | None = None) -> "ray.data.Dataset":
     ray = _import_ray()
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -264,7 +273,7 @@ def _map(ds: "ray.data.Dataset", engine_kwargs: dict[str, Any], settings: str, *
     return ds.map_batches(
         Analyzer, fn_constructor_kwargs={"engine_kwargs": engine_kwargs, "settings": settings, "path_column": path_column,
                                          "bytes_column": bytes_column, "attempts_ledger": _ledger(ray),
-                                         "attempts": attempts, "timeout": timeout, "quiet": quiet},
+                                         "attempts": attempts, "timeout": timeout, "cwd": cwd, "quiet": quiet},
         batch_size=batch_size, batch_format="pyarrow", compute=pool, num_cpus=cpus_per_actor,
         runtime_env={"env_vars": env} if env else None)
 
@@ -277,7 +286,8 @@ def analyze_dataset(ds: "ray.data.Dataset", *, path_column: str = "path", bytes_
     """The result rows (columns :data:`RESULT_COLUMNS`) of every image in ``ds``, lazily.
 
     ``path_column`` names each file; without ``bytes_column`` the actors read the files from
-    that path themselves (a file system every node sees), with it they analyse those bytes
+    that path themselves (a file system every node sees; a relative path from this process's
+    working directory, which the node must have too), with it they analyse those bytes
     (``ray.data.read_binary_files(..., include_paths=True)`` gives ``path`` and ``bytes``).
     ``signals`` (names or instances), ``fusion``, ``calibration`` (object or JSON file) and
     ``max_pixels`` are the engine options, as for :class:`~forensics.analysis.Engine`.
@@ -295,7 +305,8 @@ def analyze_dataset(ds: "ray.data.Dataset", *, path_column: str = "path", bytes_
     engine_kwargs = _engine_kwargs(signals, fusion, calibration, max_pixels)
     settings, _ = scan_settings(make_engine(engine_kwargs, warm_up=False))
     return _map(ds, engine_kwargs, settings, path_column=path_column, bytes_column=bytes_column, batch_size=batch_size,
-                actors=actors, cpus_per_actor=cpus_per_actor, attempts=attempts, timeout=timeout)
+                actors=actors, cpus_per_actor=cpus_per_actor, attempts=attempts, timeout=timeout,
+                cwd=os.getcwd() if bytes_column is None else None)
 
 
 # -- forensics scan --backend ray ------------------------------------------------------------------
@@ -350,8 +361,9 @@ def _run(files: list[str], settings: str, engine_kwargs: dict[str, Any], *, acto
     row that comes back a second time (a batch retried after its rows were sent) is dropped."""
     ray = _import_ray()
     ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=math.ceil(len(files) / batch_size))
+    relative = any(not os.path.isabs(f) for f in files)  # else the actors need not share the driver's directory
     out = _map(ds, engine_kwargs, settings, path_column="path", bytes_column=None, batch_size=batch_size, actors=actors,
-               cpus_per_actor=1, attempts=attempts, timeout=timeout)
+               cpus_per_actor=1, attempts=attempts, timeout=timeout, cwd=os.getcwd() if relative else None)
     ctx = out.context
     ctx.enable_progress_bars = False  # scan draws its own
     ctx.print_on_execution_start = False

@@ -124,7 +124,7 @@ def test_analyze_dataset_reads_bytes_with_rays_reader_and_gives_the_same_rows(lo
 
 
 @pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
-def test_a_calibration_and_a_signal_list_reach_the_actors(local_ray, tmp_path):
+def test_a_calibration_and_a_signal_list_reach_the_actors(local_ray, tmp_path, monkeypatch):
     import ray
 
     from forensics.calibration import fit_calibration
@@ -143,18 +143,20 @@ def test_a_calibration_and_a_signal_list_reach_the_actors(local_ray, tmp_path):
     for i in range(6):
         (d / f"x{i}.png").write_bytes(encode(coloured(40, 40, 50 + i), "PNG"))
     local, distributed = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
-    scan([d], local, workers=0, calibration=cal, **options)
-    ray_scan([d], distributed, calibration=cal, **options)
+    monkeypatch.chdir(tmp_path)  # a relative input: the actors read it from this directory too
+    scan(["in"], local, workers=0, calibration=cal, **options)
+    ray_scan(["in"], distributed, calibration=cal, **options)
     want = by_path(rows_of(local))
+    assert {r["source"] for r in want.values()} == {f"in/x{i}.png" for i in range(6)}
     assert by_path(rows_of(distributed)) == want
     assert {r["decision"]["method"] for r in want.values()} == {"conformal"}
     assert {tuple(s["name"] for s in r["signals"]) for r in want.values()} == {("redness", "sharpness")}
-    rows = analyze_dataset(ray.data.from_items([{"path": p} for p in want]), calibration=str(tmp_path / "cal.json"),
-                           actors=1, **options).take_all()  # a calibration file, loaded once on the driver
-    assert {r["path"]: json.loads(r["result"]) for r in rows} == want
+    rows = analyze_dataset(ray.data.from_items([{"path": r["source"]} for r in want.values()]),
+                           calibration=str(tmp_path / "cal.json"), actors=1, **options).take_all()  # a calibration file
+    assert by_path(json.loads(r["result"]) for r in rows) == want
 
 
-def test_a_file_that_kills_or_hangs_its_actor_gets_an_error_row(local_ray, tmp_path):
+def test_a_file_that_kills_or_hangs_its_actor_gets_an_error_row(local_ray, tmp_path, monkeypatch):
     d = tmp_path / "in"
     d.mkdir()
     for name, (h, w) in {"ok1.png": (40, 50), "crash.png": (40, 123), "hang.png": (40, 77), "ok2.png": (60, 50)}.items():
@@ -162,7 +164,8 @@ def test_a_file_that_kills_or_hangs_its_actor_gets_an_error_row(local_ray, tmp_p
     from forensics.distributed import scan as ray_scan
 
     out = tmp_path / "r.jsonl"
-    summary = ray_scan([d], out, signals=[Saboteur()], timeout=3, batch_size=2)
+    monkeypatch.chdir(tmp_path)
+    summary = ray_scan(["in"], out, signals=[Saboteur()], timeout=3, batch_size=2)  # relative, as typed
     rows = {os.path.basename(r["source"]): r for r in rows_of(out)}
     assert len(rows_of(out)) == 4 and set(rows) == {"ok1.png", "crash.png", "hang.png", "ok2.png"}
     assert rows["crash.png"]["error"]["type"] == "WorkerCrashed"
