@@ -1,4 +1,4 @@
-"""sha256 of a file's bytes, read in chunks."""
+"""sha256 of a file's bytes, read in chunks, or of bytes in memory."""
 
 from __future__ import annotations
 
@@ -13,3 +13,8 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data`` (the same digest :func:`sha256_file` gives for a file of these bytes)."""
+    return hashlib.sha256(data).hexdigest()

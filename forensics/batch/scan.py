@@ -27,7 +27,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 #: Default per-file time limit in seconds (a worker past it is stopped and replaced).
 DEFAULT_TIMEOUT = 300.0
 HANDLER = "forensics.batch.scan:analyze_file"
+#: A scan backend other than the worker pool: ``runner(files, settings, engine_kwargs)``
+#: yields ``(file, analyze_file(...) result or TaskFailed)`` per file (see :func:`scan`).
+Runner = Callable[[list[str], str, dict[str, Any]], Iterator[tuple[str, Any]]]
 
 
 # -- inputs --------------------------------------------------------------------------------
@@ -150,9 +153,17 @@ def scan_settings(engine) -> tuple[str, dict[str, Any]]:
 
 # -- the worker's task -------------------------------------------------------------------------
 def analyze_file(engine, payload: tuple[str, str]) -> tuple[str, dict[str, Any]]:
-    """Analyse one file (runs in a worker). Returns ``(json_line_without_scan_key, brief)``;
-    unreadable inputs and unexpected engine failures become error rows, never exceptions."""
+    """Analyse one file (runs in a worker). Returns ``(json_line, brief)``; unreadable inputs
+    and unexpected engine failures become error rows, never exceptions."""
     source, settings = payload
+    row = scan_row(engine, source, settings)
+    return json.dumps(row, allow_nan=False), _brief(row)
+
+
+def scan_row(engine, source: str, settings: str) -> dict[str, Any]:
+    """The output row for one file, ``scan`` key included: a result row, or an error row when
+    the file cannot be read or the engine fails on it (never an exception). The worker pool
+    and the Ray backend (:mod:`forensics.distributed`) both build their rows here."""
     try:
         mode = os.stat(source).st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
@@ -167,7 +178,16 @@ def analyze_file(engine, payload: tuple[str, str]) -> tuple[str, dict[str, Any]]
             log.warning("%s: analysis failed", source, exc_info=True)
         row, sha = error_row(source, exc), file_sha256(source)
     row["scan"] = {"settings": settings, "path": os.path.abspath(source), "sha256": sha}
-    return json.dumps(row, allow_nan=False), _brief(row)
+    return row
+
+
+def failed_row(source: str, failed: TaskFailed, settings: str) -> dict[str, Any]:
+    """The error row of a file whose worker died (``WorkerCrashed``) or ran past the time
+    limit (``Timeout``) on it."""
+    row = error_row(source, RuntimeError(f"{source}: {failed.message}"))
+    row["error"]["type"] = failed.kind
+    row["scan"] = {"settings": settings, "path": os.path.abspath(source), "sha256": file_sha256(source)}
+    return row
 
 
 def _brief(row: dict[str, Any]) -> dict[str, Any]:
@@ -216,7 +236,8 @@ class ScanSummary:
 def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, workers: int = 1,
          signals: Sequence[Any] | None = None, fusion: Any = None, calibration: Any = None,
          max_pixels: int = DEFAULT_MAX_PIXELS, timeout: float | None = DEFAULT_TIMEOUT,
-         csv_path: str | os.PathLike | None = None, progress: bool = False) -> ScanSummary:
+         csv_path: str | os.PathLike | None = None, progress: bool = False,
+         runner: Runner | None = None) -> ScanSummary:
     """Analyse every file named by ``paths`` (see :func:`expand_inputs`) into ``output``.
 
     ``workers`` processes (``0`` = in this process, without crash or hang isolation) each
@@ -225,6 +246,12 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, worke
     seconds per file. ``csv_path`` also writes the flat CSV of the whole output. ``progress``
     draws a progress bar on stderr. A ``KeyboardInterrupt`` stops the scan cleanly (rows
     written so far are kept and synced; ``interrupted`` is set).
+
+    ``runner`` replaces the worker pool with another backend (``forensics.distributed``
+    passes Ray's): ``runner(files, settings, engine_kwargs)`` yields ``(file, result)`` once
+    per file still to analyse, ``result`` being :func:`analyze_file`'s return value or a
+    :class:`~forensics.batch.pool.TaskFailed`; ``workers`` is then only reported. Resuming,
+    writing and counting stay here, the same for every backend.
     """
     if workers < 0:
         raise ValueError(f"workers must be 0 (in this process) or more, got {workers}")
@@ -247,7 +274,15 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, worke
         tasks = ((f, (f, settings)) for f in todo)
         n_workers = min(workers, len(todo))
         try:
-            if n_workers == 0:
+            if runner is not None:
+                results = runner(todo, settings, engine_kwargs) if todo else iter(())
+                try:
+                    _consume(results, out, summary, bar, settings, TaskFailed)
+                finally:
+                    close = getattr(results, "close", None)
+                    if close is not None:  # a generator stopped early (Ctrl-C, an error): let it clean up
+                        close()
+            elif n_workers == 0:
                 results = run_inline(make_engine(engine_kwargs, warm_up=False), HANDLER, tasks) if todo else iter(())
                 _consume(results, out, summary, bar, settings, TaskFailed)
             else:
@@ -293,9 +328,7 @@ def _consume(results: Iterator[tuple[str, Any]], out: ResultsFile, summary: Scan
              failed_type: type) -> None:
     for source, result in results:
         if isinstance(result, failed_type):  # the worker crashed or timed out on this file
-            row = error_row(source, RuntimeError(f"{source}: {result.message}"))
-            row["error"]["type"] = result.kind
-            row["scan"] = {"settings": settings, "path": os.path.abspath(source), "sha256": file_sha256(source)}
+            row = failed_row(source, result, settings)
             line, brief = json.dumps(row, allow_nan=False), _brief(row)
         else:
             line, brief = result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -28,6 +29,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--csv", metavar="FILE", help="also write a flat CSV of the whole output")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), metavar="N",
                    help="worker processes, each with its own models (default: cores, at most 4); 0 = in this process")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: worker processes on this machine (default); ray: actors on a Ray cluster, "
+                        "pip install 'forensics[ray]' (see docs/distributed.md)")
+    p.add_argument("--address", metavar="ADDR", help="with --backend ray: the cluster to join (HOST:6379, or auto "
+                                                     "on one of its nodes); default: start Ray on this machine")
+    p.add_argument("--num-cpus", type=int, metavar="N", help="with --backend ray: CPUs to use, one actor on each "
+                                                             "(default: all of the cluster's)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
                    help=f"seconds allowed per file before its worker is stopped (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,14 +48,26 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.workers < 0:
         print(f"forensics scan: --workers must be 0 or more, got {args.workers}", file=sys.stderr)
         return EXIT_USAGE
+    if args.backend != "ray" and (args.address or args.num_cpus is not None):
+        print("forensics scan: --address and --num-cpus need --backend ray", file=sys.stderr)
+        return EXIT_USAGE
+    if args.num_cpus is not None and args.num_cpus < 1:
+        print(f"forensics scan: --num-cpus must be 1 or more, got {args.num_cpus}", file=sys.stderr)
+        return EXIT_USAGE
     code = _check_paths(args.paths)
     if code:
         return code
     eng = engine(args)  # loads the fusion/calibration files now: a bad one is a usage error
-    summary = scan(args.paths, args.output, workers=args.workers, signals=signal_list(args.signals),
-                   fusion=eng.fusion, calibration=eng.calibration, max_pixels=args.max_pixels,
-                   timeout=args.timeout if args.timeout > 0 else None, csv_path=args.csv,
+    options = dict(signals=signal_list(args.signals), fusion=eng.fusion, calibration=eng.calibration,
+                   max_pixels=args.max_pixels, timeout=args.timeout if args.timeout > 0 else None, csv_path=args.csv,
                    progress=not args.no_progress)
+    if args.backend == "ray":
+        from forensics import distributed  # imports Ray only now
+
+        with contextlib.redirect_stdout(sys.stderr):  # Ray prints its workers' log lines on stdout: keep it for the summary
+            summary = distributed.scan(args.paths, args.output, address=args.address, num_cpus=args.num_cpus, **options)
+    else:
+        summary = scan(args.paths, args.output, workers=args.workers, **options)
     print(json.dumps(summary.to_dict()) if args.json else summary.format(), flush=True)
     if summary.errors:
         _name_errors(args.paths, args.output)

@@ -120,3 +120,15 @@ def _rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+class EnvGated(Redness):
+    """Redness, available only where ``FORENSICS_TEST_GATE`` is set: a process that has it and
+    one that has not give different scan settings, as two differently installed nodes would."""
+
+    name = "env_gated"
+
+    def availability(self):
+        from forensics.signals import Availability
+
+        return Availability.yes() if os.environ.get("FORENSICS_TEST_GATE") else Availability.no("FORENSICS_TEST_GATE is not set")
