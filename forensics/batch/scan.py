@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forensics.analysis import Engine, error_row
+from forensics.analysis import SCHEMA_VERSION, Engine, error_row
 from forensics.errors import ForensicsError, ImageLoadError
 from forensics.formats import has_image_suffix
 from forensics.hashing import sha256_file
@@ -130,7 +130,7 @@ def file_sha256(path: str) -> str | None:
 def scan_settings(engine) -> tuple[str, dict[str, Any]]:
     """``(sha256, description)`` of everything that changes a result: each signal's name,
     version, fingerprint and availability, the fusion's sha256, the calibration, the pixel
-    limit and the forensics version. Builds no model (signal constructors store arguments only)."""
+    limit, the forensics version, the result schema's version and the attribution model. Builds no model (signal constructors store arguments only)."""
     sigs = []
     for sig in engine.signals_:
         try:
@@ -147,6 +147,9 @@ def scan_settings(engine) -> tuple[str, dict[str, Any]]:
                                if cal is not None else None),
         "max_pixels": engine.max_pixels,
         "forensics": __version__,
+        # a resumed scan must not keep rows of another schema or of another attribution model
+        "schema_version": SCHEMA_VERSION,
+        "attribution": engine.attribution_.fingerprint() if engine.attribution_ is not None else None,
     }
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest(), desc
 

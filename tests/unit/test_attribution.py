@@ -194,3 +194,13 @@ def test_cli_text_quiet_line_flat_record_and_report_show_it(tmp_path, provenance
     build_report(tmp_path / "r.jsonl", tmp_path / "r.html", thumbnails=False)
     html = (tmp_path / "r.html").read_text()
     assert "Midjourney (provenance: Midjourney named in exif:Software)" in html
+
+
+def test_a_resumed_scan_knows_the_schema_and_the_attribution_model():
+    from forensics.batch.scan import scan_settings
+
+    with_model, desc = scan_settings(Engine(signals=PROVENANCE_SIGNALS))
+    without, _ = scan_settings(Engine(signals=PROVENANCE_SIGNALS, attribution=False))
+    assert desc["schema_version"] == 2
+    assert desc["attribution"]["sha256"] == AttributionModel().fingerprint()["sha256"]
+    assert with_model != without  # rows made with another attribution model are not resumed
