@@ -283,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     per_source = {v: {s: float(np.mean(np.argmax(probs_in[v][src == s], 1) == families.index(fam[src == s][0])))
                       for s in sorted(set(src)) if len(set(src[fam == fam[src == s][0]])) > 1} for v in EVAL_VARIANTS}
     print("top-1 per held-out source:", json.dumps(per_source))
-    (args.cache / "attribution_eval.json").write_text(json.dumps({"C": c_best, "eval": ev, "per_source": per_source}, indent=1))
+    (args.cache / "attribution_eval.json").write_text(json.dumps(
+        {"C": c_best, "eval": ev, "per_source": per_source, "families": families,
+         "confusion": {v: confusion[v].tolist() for v in EVAL_VARIANTS}}, indent=1))
     SVG.write_text(confusion_svg(confusion["q75"], families))
     write_doc(ev, per_source, families, c_best, {f: sorted(set(src[fam == f])) for f in families})
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes), {SVG}, {DOC}")
@@ -292,12 +294,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def confusion_svg(cm: np.ndarray, families: list[str]) -> str:
     """Row-normalised confusion matrix (true family down, top-1 across) as a self-contained SVG."""
-    n, cell, left, top = len(families), 28, 190, 150
+    n, cell, left, top = len(families), 28, 190, 200
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    w, h = left + n * cell + 10, top + n * cell + 40
+    w, h = left + n * cell + 150, top + n * cell + 40
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
            f'<rect width="{w}" height="{h}" fill="white"/>',
-           f'<text x="{left}" y="16" font-size="13">Top-1 family, in-family folds, laundered (q75); rows sum to 1</text>']
+           '<text x="10" y="18" font-size="13">Most probable family, laundered (q75), in-family held-out splits</text>']
     for i, f in enumerate(families):
         out.append(f'<text x="{left - 6}" y="{top + i * cell + cell * 0.65}" text-anchor="end">{family_label(f)}</text>')
         x = left + i * cell + cell * 0.6
