@@ -173,12 +173,13 @@ def flatten(row: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
     basis = row.get("basis") if isinstance(row.get("basis"), dict) else {}
     err = row.get("error") if isinstance(row.get("error"), dict) else None
     att = row.get("attribution") if isinstance(row.get("attribution"), dict) else {}
+    generator = short(att)
     out: dict[str, Any] = {
         "source": row.get("source"), "path": scan.get("path") or row.get("source"),
         "sha256": row.get("sha256") or scan.get("sha256"), "probability": row.get("probability"),
         "logit": row.get("logit"), "verdict": row.get("verdict"), "basis": basis.get("kind"),
-        "headline": row.get("headline"), "generator": short(att),
-        "generator_basis": att.get("basis") if short(att) else None,
+        "headline": row.get("headline"), "generator": generator,
+        "generator_basis": att.get("basis") if generator else None,
         "decisive": ",".join(str(d) for d in row.get("decisive") or []) if err is None else None,
         "p_value": decision.get("p_value"), "format": image.get("format"), "width": image.get("width"),
         "height": image.get("height"), "truncated": image.get("truncated"), "degraded": row.get("degraded"),
