@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from .logistic import FORMAT, Explanation, Feature, LogisticFusion
+from .logistic import FORMAT, Explanation, Feature, LogisticFusion, platt_scale
 from .priors import signal_priors
 
 DEFAULT_FUSION = "default_fusion.json"
@@ -17,4 +17,4 @@ def default_fusion() -> LogisticFusion:
         return LogisticFusion.load(path)
 
 
-__all__ = ["FORMAT", "Explanation", "Feature", "LogisticFusion", "default_fusion", "signal_priors"]
+__all__ = ["FORMAT", "Explanation", "Feature", "LogisticFusion", "default_fusion", "platt_scale", "signal_priors"]

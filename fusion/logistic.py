@@ -166,6 +166,32 @@ class LogisticFusion:
         self._set_state(feats, float(intercept), dict(self.thresholds or {"ai": 0.5, "real": 0.5}), {}, {})
         return self
 
+    def split_logit(self, rows: Sequence[Mapping[str, float | None]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(part, offset)`` of each row's logit: ``part`` = intercept + fitted contributions,
+        ``offset`` = prior contributions, so ``logit = part + offset``; ``part`` is NaN where a
+        decisive feature fires (the rule, not the weights, sets that logit). What
+        :func:`platt_scale` reads."""
+        self._check_fitted()
+        fitted = {n: f for n, f in self.features_.items() if f.kind == "fitted"}
+        priors = {n: f for n, f in self.features_.items() if f.kind == "prior"}
+        part = np.array([math.nan if self.explain(r).decisive else self.intercept_ + self._prior_sum(fitted, r)
+                         for r in rows], dtype=float)
+        return part, np.array([self._prior_sum(priors, r) for r in rows], dtype=float)
+
+    def rescale(self, a: float, b: float) -> None:
+        """Fold a recalibration into the fitted part: ``logit = a * part + b + offset``
+        (:meth:`split_logit`). The fitted coefficients are multiplied by ``a`` and the intercept
+        becomes ``a * intercept + b``; the priors keep their declared weights and the breakdown
+        stays exact."""
+        self._check_fitted()
+        if not (math.isfinite(a) and a > 0 and math.isfinite(b)):
+            raise FusionError(f"a recalibration needs a finite scale a > 0 and a finite shift; got a = {a}, b = {b}")
+        feats = {n: (Feature(n, f.kind, f.coef * a, f.center, f.scale, f.clip, f.calibrated, f.note, f.decisive_at)
+                     if f.kind == "fitted" else f) for n, f in self.features_.items()}
+        signals = self.signals_
+        self._set_state(feats, self.intercept_ * a + b, self.thresholds_, self.metrics_, self.provenance_)
+        self.signals_ = signals
+
     @staticmethod
     def _prior_sum(priors: Mapping[str, Feature], row: Mapping[str, float | None]) -> float:
         return math.fsum(f.coef * f.z(v) for n, f in priors.items() if (v := row.get(n)) is not None)
@@ -308,6 +334,26 @@ class LogisticFusion:
 
 
 _PARAMS = {"C", "drop_rate", "n_drop_copies", "clip", "decisive_logit", "class_weight", "random_state"}
+
+
+def platt_scale(part: Sequence[float], offset: Sequence[float], y: Sequence[int], *,
+                balanced: bool = True) -> tuple[float, float]:
+    """Platt scaling of a fusion's fitted part on rows it was not fitted on (held-out
+    families): the ``(a, b)`` that maximise the likelihood of ``sigmoid(a * part + b + offset)``,
+    classes weighed equally when ``balanced``; rows whose ``part`` is NaN (decisive) are left
+    out. A fusion fitted on in-distribution scores is over-confident on the next generator;
+    :meth:`LogisticFusion.rescale` then applies the scale it has there."""
+    part, offset, y_arr = (np.asarray(v, dtype=float) for v in (part, offset, y))
+    keep = np.isfinite(part)
+    part, offset, y_arr = part[keep], offset[keep], y_arr[keep].astype(int)
+    counts = np.bincount(y_arr, minlength=2)
+    if counts.min() < 5:
+        raise FusionError(f"Platt scaling needs at least 5 rows of each class; got {counts[0]} real, {counts[1]} AI")
+    weight = len(y_arr) / (2.0 * counts[y_arr]) if balanced else np.ones(len(y_arr))
+    coef, b = _fit_logistic(part[:, None], y_arr.astype(float), offset, weight, 1e6)
+    if not coef[0] > 0:
+        raise FusionError(f"Platt scaling found no positive scale (a = {coef[0]:.3g}): the fitted part does not rank these rows")
+    return float(coef[0]), b
 
 
 def _finite(v: Any) -> float:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from forensics import FusionError
-from forensics.fusion import Feature, LogisticFusion, default_fusion
+from forensics.fusion import Feature, LogisticFusion, default_fusion, platt_scale
 
 
 def synthetic(n=400, seed=0):
@@ -199,3 +199,41 @@ def test_fusion_priors_apply_rewrites_a_prior_without_the_corpus(tmp_path):
     out = subprocess.run([*script, "--apply"], capture_output=True, text=True, check=True).stdout
     assert "changed exif" in out
     assert path.read_text() == shipped.read_text()
+
+
+def test_platt_scale_recovers_the_scale_of_held_out_rows_and_rescale_keeps_priors(fitted):
+    import copy
+
+    model, _, _ = fitted
+    model = copy.deepcopy(model)
+    rows, _ = synthetic(n=6000, seed=3)
+    logit = model.decision_function(rows)
+    y = (np.random.default_rng(4).random(len(rows)) < 1 / (1 + np.exp(-(0.4 * logit - 0.3)))).astype(int)
+    part, offset = model.split_logit(rows + [{"a": 0.0, "meta": 1.0}])
+    assert np.allclose(part[:-1], logit) and np.all(offset[:-1] == 0) and offset[-1] == 12.0
+    a, b = platt_scale(part[:-1], offset[:-1], y, balanced=False)  # the generating scale and shift
+    assert a == pytest.approx(0.4, abs=0.05) and b == pytest.approx(-0.3, abs=0.1)
+    before = {n: f.coef for n, f in model.features_.items()}
+    model.rescale(a, b)
+    assert model.features_["meta"].coef == before["meta"]
+    for n in ("a", "b"):
+        assert model.features_[n].coef == pytest.approx(before[n] * a)
+    assert np.allclose(model.decision_function(rows), a * logit + b)
+    e = model.explain({"a": 0.0, "meta": 1.0})
+    assert abs(e.intercept + math.fsum(e.contributions.values()) - e.logit) < 1e-9
+    assert e.contributions["meta"] == 12.0
+
+
+def test_platt_scale_leaves_decisive_rows_out_and_refuses_what_it_cannot_rank():
+    from forensics.fusion import signal_priors
+
+    rows, y = synthetic()
+    model = LogisticFusion(priors=signal_priors()).fit(rows, y)
+    decisive = next(n for n, f in signal_priors().items() if f.decisive_at is not None)
+    part, _ = model.split_logit([{"a": 1.0, decisive: signal_priors()[decisive].decisive_at}])
+    assert np.isnan(part).all()
+    part, offset = model.split_logit(rows)
+    with pytest.raises(FusionError, match="positive scale"):
+        platt_scale(part, offset, 1 - np.asarray(y))
+    with pytest.raises(FusionError, match="a > 0"):
+        model.rescale(-1.0, 0.0)
