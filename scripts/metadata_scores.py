@@ -1,5 +1,6 @@
-"""Scores of the engine's metadata signals on each image of the pixel material, as found and
-laundered (q75), for the fusion fit and the evaluation.
+"""Scores of the engine's metadata signals on each image of the pixel material, in every
+evaluation condition (``pixel_data.CONDITIONS``: as found, forensics evaluate's launderings and
+the hidden set's q75), for the fusion fit and the evaluation.
 
     python scripts/metadata_scores.py --cache CACHE [--workers 2]
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pixel_data import decode, laundered_q75  # noqa: E402
+from pixel_data import CONDITIONS, laundered  # noqa: E402
 
 METADATA = ("exif", "jpeg_tables", "generator_metadata", "c2pa", "watermark")
 _engine = None
@@ -34,7 +35,8 @@ def job(row: dict) -> dict:
     try:
         data = Path(row["file"]).read_bytes()
         out = {}
-        for cond, b in (("orig", data), ("q75", laundered_q75(decode(data)))):
+        for cond in CONDITIONS:
+            b = laundered(data, cond)
             out[cond] = {r.name: (r.score if r.status == "ok" else None) for r in _engine.signal_results(_engine.load(b))}
         return out
     except Exception as exc:

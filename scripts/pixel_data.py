@@ -13,7 +13,11 @@ gets the same processing whatever its class, in three variants:
   when it is longer (as sites and messengers resize photos; p 0.8), then a random crop of at
   most 512 px and JPEG q60-95;
 * ``q75``, the laundering of the hidden test set: centre crop of at most 512 px, JPEG q75 4:2:0;
-* ``orig``, the file as found.
+* ``orig``, the file as found;
+* ``jpeg90`` and ``downscale05``, two of ``forensics evaluate``'s conditions
+  (``forensics.evaluation.laundering``): the whole image re-encoded as JPEG q90, or halved
+  (Lanczos) first, metadata stripped. Its third, ``png`` (a lossless re-save), gives the pixel
+  signals the very array ``orig`` gives, so only the metadata scores differ (``SAME_PIXELS``).
 
 Each variant is decoded by the engine's own intake (``load_image``) and gives the pooled
 EfficientNet-Lite0 features (``EffnetProbeSignal.features``, so training sees what analysis
@@ -54,8 +58,12 @@ CAP = 400
 CROP = 512
 KEEP = 256
 K = 5  # family folds
-VARIANTS = ("aug", "web", "q75", "orig")
-CROPS = ("aug", "q75", "orig")  # the variants whose 256-px crops are kept for the small network
+VARIANTS = ("aug", "web", "q75", "orig", "jpeg90", "downscale05")
+CROPS = ("aug", "q75", "orig", "jpeg90", "downscale05")  # the variants whose 256-px crops are kept for the small network
+#: the evaluation conditions: the file as found, forensics evaluate's launderings, the hidden set's q75
+CONDITIONS = ("orig", "png", "jpeg90", "downscale05", "q75")
+#: a lossless re-save of the decoded pixels: the pixel signals see the same array as the original's
+SAME_PIXELS = {"png": "orig"}
 
 #: generator column -> family used for leave-family-out (one family per model lineage)
 FAMILY = {
@@ -202,6 +210,17 @@ def laundered_q75(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def laundered(data: bytes, condition: str) -> bytes:
+    """The bytes of one evaluation condition, as ``forensics evaluate`` makes them (``q75``: the hidden set's)."""
+    from forensics.evaluation.laundering import launder
+
+    if condition == "orig":
+        return data
+    if condition == "q75":
+        return laundered_q75(decode(data))
+    return launder(data, condition, seed=0)
+
+
 def keep_crop(rgb: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
     h, w = rgb.shape[:2]
     out = np.zeros((KEEP, KEEP, 3), np.uint8)
@@ -240,22 +259,23 @@ def dct_features(rgb: np.ndarray) -> np.ndarray:
 
 def job(row: dict, only: tuple[str, ...] = VARIANTS) -> dict:
     try:
-        orig = decode(Path(row["file"]).read_bytes())
+        data = Path(row["file"]).read_bytes()
+        orig = decode(data)
         if min(orig.shape[:2]) < 64:
             raise ValueError("under 64 px a side")
         rng = np.random.default_rng(seed_of(row["path"], "aug"))
         aug = augment(orig, rng)
         variants = {"aug": aug, "web": web_rendition(orig, np.random.default_rng(seed_of(row["path"], "web"))),
-                    "q75": decode(laundered_q75(orig)), "orig": orig}
-        q75 = variants["q75"]
+                    "q75": decode(laundered_q75(orig)), "orig": orig,
+                    **{c: decode(laundered(data, c)) for c in ("jpeg90", "downscale05")}}
         out: dict = {"shape": orig.shape[:2]}
         for name in only:
-            out[f"eff_{name}"] = effnet_features(variants[name])
-            out[f"dct_{name}"] = dct_features(variants[name])
-        out["hw"] = {k: [min(a.shape[0], KEEP), min(a.shape[1], KEEP)] for k, a in (("aug", aug), ("q75", q75), ("orig", orig))}
-        out["crop_aug"] = keep_crop(aug, rng)
-        out["crop_q75"] = keep_crop(q75, None)
-        out["crop_orig"] = keep_crop(orig, None)
+            small = min(variants[name].shape[:2]) < 64  # a halved small image: the signals would refuse it
+            out[f"eff_{name}"] = None if small else effnet_features(variants[name])
+            out[f"dct_{name}"] = None if small else dct_features(variants[name])
+        out["hw"] = {k: [min(variants[k].shape[0], KEEP), min(variants[k].shape[1], KEEP)] for k in CROPS}
+        for k in CROPS:
+            out[f"crop_{k}"] = keep_crop(variants[k], rng if k == "aug" else None)
         return out
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
@@ -284,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, r in enumerate(pool.imap(partial(job, only=tuple(args.only)), rows, chunksize=4)):
                 for k in args.only:
                     for kind in ("eff", "dct"):
-                        if "error" not in r:
+                        if "error" not in r and r[f"{kind}_{k}"] is not None:
                             v = r[f"{kind}_{k}"]
                             feats.setdefault(f"{kind}_{k}", np.full((n, len(v)), np.nan, np.float32))[i] = v
         np.savez(args.out / "features.npz", **feats)
@@ -303,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                 crops[k][i] = r[f"crop_{k}"]
             for k in VARIANTS:
                 for kind in ("eff", "dct"):
-                    v = r[f"{kind}_{k}"]
+                    if (v := r[f"{kind}_{k}"]) is None:
+                        continue
                     feats.setdefault(f"{kind}_{k}", np.full((n, len(v)), np.nan, np.float32))[i] = v
             if i % 500 == 0:
                 print(i, flush=True)
