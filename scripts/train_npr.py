@@ -1,20 +1,22 @@
 """Train the ``npr`` signal's small network from scratch on CPU and export it to ONNX.
 
-    python scripts/train_npr.py --cache CACHE [--oof] [--no-taesd] [--epochs 4]
+    python scripts/train_npr.py --cache CACHE [--oof] [--without taesd|autogan ...] [--epochs 4]
 
-CACHE is what ``scripts/pixel_data.py`` (and, for the latent-decoder fakes,
-``scripts/taesd_fakes.py``) wrote. Training draws 96-px patches (random position and
-horizontal flip) from the ``aug`` crops, with class- and family-balanced sampling
-(``pixel_data.sample_weights``); the corpus's holdout half is never used. With the TAESD crops
-present (and without ``--no-taesd``), real photos passed through the tiny FLUX.2 autoencoder
-join the fakes, in the fold of the real source they came from: they teach latent-decoder
-traces with the content held fixed.
+CACHE is what ``scripts/pixel_data.py`` (and, for the fakes made from reals,
+``scripts/taesd_fakes.py`` and ``scripts/autogan_fakes.py``) wrote. Training draws 96-px
+patches (random position and horizontal flip) from the ``aug`` crops, with class- and
+family-balanced sampling (``pixel_data.sample_weights``); the corpus's holdout half is never
+used. Where their crops are present (and not left out with ``--without``), real photos passed
+through the tiny FLUX.2 autoencoder (``taesd``) and through an autoencoder with a GAN
+generator's up-sampling decoder (``autogan``) join the fakes, each recipe weighed as one
+family, in the fold of the real source they came from: they teach latent-decoder and
+up-sampling traces with the content held fixed.
 
-``--oof`` first trains one network per family fold and scores the held-out fold's ``q75`` and
-``orig`` crops into ``CACHE/oof_npr[_notaesd].npz`` for the fusion and the evaluation. Without
-``--no-taesd`` it then trains on every row and writes ``signals/data/npr.onnx`` and
-``signals/data/npr.json``. Deterministic for a fixed seed on one machine: torch's CPU kernels
-with ``--threads`` threads (default 2).
+``--oof`` first trains one network per family fold and scores the held-out fold's crops of every
+evaluation condition into ``CACHE/oof_npr.npz`` (``oof_npr_without_<recipes>.npz`` for an
+ablation) for the fusion and the evaluation. Without ``--without`` it then trains on every row
+and writes ``signals/data/npr.onnx`` and ``signals/data/npr.json``. Deterministic for a fixed
+seed on one machine: torch's CPU kernels with ``--threads`` threads (default 2).
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import REPO  # noqa: E402
-from pixel_data import family_folds, sample_weights  # noqa: E402
+from pixel_data import CROPS, family_folds, sample_weights  # noqa: E402
 
 PATCH = 96
+RECIPES = ("taesd", "autogan")  # fakes made from the reals: scripts/taesd_fakes.py, scripts/autogan_fakes.py
+EVAL_CROPS = tuple(c for c in CROPS if c != "aug")
 SEED = 0
 DATA = REPO / "signals" / "data"
 
@@ -104,6 +108,8 @@ def score(net: NPRNet, crops, idx, hw, bs: int = 64) -> np.ndarray:
         h, w = hw[i]
         by_shape.setdefault((h - h % 2, w - w % 2), []).append(j)
     for (h, w), js in by_shape.items():
+        if min(h, w) < 64:  # the signal refuses images this small
+            continue
         for s in range(0, len(js), bs):
             jj = js[s:s + bs]
             x = torch.from_numpy(np.stack([crops[idx[j], :h, :w] for j in jj])).permute(0, 3, 1, 2).float().div_(255)
@@ -135,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--oof", action="store_true", help="also train one network per family fold and score the held-out fold")
-    ap.add_argument("--no-taesd", action="store_true", help="leave the TAESD fakes out (for the ablation; writes no model)")
+    ap.add_argument("--without", choices=RECIPES, nargs="+", default=[],
+                    help="leave these fakes made from reals out (for the ablation; writes no model)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = json.loads((args.cache / "rows.json").read_text())
@@ -148,21 +155,24 @@ def main(argv: list[str] | None = None) -> int:
     hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
     crops = np.load(args.cache / "crop_aug.npy")
     fam = [r["family"] for r in rows]
-    taesd = (args.cache / "taesd.json").is_file() and not args.no_taesd
-    if taesd:
-        made = json.loads((args.cache / "taesd.json").read_text())
+    recipes = [r for r in RECIPES if (args.cache / f"{r}.json").is_file() and r not in args.without]
+    made_from_reals = 0
+    for recipe in recipes:
+        made = json.loads((args.cache / f"{recipe}.json").read_text())
         extra = np.array(sorted(int(i) for i in made["rows"]))
         fakes = np.zeros((len(extra),) + crops.shape[1:], np.uint8)
-        fakes[:, :made["size"], :made["size"]] = np.load(args.cache / "crop_taesd.npy", mmap_mode="r")[extra]
+        fakes[:, :made["size"], :made["size"]] = np.load(args.cache / f"crop_{recipe}.npy", mmap_mode="r")[extra]
         crops = np.concatenate([crops, fakes])
         y = np.r_[y, np.ones(len(extra), np.float32)]
-        fam += ["taesd"] * len(extra)  # weighed as one family
+        fam += [recipe] * len(extra)  # weighed as one family
         hw += [(made["size"], made["size"])] * len(extra)
         trainable = np.r_[trainable, trainable[extra]]
         fold = np.r_[fold, fold[extra]]
+        made_from_reals += int(trainable[extra].sum())
+    print(f"fakes made from reals: {', '.join(recipes) or 'none'}", flush=True)
     meta = [{"label": "ai" if v else "real", "family": f} for v, f in zip(y, fam)]
     if args.oof:
-        evalc = {v: np.load(args.cache / f"crop_{v}.npy", mmap_mode="r") for v in ("q75", "orig")}
+        evalc = {v: np.load(args.cache / f"crop_{v}.npy", mmap_mode="r") for v in EVAL_CROPS}
         res = {v: np.full(n, np.nan) for v in evalc}
         for k in range(fold.max() + 1):
             tr = np.flatnonzero(trainable & (fold != k))
@@ -170,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             te = np.flatnonzero(ok & (fold[:n] == k))
             for v, c in evalc.items():
                 res[v][te] = score(net, c, te, [r.get("crop_hw", {}).get(v, (0, 0)) for r in rows])
-        np.savez(args.cache / f"oof_npr{'' if taesd else '_notaesd'}.npz", **res)
-    if args.no_taesd:
+        name = "oof_npr" + ("_without_" + "+".join(sorted(args.without)) if args.without else "")
+        np.savez(args.cache / f"{name}.npz", **res)
+    if args.without:
         return 0
     tr = np.flatnonzero(trainable)
     net = train(crops, y, sample_weights(meta, tr), tr, hw, epochs=args.epochs, log=lambda m: print("final", m, flush=True))
@@ -198,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "training": {"script": "scripts/train_npr.py", "seed": SEED, "epochs": args.epochs, "patch": PATCH,
                      "batch": 64, "optimiser": "AdamW lr 2e-3 one-cycle, weight decay 1e-4", "threads": args.threads,
                      "torch": torch.__version__, "images": {"ai": int(y[tr].sum()), "real": int(len(tr) - y[tr].sum())},
-                     "taesd_fakes": int(len(tr) - int(trainable[:n].sum())) if taesd else 0},
+                     "fakes_made_from_reals": {"recipes": recipes, "images": made_from_reals}},
         "reference_scores": {"what": "scores of these corpus files as found (central crop); analysis must reproduce them "
                                      "bit for bit", "scores": refs},
     }
