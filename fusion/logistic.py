@@ -341,7 +341,7 @@ def platt_scale(part: Sequence[float], offset: Sequence[float], y: Sequence[int]
     """Platt scaling of a fusion's fitted part on rows it was not fitted on (held-out
     families): the ``(a, b)`` that maximise the likelihood of ``sigmoid(a * part + b + offset)``,
     classes weighed equally when ``balanced``; rows whose ``part`` is NaN (decisive) are left
-    out. A fusion fitted on in-distribution scores is over-confident on the next generator;
+    out. A fusion fitted on the generators it knows is off in scale or shift on the next one;
     :meth:`LogisticFusion.rescale` then applies the scale it has there."""
     part, offset, y_arr = (np.asarray(v, dtype=float) for v in (part, offset, y))
     keep = np.isfinite(part)
