@@ -6,13 +6,16 @@ Reads what ``scripts/pixel_data.py``, ``fit_pixel_heads.py``, ``train_npr.py --o
 ``metadata_scores.py`` and ``fit_fusion.py`` left in CACHE. Every score is out-of-family: the
 pixel models and the fusion that produced it were fitted without the image's fold of whole
 generator families and real sources (5 folds). Verdicts use thresholds chosen without that
-fold too. Two conditions: the files as found, and laundered as the hidden test set is (metadata
-stripped, centre crop of at most 512 px, JPEG q75), applied to both classes alike.
+fold too. The conditions (``pixel_data.CONDITIONS``), applied to both classes alike: the files as
+found; ``forensics evaluate``'s launderings (a lossless PNG re-save, JPEG q90, halved then JPEG
+q90, all with the metadata stripped); and laundered as the hidden test set is (metadata
+stripped, centre crop of at most 512 px, JPEG q75).
 
 Reported: per-family AUROC (each AI family against every real image) with bootstrap 95 %
 intervals that resample grid groups and scenes, for the fused score and for every pixel signal
 alone; the false-positive rate of each real source (leave-one-real-source-out); the verdict
-rates; ECE; and what the TAESD latent-decoder fakes add to ``npr``, family by family.
+rates; ECE; and what each recipe of fakes made from reals (TAESD, AutoGAN) adds to ``npr``,
+family by family.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import REPO  # noqa: E402
 from fit_attribution import MARKER as ATTRIBUTION  # noqa: E402
-from fit_fusion import CONDITIONS, PIXEL  # noqa: E402
+from fit_fusion import PIXEL  # noqa: E402
+from pixel_data import CONDITIONS, SAME_PIXELS  # noqa: E402
 
 from forensics.calibration.metrics import expected_calibration_error  # noqa: E402
 
-LABEL = {"orig": "as found", "q75": "laundered (crop <= 512, JPEG q75)"}
+LABEL = {"orig": "as found", "png": "PNG re-save", "jpeg90": "JPEG q90", "downscale05": "halved, JPEG q90",
+         "q75": "laundered (crop <= 512, JPEG q75)"}
+DETAILED = ("orig", "q75")  # the conditions given signal by signal and source by source
 N_BOOT = 200
 
 
@@ -97,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     groups = np.array([r["group"] for r in rows])
     heads, npr, fused = np.load(cache / "oof_heads.npz"), np.load(cache / "oof_npr.npz"), np.load(cache / "fused_oof.npz")
-    score = {c: {"fused": fused[f"p_{c}"][ok], "dct": heads[f"dct_{c}"][ok], "effnet_probe": heads[f"eff_{c}"][ok],
-                 "npr": npr[c][ok]} for c in CONDITIONS}
+    px = {c: SAME_PIXELS.get(c, c) for c in CONDITIONS}
+    score = {c: {"fused": fused[f"p_{c}"][ok], "dct": heads[f"dct_{px[c]}"][ok], "effnet_probe": heads[f"eff_{px[c]}"][ok],
+                 "npr": npr[px[c]][ok]} for c in CONDITIONS}
     verdict = {c: fused[f"verdict_{c}"][ok] for c in CONDITIONS}
     fam = np.array([r["family"] for r in rows])
 
@@ -110,15 +117,19 @@ def main(argv: list[str] | None = None) -> int:
           f"real photos from {len(set(fam[y == 0]))} sources. The corpus's holdout half is scored but never fitted on.", "",
           "**Out of family.** Families and real sources are split into 5 folds, each family or source wholly in one. Every "
           "score below comes from pixel models (and a fusion) fitted on the other 4 folds, so it measures the next generator, "
-          "not the last. Verdicts use thresholds chosen on the other folds' held-out images too.", "",
-          "**Conditions.** *As found*: the file's own bytes, with its metadata and format. *Laundered*: metadata stripped, "
-          "centre crop of at most 512 px, JPEG q75, for both classes alike (the hidden test set's laundering).", "",
+          "not the last. The fusion is Platt-rescaled, and its verdict thresholds chosen, on scores of folds that the "
+          "fusions producing them did not see, all without the image's fold (`scripts/fit_fusion.py`).", "",
+          "**Conditions**, for both classes alike. *As found*: the file's own bytes, with its metadata and format. "
+          "*Laundered*: metadata stripped, centre crop of at most 512 px, JPEG q75 (the hidden test set's laundering). "
+          "And `forensics evaluate`'s launderings of the whole image, metadata stripped: *PNG re-save* (lossless: the "
+          "pixel signals see the original's pixels, only the metadata is gone), *JPEG q90*, and *halved, JPEG q90* "
+          "(Lanczos). The first two are given in full, the others in the summary and the per-family table after it.", "",
           "Intervals are bootstrap 95 % intervals over grid groups and scenes (200 resamples). The metadata signals are not "
           "fitted and carry the same weights in every fold.", ""]
-    summary = {}
+    summary, fused_tabs = {}, {}
     for c in CONDITIONS:
-        tabs = {s: family_table(rows, y, score[c][s], groups) for s in ("fused",) + PIXEL}
-        md += [f"## Per-family AUROC, {LABEL[c]}", "", *fmt_table(tabs, ["fused", *PIXEL]), ""]
+        tabs = {s: family_table(rows, y, score[c][s], groups) for s in (("fused",) + PIXEL if c in DETAILED else ("fused",))}
+        fused_tabs[LABEL[c]] = tabs["fused"]
         v = verdict[c]
         p = score[c]["fused"]
         summary[c] = {"mean_family_auroc": float(np.mean([t[0] for t in tabs["fused"].values()])),
@@ -128,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                       "inconclusive": float(np.mean(v == "inconclusive")),
                       "ece": float(expected_calibration_error(y, p)), "ece_balanced": balanced_ece(y, p),
                       "auroc_pooled": float(roc_auc_score(y, p))}
+        if c not in DETAILED:
+            continue
+        md += [f"## Per-family AUROC, {LABEL[c]}", "", *fmt_table(tabs, ["fused", *PIXEL]), ""]
         md += [f"### Real sources, {LABEL[c]}: share called `likely_ai` (each source held out)", "",
                "| real source | n | likely_ai | likely_real |", "|---|---|---|---|"]
         for f in sorted(set(fam[y == 0])):
@@ -139,25 +153,33 @@ def main(argv: list[str] | None = None) -> int:
             m = fam == f
             md.append(f"| {f} | {np.mean(v[m] == 'likely_ai'):.1%} | {np.mean(v[m] == 'inconclusive'):.1%} | {np.mean(v[m] == 'likely_real'):.1%} |")
         md.append("")
-    md += ["## Summary", "", "| | as found | laundered |", "|---|---|---|"]
+    md += ["## Summary", "", "| | " + " | ".join(LABEL[c] for c in CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
     names = {"mean_family_auroc": "mean per-family AUROC (fused)", "min_family_auroc": "lowest family AUROC",
              "auroc_pooled": "pooled AUROC", "ai_likely_real": "AI called `likely_real`",
              "real_likely_ai": "reals called `likely_ai`", "inconclusive": "inconclusive", "ece": "ECE",
              "ece_balanced": "ECE, classes weighed equally"}
     for k, label in names.items():
-        vals = [summary[c][k] for c in ("orig", "q75")]
+        vals = [summary[c][k] for c in CONDITIONS]
         if any(v is None for v in vals):
             continue
         pct = k in ("ai_likely_real", "real_likely_ai", "inconclusive")
         md.append(f"| {label} | " + " | ".join(f"{v:.1%}" if pct else f"{v:.3f}" for v in vals) + " |")
     md.append("")
-    if (cache / "oof_npr_notaesd.npz").is_file():
-        base = np.load(cache / "oof_npr_notaesd.npz")
-        md += ["## What the TAESD latent-decoder fakes add to `npr` (laundered)", "",
-               "The same network trained with and without real photos passed through the tiny FLUX.2 autoencoder as extra fakes "
-               "(`scripts/taesd_fakes.py`); out-of-family AUROC per family.", "",
-               *fmt_table({"without": family_table(rows, y, base["q75"][ok], groups),
-                           "with TAESD fakes": family_table(rows, y, score["q75"]["npr"], groups)}, ["without", "with TAESD fakes"]), ""]
+    md += ["### Per-family AUROC of the fused score, every condition", "", *fmt_table(fused_tabs, list(fused_tabs)), ""]
+    ablations = {p.stem.removeprefix("oof_npr_"): np.load(p) for p in sorted(cache.glob("oof_npr_*.npz"))}
+    if ablations:
+        from train_npr import SHIPPED
+
+        cols = {f"{' and '.join(SHIPPED)} (shipped)": family_table(rows, y, score["q75"]["npr"], groups)}
+        for name, a in ablations.items():
+            cols[name.replace("+", " and ")] = family_table(rows, y, a["q75"][ok], groups)
+        md += ["## What the fakes made from reals add to `npr` (laundered)", "",
+               "The same network trained with different fakes made from the real photos themselves: passed through the "
+               "tiny FLUX.2 autoencoder (`taesd`, `scripts/taesd_fakes.py`: latent-decoder traces) and through an "
+               "autoencoder with a GAN generator's transposed-convolution decoder (`autogan`, `scripts/autogan_fakes.py`, "
+               "the AutoGAN recipe: up-sampling traces); out-of-family AUROC per family of `npr` alone. Each column "
+               "names the recipes it was trained with (`none`: the generated images only).", "",
+               *fmt_table(cols, list(cols)), ""]
     old = args.out.read_text() if args.out.is_file() else ""
     kept = old[old.index(ATTRIBUTION):] if ATTRIBUTION in old else ""  # fit_attribution.py's section
     args.out.write_text("\n".join(md) + "\n" + ("\n" + kept if kept else ""))

@@ -1,21 +1,22 @@
 """Train the ``npr`` signal's small network from scratch on CPU and export it to ONNX.
 
-    python scripts/train_npr.py --cache CACHE [--oof] [--without taesd|autogan ...] [--epochs 4]
+    python scripts/train_npr.py --cache CACHE [--oof] [--recipes [taesd] [autogan]] [--epochs 4]
 
 CACHE is what ``scripts/pixel_data.py`` (and, for the fakes made from reals,
 ``scripts/taesd_fakes.py`` and ``scripts/autogan_fakes.py``) wrote. Training draws 96-px
 patches (random position and horizontal flip) from the ``aug`` crops, with class- and
 family-balanced sampling (``pixel_data.sample_weights``); the corpus's holdout half is never
-used. Where their crops are present (and not left out with ``--without``), real photos passed
-through the tiny FLUX.2 autoencoder (``taesd``) and through an autoencoder with a GAN
-generator's up-sampling decoder (``autogan``) join the fakes, each recipe weighed as one
-family, in the fold of the real source they came from: they teach latent-decoder and
-up-sampling traces with the content held fixed.
+used. Fakes made from the reals join the fakes, each recipe weighed as one family, in the fold
+of the real source they came from, with the content held fixed: real photos passed through the
+tiny FLUX.2 autoencoder (``taesd``: latent-decoder traces) and through an autoencoder with a GAN
+generator's up-sampling decoder (``autogan``: up-sampling traces). ``--recipes`` picks them;
+the default is the shipped network's, ``SHIPPED``.
 
 ``--oof`` first trains one network per family fold and scores the held-out fold's crops of every
-evaluation condition into ``CACHE/oof_npr.npz`` (``oof_npr_without_<recipes>.npz`` for an
-ablation) for the fusion and the evaluation. Without ``--without`` it then trains on every row
-and writes ``signals/data/npr.onnx`` and ``signals/data/npr.json``. Deterministic for a fixed
+evaluation condition into ``CACHE/oof_npr.npz`` (``oof_npr_<recipes>.npz``, ``oof_npr_none.npz``
+for another choice of recipes: the ablations) for the fusion and the evaluation. With the
+shipped recipes it then trains on every row and writes ``signals/data/npr.onnx`` and
+``signals/data/npr.json``. Deterministic for a fixed
 seed on one machine: torch's CPU kernels with ``--threads`` threads (default 2).
 """
 
@@ -39,6 +40,8 @@ from pixel_data import CROPS, family_folds, sample_weights  # noqa: E402
 
 PATCH = 96
 RECIPES = ("taesd", "autogan")  # fakes made from the reals: scripts/taesd_fakes.py, scripts/autogan_fakes.py
+#: the recipes of the shipped network (what each adds, family by family: docs/evaluation.md)
+SHIPPED = ("taesd", "autogan")
 EVAL_CROPS = tuple(c for c in CROPS if c != "aug")
 SEED = 0
 DATA = REPO / "signals" / "data"
@@ -141,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--oof", action="store_true", help="also train one network per family fold and score the held-out fold")
-    ap.add_argument("--without", choices=RECIPES, nargs="+", default=[],
-                    help="leave these fakes made from reals out (for the ablation; writes no model)")
+    ap.add_argument("--recipes", choices=RECIPES, nargs="*", default=list(SHIPPED),
+                    help=f"fakes made from reals to train with (default: the shipped {', '.join(SHIPPED)}; "
+                         "any other choice is an ablation and writes no model)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = json.loads((args.cache / "rows.json").read_text())
@@ -155,9 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
     crops = np.load(args.cache / "crop_aug.npy")
     fam = [r["family"] for r in rows]
-    recipes = [r for r in RECIPES if (args.cache / f"{r}.json").is_file() and r not in args.without]
+    recipes = [r for r in RECIPES if r in args.recipes]
+    shipped = sorted(recipes) == sorted(SHIPPED)
     made_from_reals = 0
     for recipe in recipes:
+        if not (args.cache / f"{recipe}.json").is_file():
+            raise SystemExit(f"no {recipe} fakes in {args.cache}: run scripts/{recipe}_fakes.py first")
         made = json.loads((args.cache / f"{recipe}.json").read_text())
         extra = np.array(sorted(int(i) for i in made["rows"]))
         fakes = np.zeros((len(extra),) + crops.shape[1:], np.uint8)
@@ -180,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             te = np.flatnonzero(ok & (fold[:n] == k))
             for v, c in evalc.items():
                 res[v][te] = score(net, c, te, [r.get("crop_hw", {}).get(v, (0, 0)) for r in rows])
-        name = "oof_npr" + ("_without_" + "+".join(sorted(args.without)) if args.without else "")
+        name = "oof_npr" if shipped else "oof_npr_" + ("+".join(sorted(recipes)) or "none")
         np.savez(args.cache / f"{name}.npz", **res)
-    if args.without:
+    if not shipped:
         return 0
     tr = np.flatnonzero(trainable)
     net = train(crops, y, sample_weights(meta, tr), tr, hw, epochs=args.epochs, log=lambda m: print("final", m, flush=True))
