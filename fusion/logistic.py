@@ -27,7 +27,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -172,11 +172,12 @@ class LogisticFusion:
         decisive feature fires (the rule, not the weights, sets that logit). What
         :func:`platt_scale` reads."""
         self._check_fitted()
-        fitted = {n: f for n, f in self.features_.items() if f.kind == "fitted"}
-        priors = {n: f for n, f in self.features_.items() if f.kind == "prior"}
-        part = np.array([math.nan if self.explain(r).decisive else self.intercept_ + self._prior_sum(fitted, r)
-                         for r in rows], dtype=float)
-        return part, np.array([self._prior_sum(priors, r) for r in rows], dtype=float)
+        fitted = [n for n, f in self.features_.items() if f.kind == "fitted"]
+        part, offset = [], []
+        for e in map(self.explain, rows):
+            part.append(math.nan if e.decisive else e.intercept + math.fsum(e.contributions[n] for n in fitted))
+            offset.append(math.fsum(v for n, v in e.contributions.items() if n not in fitted))
+        return np.array(part, dtype=float), np.array(offset, dtype=float)
 
     def rescale(self, a: float, b: float) -> None:
         """Fold a recalibration into the fitted part: ``logit = a * part + b + offset``
@@ -186,8 +187,7 @@ class LogisticFusion:
         self._check_fitted()
         if not (math.isfinite(a) and a > 0 and math.isfinite(b)):
             raise FusionError(f"a recalibration needs a finite scale a > 0 and a finite shift; got a = {a}, b = {b}")
-        feats = {n: (Feature(n, f.kind, f.coef * a, f.center, f.scale, f.clip, f.calibrated, f.note, f.decisive_at)
-                     if f.kind == "fitted" else f) for n, f in self.features_.items()}
+        feats = {n: replace(f, coef=f.coef * a) if f.kind == "fitted" else f for n, f in self.features_.items()}
         signals = self.signals_
         self._set_state(feats, self.intercept_ * a + b, self.thresholds_, self.metrics_, self.provenance_)
         self.signals_ = signals

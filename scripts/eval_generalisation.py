@@ -168,9 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     md += ["### Per-family AUROC of the fused score, every condition", "", *fmt_table(fused_tabs, list(fused_tabs)), ""]
     ablations = {p.stem.removeprefix("oof_npr_"): np.load(p) for p in sorted(cache.glob("oof_npr_*.npz"))}
     if ablations:
-        from train_npr import SHIPPED
-
-        cols = {f"{' and '.join(SHIPPED)} (shipped)": family_table(rows, y, score["q75"]["npr"], groups)}
+        shipped = json.loads((REPO / "signals" / "data" / "npr.json").read_text())["training"]["fakes_made_from_reals"]["recipes"]
+        cols = {f"{' and '.join(shipped) or 'none'} (shipped)": family_table(rows, y, score["q75"]["npr"], groups)}
         for name, a in ablations.items():
             cols[name.replace("+", " and ")] = family_table(rows, y, a["q75"][ok], groups)
         md += ["## What the fakes made from reals add to `npr` (laundered)", "",

@@ -54,6 +54,8 @@ from PIL import Image, ImageFilter  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import DEFAULT_CORPUS, split_of  # noqa: E402
 
+from forensics.signals.effnet_probe import MIN_SIDE  # noqa: E402
+
 CAP = 400
 CROP = 512
 KEEP = 256
@@ -261,8 +263,8 @@ def job(row: dict, only: tuple[str, ...] = VARIANTS) -> dict:
     try:
         data = Path(row["file"]).read_bytes()
         orig = decode(data)
-        if min(orig.shape[:2]) < 64:
-            raise ValueError("under 64 px a side")
+        if min(orig.shape[:2]) < MIN_SIDE:
+            raise ValueError(f"under {MIN_SIDE} px a side")
         rng = np.random.default_rng(seed_of(row["path"], "aug"))
         aug = augment(orig, rng)
         variants = {"aug": aug, "web": web_rendition(orig, np.random.default_rng(seed_of(row["path"], "web"))),
@@ -270,7 +272,7 @@ def job(row: dict, only: tuple[str, ...] = VARIANTS) -> dict:
                     **{c: decode(laundered(data, c)) for c in ("jpeg90", "downscale05")}}
         out: dict = {"shape": orig.shape[:2]}
         for name in only:
-            small = min(variants[name].shape[:2]) < 64  # a halved small image: the signals would refuse it
+            small = min(variants[name].shape[:2]) < MIN_SIDE  # a halved small image: the signals refuse it
             out[f"eff_{name}"] = None if small else effnet_features(variants[name])
             out[f"dct_{name}"] = None if small else dct_features(variants[name])
         out["hw"] = {k: [min(variants[k].shape[0], KEEP), min(variants[k].shape[1], KEEP)] for k in CROPS}

@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import REPO  # noqa: E402
 from pixel_data import CROPS, family_folds, sample_weights  # noqa: E402
 
+from forensics.signals.npr import MIN_SIDE  # noqa: E402
+
 PATCH = 96
 RECIPES = ("taesd", "autogan")  # fakes made from the reals: scripts/taesd_fakes.py, scripts/autogan_fakes.py
 #: the recipes of the shipped network (what each adds, family by family: docs/evaluation.md)
@@ -111,7 +113,7 @@ def score(net: NPRNet, crops, idx, hw, bs: int = 64) -> np.ndarray:
         h, w = hw[i]
         by_shape.setdefault((h - h % 2, w - w % 2), []).append(j)
     for (h, w), js in by_shape.items():
-        if min(h, w) < 64:  # the signal refuses images this small
+        if min(h, w) < MIN_SIDE:  # the signal refuses images this small
             continue
         for s in range(0, len(js), bs):
             jj = js[s:s + bs]
