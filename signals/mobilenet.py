@@ -2,11 +2,17 @@
 
 The published PyTorch weights (``Sumsub/Sumsub-ffs-synthetic-1.0_sd_5``, CC-BY-SA-3.0) are
 converted once to ONNX by ``forensics weights download sumsub_sd5`` or ``forensics weights
-add sumsub_sd5 DIR``; this module runs them with onnxruntime (no torch). The Midjourney
-sibling runs through the same class: ``MobileNetSignal(weights="sumsub_mj5")``.
+add sumsub_sd5 DIR``; this module runs them with onnxruntime (no torch). Sumsub's other
+public models, built the same way (a timm backbone with ``num_classes=0`` under ``model.``,
+a Linear-ReLU-Linear head under ``clf.``), run through the same class:
+``MobileNetSignal(weights="sumsub_mj5")`` (the Midjourney sibling) and
+``MobileNetSignal(weights="sumsub_synthetic2")`` (``Sumsub/Sumsub-ffs-synthetic-2.0``, a
+ConvNeXt-Large CLIP backbone; add-only: no revision is pinned, so ``forensics weights add``
+installs a downloaded ``synthetic.pt``).
 
-Preprocessing is read from the sidecar (Sumsub's pipeline: squash to 224x224 without crop,
-bilinear, ImageNet mean/std), as is the output order of the two logits.
+Preprocessing is read from the sidecar (Sumsub's pipelines: squash without crop; 224 px,
+bilinear, ImageNet mean/std for the 1.0 models, 384 px, bicubic, CLIP mean/std for 2.0), as
+is the output order of the two logits.
 
 Score: ``log(p_fake / (1 - p_fake))`` = ``logit_fake - logit_real``; larger = more AI-like.
 
@@ -29,7 +35,7 @@ from forensics.image import LoadedImage
 from forensics.numeric import sigmoid
 from forensics.signals.base import Availability, Prior, SignalResult
 from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
-from forensics.weights.spec import IMAGENET_MEAN, IMAGENET_STD, WeightSpec
+from forensics.weights.spec import IMAGENET_MEAN, IMAGENET_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, WeightSpec
 from forensics.weights.store import how_to_get
 
 
@@ -49,7 +55,7 @@ class MobileNetSignal(OnnxSignal):
     """Sumsub MobileNetV3 classifier on onnxruntime.
 
     Parameters:
-        weights: installed weights name (``sumsub_sd5``, ``sumsub_mj5``); also the signal name.
+        weights: installed weights name (``sumsub_sd5``, ``sumsub_mj5``, ``sumsub_synthetic2``); also the signal name.
         home: weight store root (default ``$FORENSICS_HOME`` / ``~/.cache/forensics``).
         threads: onnxruntime intra-op threads (``None`` = ``$FORENSICS_THREADS``, else ``$OMP_NUM_THREADS``, else all cores).
         batch_size: most images per forward pass in :meth:`analyze_batch`.
@@ -63,6 +69,15 @@ class MobileNetSignal(OnnxSignal):
         _sumsub("sumsub_sd5", "sd_5", "diffusions5M.pt", "f552c6db2ce5291b239157d76f8f6400b5d3a7fb",
                 "Stable Diffusion 1.4/1.5/2.1"),
         _sumsub("sumsub_mj5", "mj_5", "midjourney5M.pt", "10693910b9807e22e6db600e9c2c9431f6e56729", "Midjourney"),
+        WeightSpec(
+            name="sumsub_synthetic2", kind="sumsub_mobilenet", signal="sumsub_synthetic2",
+            arch="convnext_large_mlp.clip_laion2b_soup_ft_in12k_in1k_384", file="synthetic.pt",
+            repo="Sumsub/Sumsub-ffs-synthetic-2.0", licence="as published on the model card",
+            input_size=384, resize_mode="squash", interpolation="bicubic", mean=OPENAI_CLIP_MEAN, std=OPENAI_CLIP_STD,
+            # output 0 is the real-photo probability in the public loader, as for the 1.0 models
+            labels=("real", "fake"),
+            description="Sumsub 'For Fake's Sake' 2.0 synthetic-image detector (ConvNeXt-Large CLIP, 200M parameters)",
+        ),
     )
 
     def __init__(self, weights: str = "sumsub_sd5", *, home: str | None = None, threads: int | None = None,

@@ -101,16 +101,20 @@ class SumsubModel(torch.nn.Module):
         return self.head(self.backbone(x))
 
 
+#: The first weight of each supported timm backbone: MobileNet/EfficientNet, ConvNeXt.
+STEM_KEYS = ("conv_stem.weight", "stem.0.weight")
+
+
 def build_sumsub(path: Path, s: WeightSpec) -> tuple[SumsubModel, dict[str, Any]]:
-    """Load a Sumsub checkpoint strictly. The backbone prefix is where ``conv_stem.weight``
-    sits; the head is the two remaining Linear layers, ordered by their shapes."""
+    """Load a Sumsub checkpoint strictly. The backbone prefix is where its stem weight
+    (:data:`STEM_KEYS`) sits; the head is the two remaining Linear layers, ordered by their shapes."""
     state = load_state_dict(path)
     what = f"{path} ({s.name}, {s.arch})"
-    stems = [k for k in state if k == "conv_stem.weight" or k.endswith(".conv_stem.weight")]
+    stems = [(k, stem) for k in state for stem in STEM_KEYS if k == stem or k.endswith("." + stem)]
     if len(stems) != 1:
-        raise WeightsError(f"{what}: expected one backbone 'conv_stem.weight' key, found {len(stems)}; "
+        raise WeightsError(f"{what}: expected one backbone stem key ({' or '.join(STEM_KEYS)}), found {len(stems)}; "
                            f"first keys: {', '.join(list(state)[:5])}")
-    prefix = stems[0][: -len("conv_stem.weight")]
+    prefix = stems[0][0][: -len(stems[0][1])]
     backbone = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     rest = {k: v for k, v in state.items() if not k.startswith(prefix)}
     layers: dict[str, dict[str, torch.Tensor]] = {}

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -196,3 +197,59 @@ def test_thread_count_from_environment(monkeypatch):
     monkeypatch.setenv("FORENSICS_THREADS", "3")
     assert OnnxModel("sumsub_sd5", None, None).threads == 3
     assert OnnxModel("sumsub_sd5", None, 2).threads == 2
+
+
+def test_synthetic2_spec_is_the_public_loaders_architecture():
+    """Sumsub 2.0's public loader: timm ConvNeXt-Large CLIP with num_classes=0 (1536 pooled
+    features, the width its Linear(1536, 128) head reads), fed 384 px, bicubic, CLIP mean/std,
+    which is what timm's own pretrained config of that backbone states. Built on the meta
+    device: the architecture is checked without 200M parameters in memory."""
+    import timm
+
+    s = spec("sumsub_synthetic2")
+    with torch.device("meta"):
+        m = timm.create_model(s.arch, pretrained=False, num_classes=0)
+    assert m.head_hidden_size == 1536 and next(iter(m.state_dict())) == "stem.0.weight"
+    cfg = m.pretrained_cfg
+    assert (cfg["input_size"], cfg["interpolation"]) == ((3, s.input_size, s.input_size), s.interpolation)
+    assert tuple(cfg["mean"]) == s.mean and tuple(cfg["std"]) == s.std
+    assert (s.file, s.resize_mode, s.labels, s.revision) == ("synthetic.pt", "squash", ("real", "fake"), None)
+
+
+def test_synthetic2_layout_converts_and_scores_like_torch(tmp_path):
+    """Sumsub 2.0's file layout (a ConvNeXt backbone under ``model.``, its stem at
+    ``stem.0.weight``, the head under ``clf.``), on a small ConvNeXt in place of the large
+    one: installed with ``add``, scored on onnxruntime as torch scores it, after the pinned
+    bicubic 384-px squash."""
+    import timm
+    from PIL import Image
+    from torchvision import transforms
+
+    class Synthetic2(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = timm.create_model("convnext_atto", pretrained=False, num_classes=0)
+            self.clf = torch.nn.Sequential(torch.nn.Linear(320, 128), torch.nn.ReLU(), torch.nn.Linear(128, 2))
+
+        def forward(self, x):
+            return self.clf(self.model(x))
+
+    torch.manual_seed(0)
+    ref = Synthetic2().eval()
+    folder = tmp_path / "Sumsub-ffs-synthetic-2.0"
+    folder.mkdir()
+    torch.save(ref.state_dict(), folder / "synthetic.pt")
+    s = replace(spec("sumsub_synthetic2"), arch="convnext_atto")
+    side = add("sumsub_synthetic2", folder, root=tmp_path / "home", weight_spec=s)
+    assert side["state_dict"]["backbone_prefix"] == "model." and side["state_dict"]["head"] == ["clf.0", "clf.2"]
+    assert (side["input_size"], side["interpolation"]) == (384, "bicubic")
+    sig = MobileNetSignal(weights="sumsub_synthetic2", home=str(tmp_path / "home"), threads=1)
+    t = transforms.Compose([transforms.Resize((384, 384), interpolation=transforms.InterpolationMode.BICUBIC),
+                            transforms.ToTensor(), transforms.Normalize(mean=s.mean, std=s.std)])
+    for i, (h, w) in enumerate([(300, 500), (640, 256)]):
+        rgb = natural_rgb(h, w, seed=10 + i)
+        with torch.inference_mode():
+            logits = ref(t(Image.fromarray(rgb))[None]).double()[0]
+        r = sig.analyze(load_image(encode(rgb, "PNG")))
+        assert r.status == "ok" and r.name == "sumsub_synthetic2"
+        assert r.score == pytest.approx(float(logits[1] - logits[0]), abs=1e-3)
