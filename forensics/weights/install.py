@@ -141,8 +141,11 @@ def download(name: str, *, root: str | os.PathLike | None = None) -> dict[str, A
     check the sha256 against the Hub's LFS record, then install as :func:`add` does.
     Honours ``HF_HUB_OFFLINE`` (the HF cache only)."""
     s = spec(name)
-    if not s.repo or not s.revision:
+    if not s.repo:
         raise WeightsError(f"weights {name!r} have no published source; use `forensics weights add {name} PATH`")
+    if not s.revision:
+        raise WeightsError(f"weights {name!r} ({s.repo}) have no pinned revision to download and check; download "
+                           f"{s.file} from {s.repo} yourself, then `forensics weights add {name} PATH`")
     try:
         import huggingface_hub as hf
         from huggingface_hub import constants

@@ -17,7 +17,7 @@ from forensics import WeightsError, load_image
 from forensics.hashing import sha256_file
 from forensics.signals.mobilenet import MobileNetSignal
 from forensics.signals.neural import preprocess
-from forensics.weights.install import add, spec
+from forensics.weights.install import add, download, spec
 from support.images import encode, natural_rgb
 from support.neural_checkpoints import mixed_state_dict, model5m, sumsub_folder
 
@@ -214,6 +214,8 @@ def test_synthetic2_spec_is_the_public_loaders_architecture():
     assert (cfg["input_size"], cfg["interpolation"]) == ((3, s.input_size, s.input_size), s.interpolation)
     assert tuple(cfg["mean"]) == s.mean and tuple(cfg["std"]) == s.std
     assert (s.file, s.resize_mode, s.labels, s.revision) == ("synthetic.pt", "squash", ("real", "fake"), None)
+    with pytest.raises(WeightsError, match=r"no pinned revision .* then `forensics weights add sumsub_synthetic2 PATH`"):
+        download("sumsub_synthetic2")
 
 
 def test_synthetic2_layout_converts_and_scores_like_torch(tmp_path):
