@@ -342,7 +342,7 @@ def _refit(base: "LogisticFusion", real_rows: list[dict], fake_rows: list[dict],
     # Several signals fitted together learn with signals dropped at random (the base's drop
     # settings, else LogisticFusion's), so that the others carry on when one does not run, as
     # the README says. A lone fitted signal has no other to hand its weight to: dropping it
-    # would only shrink it, so it is fitted without (as the default fusion fits dct).
+    # would only shrink it, so it is fitted without.
     drops = base if base.drop_rate > 0 and base.n_drop_copies > 0 else LogisticFusion()
     drop_rate, n_drop_copies = (drops.drop_rate, drops.n_drop_copies) if len(fitted) > 1 else (0.0, 0)
     params = dict(C=base.C, drop_rate=drop_rate, n_drop_copies=n_drop_copies, clip=base.clip,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +37,8 @@ from fit_fusion import PIXEL  # noqa: E402
 from pixel_data import CONDITIONS, SAME_PIXELS  # noqa: E402
 
 from forensics.calibration.metrics import expected_calibration_error  # noqa: E402
+
+ABLATION = "## What the fakes made from reals add to `npr` (laundered)"
 
 LABEL = {"orig": "as found", "png": "PNG re-save", "jpeg90": "JPEG q90", "downscale05": "halved, JPEG q90",
          "q75": "laundered (crop <= 512, JPEG q75)"}
@@ -166,20 +169,33 @@ def main(argv: list[str] | None = None) -> int:
         md.append(f"| {label} | " + " | ".join(f"{v:.1%}" if pct else f"{v:.3f}" for v in vals) + " |")
     md.append("")
     md += ["### Per-family AUROC of the fused score, every condition", "", *fmt_table(fused_tabs, list(fused_tabs)), ""]
+    old = args.out.read_text() if args.out.is_file() else ""
     ablations = {p.stem.removeprefix("oof_npr_"): np.load(p) for p in sorted(cache.glob("oof_npr_*.npz"))}
+    if not ablations and ABLATION in old:
+        # the ablations take an hour to train: without them in this cache, the last measured table
+        # is kept, marked with the run it came from
+        kept_ablation = old[old.index(ABLATION):].split("\n## ")[0].split(ATTRIBUTION)[0].rstrip("\n")
+        when = re.search(r"\bon (\d{4}-\d\d-\d\d)", old)
+        note = (f"*Kept from an earlier run of this script{' (' + when.group(1) + ')' if when else ''}: this cache "
+                f"(`{cache.name}`) holds no `oof_npr_*.npz`, so "
+                "the table below, its shipped column included, comes from the `npr` trained then, not from the one "
+                "evaluated above. `train_npr.py --oof --recipes ...` trains the ablations again.*")
+        if not kept_ablation.split("\n\n")[1].startswith("*Kept from"):
+            head, rest = kept_ablation.split("\n\n", 1)
+            kept_ablation = f"{head}\n\n{note}\n\n{rest}"
+        md += [kept_ablation, ""]
     if ablations:
         shipped = json.loads((REPO / "signals" / "data" / "npr.json").read_text())["training"]["fakes_made_from_reals"]["recipes"]
         cols = {f"{' and '.join(shipped) or 'none'} (shipped)": family_table(rows, y, score["q75"]["npr"], groups)}
         for name, a in ablations.items():
             cols[name.replace("+", " and ")] = family_table(rows, y, a["q75"][ok], groups)
-        md += ["## What the fakes made from reals add to `npr` (laundered)", "",
+        md += [ABLATION, "",
                "The same network trained with different fakes made from the real photos themselves: passed through the "
                "tiny FLUX.2 autoencoder (`taesd`, `scripts/taesd_fakes.py`: latent-decoder traces) and through an "
                "autoencoder with a GAN generator's transposed-convolution decoder (`autogan`, `scripts/autogan_fakes.py`, "
                "the AutoGAN recipe: up-sampling traces); out-of-family AUROC per family of `npr` alone. Each column "
                "names the recipes it was trained with (`none`: the generated images only).", "",
                *fmt_table(cols, list(cols)), ""]
-    old = args.out.read_text() if args.out.is_file() else ""
     kept = old[old.index(ATTRIBUTION):] if ATTRIBUTION in old else ""  # fit_attribution.py's section
     args.out.write_text("\n".join(md) + "\n" + ("\n" + kept if kept else ""))
     (cache / "evaluation_summary.json").write_text(json.dumps(summary, indent=1))

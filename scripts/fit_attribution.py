@@ -38,6 +38,11 @@ The evaluation, on the laundered (``q75``: centre crop of at most 512 px, JPEG q
 The regularisation strength is picked on the in-family splits (the best mean per-family top-1
 at q75), which makes the in-family figures slightly optimistic; the leave-family-out figures
 use the same strength.
+
+With the P(AI) gate: attribution runs only on images the engine calls ``likely_ai``. For the
+cache's images, ``CACHE/fused_oof.npz`` (``scripts/fit_fusion.py``) holds that verdict from a
+fusion that never saw the image's family, so the evaluation also gives, per family, how many
+images reach attribution at all and how many of all its images end up named right or wrong.
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ def material(cache: Path, corpus: Path, train_dir: Path, workers: int) -> tuple[
     keep = [i for i, r in enumerate(rows) if r["label"] == "ai" and r["split"] == "fit" and "error" not in r
             and all(np.isfinite(feats[f"eff_{v}"][i]).all() for v in variants)]
     out = [{"path": rows[i]["path"], "family": rows[i]["family"], "group": rows[i]["group"],
-            "source": source_id(rows[i]["path"], rows[i]["generator"])} for i in keep]
+            "source": source_id(rows[i]["path"], rows[i]["generator"]), "cache_row": i} for i in keep]
     x = {v: feats[f"eff_{v}"][keep] for v in variants}
     have = {r["path"] for r in rows}
     extra = []
@@ -115,7 +120,7 @@ def material(cache: Path, corpus: Path, train_dir: Path, workers: int) -> tuple[
         ex = {"paths": np.array([r["path"] for r in extra]),
               **{v: np.stack([o[f"eff_{v}"] for o in res]) for v in variants}}
         np.savez(store, **ex)
-    out += [{k: r[k] for k in ("path", "family", "group", "source")} for r in extra]
+    out += [{**{k: r[k] for k in ("path", "family", "group", "source")}, "cache_row": None} for r in extra]
     return out, {v: np.concatenate([x[v], ex[v]]) for v in variants}
 
 
@@ -228,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 records.append({"x": unknown_inputs(p), "label": 1, "family": f})
 
     # evaluation, per family and variant; the unknown model never saw the family it judges
+    gate = gate_verdicts(args.cache, rows)
     ev: dict[str, dict[str, dict[str, float]]] = {v: {} for v in EVAL_VARIANTS}
     confusion = {v: np.zeros((len(families), len(families))) for v in EVAL_VARIANTS}
     for f in families:
@@ -248,6 +254,13 @@ def main(argv: list[str] | None = None) -> int:
                         "named_wrong": float(np.mean(named & ~right)),
                         "unseen_unknown": float(np.mean(sl.max(1) < MIN_SHARE)),
                         "unseen_wrong": float(np.mean(sl.max(1) >= MIN_SHARE))}
+            if gate is not None:
+                g = gate[v][ii]
+                has = g != ""
+                passed = g[has] == "likely_ai"
+                ev[v][f] |= {"gated_n": int(has.sum()), "gated_likely_ai": float(passed.mean()),
+                             "gated_named_right": float(np.mean(passed & named[has] & right[has])),
+                             "gated_named_wrong": float(np.mean(passed & named[has] & ~right[has]))}
     for v in EVAL_VARIANTS:
         print(v, json.dumps({k: round(float(np.mean([e[k] for e in ev[v].values()])), 3)
                              for k in ("top1", "top3", "named", "named_right", "named_wrong", "unseen_unknown", "unseen_wrong")}))
@@ -274,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "intercept": [float(x) for x in final.lr_.intercept_],
         "unknown": {"coef": [float(x) for x in um.coef_[0]], "intercept": float(um.intercept_[0])},
         "metrics": {v: {k: round(float(np.mean([e[k] for e in ev[v].values()])), 4) for k in next(iter(ev[v].values()))
-                        if k != "n"} for v in EVAL_VARIANTS},
+                        if k not in ("n", "gated_n")} for v in EVAL_VARIANTS},
         "provenance": {"fitted_by": "scripts/fit_attribution.py", "date": dt.date.today().isoformat(),
                        "material": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family"},
     }
@@ -290,6 +303,21 @@ def main(argv: list[str] | None = None) -> int:
     write_doc(ev, per_source, families, c_best, {f: sorted(set(src[fam == f])) for f in families})
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes), {SVG}, {DOC}")
     return 0
+
+
+def gate_verdicts(cache: Path, rows: list[dict]) -> dict[str, np.ndarray] | None:
+    """``{variant: verdict}`` of each material row from ``CACHE/fused_oof.npz`` (its fold's fusion
+    never saw the family), ``""`` for rows outside the cache; ``None`` when the fusion has not been fitted."""
+    path = cache / "fused_oof.npz"
+    if not path.is_file():
+        print(f"no {path}: run scripts/fit_fusion.py first for the gated figures", flush=True)
+        return None
+    fused = np.load(path)
+    out = {}
+    for v in EVAL_VARIANTS:
+        verdict = fused[f"verdict_{v}"]
+        out[v] = np.array(["" if r["cache_row"] is None else str(verdict[r["cache_row"]]) for r in rows])
+    return out
 
 
 def confusion_svg(cm: np.ndarray, families: list[str]) -> str:
@@ -324,7 +352,8 @@ def write_doc(ev: dict, per_source: dict, families: list[str], c: float, sources
           "Written by `scripts/fit_attribution.py --cache CACHE --train-dir DIR` (see its docstring and "
           "`forensics/attribution.py`). AI images only: 15 families of the training material, laundered (`q75`: "
           "centre crop of at most 512 px, JPEG q75) and as found. Attribution runs only on images judged `likely_ai`; "
-          "these figures do not apply that gate, so they measure the attribution model alone.", "",
+          "the first tables do not apply that gate, so they measure the attribution model alone, and the last "
+          "applies it.", "",
           "- **In-family** columns: "
           + ", ".join(f"{family_label(f)} ({len(sources[f])} sources)" for f in multi)
           + " are scored source by source, each by a model fitted without that source: the honest test of a family "
@@ -352,6 +381,22 @@ def write_doc(ev: dict, per_source: dict, families: list[str], c: float, sources
             md.append(f"| {family_label(f)} | {e['n']} | " + " | ".join(f"{e[k]:.2f}" for k in keys) + " |")
         md.append("| **mean over families** | | " + " | ".join(f"**{np.mean([ev[v][f][k] for f in families]):.2f}**"
                                                          for k in keys) + " |")
+        md.append("")
+    if "gated_n" in ev["q75"][families[0]]:
+        md += ["### With the P(AI) gate", "",
+               "Attribution runs only on images the engine calls `likely_ai`. Here each image's verdict comes from "
+               "the leave-one-family-out fusion of `scripts/fit_fusion.py` (a fusion, rescaling and thresholds that "
+               "never saw the family), so these are the shares of **all** of a family's images that reach "
+               "attribution and that end up named right or wrong (the cache's images: the extra SD 1.x images have "
+               "no fused score).", "",
+               "| family | n | laundered: likely_ai | named right | named wrong | as found: likely_ai | named right | named wrong |",
+               "|---|---|---|---|---|---|---|---|"]
+        gk = ("gated_likely_ai", "gated_named_right", "gated_named_wrong")
+        for f in families:
+            md.append(f"| {family_label(f)} | {ev['q75'][f]['gated_n']} | "
+                      + " | ".join(f"{ev[v][f][k]:.2f}" for v in EVAL_VARIANTS for k in gk) + " |")
+        md.append("| **mean over families** | | " + " | ".join(
+            f"**{np.mean([ev[v][f][k] for f in families]):.2f}**" for v in EVAL_VARIANTS for k in gk) + " |")
         md.append("")
     md += ["![Confusion matrix of the most probable family, laundered](attribution_confusion.svg)", ""]
     text = DOC.read_text() if DOC.is_file() else ""

@@ -5,9 +5,16 @@
 Run after ``scripts/fit_pixel_heads.py``, ``scripts/train_npr.py --oof`` and
 ``scripts/metadata_scores.py``. The corpus's holdout half is never fitted on.
 
-* Fitted features: ``dct``, ``effnet_probe`` and ``npr``. Their training scores are
+* Fitted features: the pixel signals among ``dct``, ``effnet_probe`` and ``npr`` that point the
+  right way on every generator family they were not trained on. Their training scores are
   out-of-family: each image was scored by a model fitted without its fold's generator families
-  and real sources. Rows come from two conditions, the files as found and laundered (centre
+  and real sources. A signal whose out-of-family scores rank some family's AI images below the
+  reals (per-family AUROC under 0.5 as found or laundered, on the rows the fusion is fitted on)
+  gets no weight: the next generator may be such a family, and a weight learned on the families
+  it knows would push that generator's images towards "real". On 2026-12-02 this left out
+  ``dct`` (on the fit rows: Midjourney v3 0.43 and DALL-E 2 0.48 as found, GPT-4o 0.45
+  laundered), in every fold; it still runs and reports its evidence, "not weighed by this
+  fusion". Each evaluation fold makes the choice without its own rows. Rows come from two conditions, the files as found and laundered (centre
   crop <= 512, JPEG q75), so the weights hold on both. Classes are balanced (even prior odds)
   and fitted features are dropped at random (``drop_rate`` 0.3), so that the rest still give a
   meaningful probability when one cannot run.
@@ -39,6 +46,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import REPO  # noqa: E402
@@ -49,6 +57,7 @@ from forensics.fusion import LogisticFusion, platt_scale, signal_priors  # noqa:
 from forensics.signals import create_signal, fingerprint_of  # noqa: E402
 
 PIXEL = ("dct", "effnet_probe", "npr")
+MIN_FAMILY_AUROC = 0.5  # a pixel signal ranking some family below the reals gets no fitted weight
 FIT_CONDITIONS = ("orig", "q75")  # the fusion's rows; every condition of CONDITIONS is scored
 REAL_AS_AI = 0.01   # share of held-out reals above the ai threshold (aims at <= 2 % on new sources)
 AI_AS_REAL = 0.03   # share of held-out AI below the real threshold (aims at <= 5 % on new families)
@@ -98,9 +107,26 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     fold = family_folds(rows)
 
+    fam = np.array([r["family"] for r in rows])
+
+    def lowest_family_auroc(idx: np.ndarray, signal: str) -> tuple[float, str, str]:
+        """The signal's lowest per-family AUROC (out-of-family scores) over the AI families of
+        ``idx`` against its reals, in any fit condition: ``(auroc, family, condition)``."""
+        out = (1.0, "", "")
+        for c in FIT_CONDITIONS:
+            v = np.array([np.nan if S[c][i].get(signal) is None else S[c][i][signal] for i in idx])
+            real = v[(y[idx] == 0) & np.isfinite(v)]
+            for f in sorted(set(fam[idx][y[idx] == 1])):
+                ai = v[(fam[idx] == f) & np.isfinite(v)]
+                if len(ai) and len(real):
+                    auc = float(roc_auc_score(np.r_[np.ones(len(ai)), np.zeros(len(real))], np.r_[ai, real]))
+                    out = min(out, (auc, f, c))
+        return out
+
     def train(idx: np.ndarray, thr=None) -> LogisticFusion:
+        fitted = [s for s in PIXEL if lowest_family_auroc(idx, s)[0] >= MIN_FAMILY_AUROC]
         return make(thr).fit([S[c][i] for c in FIT_CONDITIONS for i in idx], np.tile(y[idx], len(FIT_CONDITIONS)),
-                             fitted=list(PIXEL))
+                             fitted=fitted)
 
     def platt(models: dict[int, LogisticFusion]) -> tuple[float, float]:
         """Platt scale and shift of the fitted part on the fit rows of each fold in ``models``,
@@ -141,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         thr = rescaled_thresholds(inner, a, b)
         m = LogisticFusion.from_dict(outer[k].to_dict())
         m.rescale(a, b)
-        print(f"fold {k}: Platt scale {a:.3f}, shift {b:+.3f}; thresholds {thr}", flush=True)
+        print(f"fold {k}: pixel signals {sorted(set(PIXEL) & set(m.features_))}; Platt scale {a:.3f}, shift {b:+.3f}; "
+              f"thresholds {thr}", flush=True)
         te = np.flatnonzero(ok & (fold == k))
         for c in CONDITIONS:
             P[c][te] = m.predict_proba([S[c][i] for i in te])[:, 1]
@@ -166,8 +193,13 @@ def main(argv: list[str] | None = None) -> int:
                      "how": "Platt scaling of the fitted part on out-of-fold fused scores (each fold scored by a fusion "
                             "fitted without it), classes weighed equally"},
         "thresholds_rule": f"ai: {REAL_AS_AI:.0%} of held-out-family reals above; real: {AI_AS_REAL:.0%} of held-out-family AI below",
+        "pixel_signals": {s: {"lowest_family_auroc": round(a_, 4), "family": f_, "condition": c_,
+                              "weighed": s in model.features_}
+                          for s in PIXEL for a_, f_, c_ in [lowest_family_auroc(np.flatnonzero(fit_rows), s)]},
+        "pixel_signals_rule": f"a pixel signal is weighed only if its out-of-family scores give every family an AUROC "
+                              f">= {MIN_FAMILY_AUROC} against the reals, as found and laundered",
     }
-    model.signals_ = {s: fingerprint_of(create_signal(s)) for s in PIXEL}
+    model.signals_ = {s: fingerprint_of(create_signal(s)) for s in PIXEL if s in model.features_}
     model.provenance_ = {
         "name": "default",
         "script": "scripts/fit_fusion.py",
@@ -178,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "training_files": sorted(r["path"].removeprefix("corpus/") for r, f in zip(rows, fit_rows) if f and r["path"].startswith("corpus/")),
     }
     args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
-    coefs = ", ".join(f"{s} {model.features_[s].coef:.3f}" for s in PIXEL)
+    coefs = ", ".join(f"{s} {model.features_[s].coef:.3f}" if s in model.features_ else f"{s} not weighed" for s in PIXEL)
     print(f"wrote {args.out}: {coefs}; intercept {model.intercept_:.3f}; Platt a {a:.3f}, b {b:+.3f}; thresholds {thr}")
     for c in CONDITIONS:
         print(c, {k: held[c][k] for k in ("auroc", "tpr_at_fpr_5pct", "ece")})

@@ -8,7 +8,9 @@ class- and family-balanced sample weights (``pixel_data.sample_weights``). The c
 
 * Out-of-family scores: for each of the 5 family folds, a head fitted on the other folds scores
   this fold's images in every variant. They go to ``CACHE/oof_heads.npz`` for the fusion and
-  the evaluation, and pick the regularisation strength (best mean per-family AUROC at q75).
+  the evaluation, and pick the regularisation strength and, for the probe, its views (the
+  native windows alone, or with the halved region beside them): best mean per-family AUROC at
+  q75.
 * The shipped heads, fitted on every fit-split row, go to ``signals/data/effnet_probe.json``
   and ``signals/data/dct_head.json``, with the scores they give a few corpus files so that a
   test can check that analysis reproduces them bit for bit.
@@ -34,6 +36,8 @@ from pixel_data import VARIANTS, family_folds, sample_weights  # noqa: E402
 TRAIN_VARIANTS = ("aug", "web")
 
 C_GRID = {"eff": (0.001, 0.003, 0.01, 0.03), "dct": (0.003, 0.03, 0.3)}
+#: the probe's candidate views and the feature kinds of pixel_data.py they read
+EFF_VIEWS = {("native",): ("eff",), ("native", "halved"): ("eff", "effh")}
 DATA = REPO / "signals" / "data"
 N_REFERENCE = 4  # corpus files per class whose shipped-probe scores are recorded for the reproduction test
 
@@ -92,15 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     trainable = ok & np.array([r["split"] == "fit" for r in rows])
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     fold = family_folds(rows)
-    oof, chosen = {}, {}
-    for kind in ("eff", "dct"):
+    for views, kinds in EFF_VIEWS.items():
+        for v in VARIANTS:
+            feats[f"eff:{'+'.join(views)}_{v}"] = np.concatenate([feats[f"{k}_{v}"] for k in kinds], axis=1)
+    oof, chosen, views_of = {}, {}, {}
+    for kind, options in (("eff", [f"eff:{'+'.join(v)}" for v in EFF_VIEWS]), ("dct", ["dct"])):
         by_c = {}
-        for c in C_GRID[kind]:
-            s = out_of_family(rows, feats, y, fold, trainable, kind, c)
-            by_c[c] = (float(np.mean(list(family_aurocs(rows, y, s["q75"]).values()))), s)
-            print(f"{kind} C={c}: mean per-family out-of-family AUROC at q75 {by_c[c][0]:.3f}", flush=True)
-        best = max(by_c, key=lambda c: (round(by_c[c][0], 3), -c))
-        chosen[kind] = (best, {str(c): round(v[0], 4) for c, v in by_c.items()})
+        for option in options:
+            for c in C_GRID[kind]:
+                s = out_of_family(rows, feats, y, fold, trainable, option, c)
+                by_c[option, c] = (float(np.mean(list(family_aurocs(rows, y, s["q75"]).values()))), s)
+                print(f"{option} C={c}: mean per-family out-of-family AUROC at q75 {by_c[option, c][0]:.3f}", flush=True)
+        best = max(by_c, key=lambda oc: (round(by_c[oc][0], 3), -len(oc[0]), -oc[1]))
+        chosen[kind] = (best, {f"{o} C={c}": round(v[0], 4) for (o, c), v in by_c.items()})
+        views_of[kind] = best[0]
         for v, s in by_c[best][1].items():
             oof[f"{kind}_{v}"] = s
     np.savez(args.cache / "oof_heads.npz", **oof)
@@ -110,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     from forensics.signals.effnet_probe import HEAD_FORMAT as EFF_FORMAT
     from forensics.signals.effnet_probe import HEAD_FORMAT_VERSION as EFF_VERSION
 
-    tr = np.flatnonzero(trainable & usable(feats, "eff") & usable(feats, "dct"))
+    tr = np.flatnonzero(trainable & usable(feats, views_of["eff"]) & usable(feats, "dct"))
     families = sorted({rows[i]["family"] for i in tr})
     data = {"description": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family, "
                            "laundered identically for both classes (scripts/pixel_data.py)",
@@ -119,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
                          "web": "long side to 384-1024 px when longer (p 0.8), crop <= 512, JPEG q60-95"},
             "weights": "classes equal; a family of n images weighs sqrt(n)"}
     for kind, out in (("eff", DATA / "effnet_probe.json"), ("dct", DATA / "dct_head.json")):
-        c, by_c = chosen[kind]
-        scaler, lr = fit(*training_set(rows, feats, y, tr, kind), c)
+        (option, c), by_c = chosen[kind]
+        scaler, lr = fit(*training_set(rows, feats, y, tr, option), c)
         fam_auc = family_aurocs(rows, y, oof[f"{kind}_q75"])
         metrics = {"cv": "5 folds of whole families (every AI family and real source in one fold); "
                          "mean per-family AUROC of out-of-family scores at q75 (centre crop <= 512, JPEG q75)",
-                   "mean_family_auroc_by_C": by_c, "C": c,
+                   "mean_family_auroc_by_choice": by_c, "C": c,
                    "family_auroc_q75": {f: round(a, 4) for f, a in fam_auc.items()}}
         head = {"mean": [float(v) for v in scaler.mean_], "scale": [float(v) for v in scaler.scale_],
                 "coef": [float(v) for v in lr.coef_[0]], "intercept": float(lr.intercept_[0]), "label_positive": "ai",
@@ -139,11 +148,11 @@ def main(argv: list[str] | None = None) -> int:
                 "what": "scores of these corpus files as found (orig), from the training pipeline's features; "
                         "analysis must reproduce them bit for bit",
                 "scores": {rows[i]["path"].removeprefix("corpus/"):
-                           float(head["intercept"] + ((feats["eff_orig"][i] - mean) / scale) @ coef) for i in ref}}
+                           float(head["intercept"] + ((feats[f"{option}_orig"][i] - mean) / scale) @ coef) for i in ref}}
 
-            head = {"format": EFF_FORMAT, "format_version": EFF_VERSION, "version": "1",
+            head = {"format": EFF_FORMAT, "format_version": EFF_VERSION, "version": "2",
                     "model": "standardised L2 logistic regression on EfficientNet-Lite0 features pooled over windows and positions",
-                    "levels": dict(zip(LEVELS, CHANNELS)),
+                    "views": option.split(":")[1].split("+"), "levels": dict(zip(LEVELS, CHANNELS)),
                     "graph": {"file": backbone.name, "sha256": hashlib.sha256(backbone.read_bytes()).hexdigest(),
                               "built_by": "scripts/build_effnet.py"}, **head}
         else:

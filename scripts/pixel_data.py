@@ -20,13 +20,13 @@ gets the same processing whatever its class, in three variants:
   signals the very array ``orig`` gives, so only the metadata scores differ (``SAME_PIXELS``).
 
 Each variant is decoded by the engine's own intake (``load_image``) and gives the pooled
-EfficientNet-Lite0 features (``EffnetProbeSignal.features``, so training sees what analysis
-sees) and the DCT image features; 256-px uint8 crops (random for ``aug``, central otherwise,
+EfficientNet-Lite0 features of both views (``eff_*`` native, ``effh_*`` halved;
+``EffnetProbeSignal.features``, so training sees what analysis sees) and the DCT image features; 256-px uint8 crops (random for ``aug``, central otherwise,
 as ``npr`` analyses) are kept for the small network. Families are capped at ``CAP`` images,
 drawn by a hash of the group, so that 3,500 FLUX tiles do not drown 21 Majesty images.
 
 Writes ``rows.json`` (path, label, family, group, split, sizes), ``features.npz`` and
-``crop_{aug,q75,orig}.npy``. Deterministic: every draw is seeded by a hash of the path.
+``crop_{aug,q75,orig,jpeg90,downscale05}.npy``. Deterministic: every draw is seeded by a hash of the path.
 
 Also importable: the family folds and sample weights every fitting script shares.
 """
@@ -60,6 +60,7 @@ CAP = 400
 CROP = 512
 KEEP = 256
 K = 5  # family folds
+FEATURE_KINDS = ("eff", "effh", "dct")  # effnet_probe's native and halved views, the DCT signal's features
 VARIANTS = ("aug", "web", "q75", "orig", "jpeg90", "downscale05")
 CROPS = ("aug", "q75", "orig", "jpeg90", "downscale05")  # the variants whose 256-px crops are kept for the small network
 #: the evaluation conditions: the file as found, forensics evaluate's launderings, the hidden set's q75
@@ -238,13 +239,15 @@ def keep_crop(rgb: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
 _effnet = None
 
 
-def effnet_features(rgb: np.ndarray) -> np.ndarray:
+def effnet_features(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pooled features of effnet_probe's native and halved views."""
     global _effnet
     if _effnet is None:
         from forensics.signals.effnet_probe import EffnetProbeSignal
 
         _effnet = EffnetProbeSignal(threads=1)
-    return _effnet.features(rgb)[0]
+    views = _effnet.features(rgb, ("native", "halved"))
+    return views["native"][0], views["halved"][0]
 
 
 def dct_features(rgb: np.ndarray) -> np.ndarray:
@@ -273,7 +276,7 @@ def job(row: dict, only: tuple[str, ...] = VARIANTS) -> dict:
         out: dict = {"shape": orig.shape[:2]}
         for name in only:
             small = min(variants[name].shape[:2]) < MIN_SIDE  # a halved small image: the signals refuse it
-            out[f"eff_{name}"] = None if small else effnet_features(variants[name])
+            out[f"eff_{name}"], out[f"effh_{name}"] = (None, None) if small else effnet_features(variants[name])
             out[f"dct_{name}"] = None if small else dct_features(variants[name])
         out["hw"] = {k: [min(variants[k].shape[0], KEEP), min(variants[k].shape[1], KEEP)] for k in CROPS}
         for k in CROPS:
@@ -305,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         with Pool(args.workers) as pool:
             for i, r in enumerate(pool.imap(partial(job, only=tuple(args.only)), rows, chunksize=4)):
                 for k in args.only:
-                    for kind in ("eff", "dct"):
+                    for kind in FEATURE_KINDS:
                         if "error" not in r and r[f"{kind}_{k}"] is not None:
                             v = r[f"{kind}_{k}"]
                             feats.setdefault(f"{kind}_{k}", np.full((n, len(v)), np.nan, np.float32))[i] = v
@@ -324,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             for k in CROPS:
                 crops[k][i] = r[f"crop_{k}"]
             for k in VARIANTS:
-                for kind in ("eff", "dct"):
+                for kind in FEATURE_KINDS:
                     if (v := r[f"{kind}_{k}"]) is None:
                         continue
                     feats.setdefault(f"{kind}_{k}", np.full((n, len(v)), np.nan, np.float32))[i] = v
@@ -334,8 +337,14 @@ def main(argv: list[str] | None = None) -> int:
         c.flush()
     np.savez(args.out / "features.npz", **feats)
     (args.out / "rows.json").write_text(json.dumps(rows))
-    print(f"wrote {args.out}: {n} rows, {sum('error' in r for r in rows)} unreadable")
-    return 0
+    errors: dict[str, int] = {}
+    for r in rows:
+        if "error" in r:
+            errors[r["error"]] = errors.get(r["error"], 0) + 1
+    print(f"wrote {args.out}: {n} rows, {sum(errors.values())} unreadable")
+    for reason, count in sorted(errors.items(), key=lambda kv: -kv[1])[:5]:
+        print(f"  {count}: {reason}")
+    return 1 if sum(errors.values()) == n else 0
 
 
 if __name__ == "__main__":

