@@ -14,10 +14,11 @@ Run after ``scripts/fit_pixel_heads.py``, ``scripts/train_npr.py --oof`` and
   it knows would push that generator's images towards "real". On 2026-12-02 this left out
   ``dct`` (on the fit rows: Midjourney v3 0.43 and DALL-E 2 0.48 as found, GPT-4o 0.45
   laundered), in every fold; it still runs and reports its evidence, "not weighed by this
-  fusion". Each evaluation fold makes the choice without its own rows. Rows come from two conditions, the files as found and laundered (centre
-  crop <= 512, JPEG q75), so the weights hold on both. Classes are balanced (even prior odds)
-  and fitted features are dropped at random (``drop_rate`` 0.3), so that the rest still give a
-  meaningful probability when one cannot run.
+  fusion". Each evaluation fold makes the choice without its own rows. Rows come from two
+  conditions, the files as found and laundered (centre crop <= 512, JPEG q75), so the weights
+  hold on both. Classes are balanced (even prior odds) and fitted features are dropped at
+  random (``drop_rate`` 0.3), so that the rest still give a meaningful probability when one
+  cannot run.
 * Metadata and neural signals enter with the priors their classes declare (``prior``,
   ``decisive_at``); their scores on each row move the intercept's fit as offsets.
 * The fitted part is then Platt-rescaled (``LogisticFusion.rescale``) to the scale it has on
@@ -46,10 +47,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import REPO  # noqa: E402
+from fit_pixel_heads import family_aurocs  # noqa: E402
 from pixel_data import CONDITIONS, SAME_PIXELS, family_folds  # noqa: E402
 
 from forensics.calibration import binary_metrics  # noqa: E402
@@ -107,20 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     fold = family_folds(rows)
 
-    fam = np.array([r["family"] for r in rows])
-
     def lowest_family_auroc(idx: np.ndarray, signal: str) -> tuple[float, str, str]:
         """The signal's lowest per-family AUROC (out-of-family scores) over the AI families of
         ``idx`` against its reals, in any fit condition: ``(auroc, family, condition)``."""
         out = (1.0, "", "")
         for c in FIT_CONDITIONS:
             v = np.array([np.nan if S[c][i].get(signal) is None else S[c][i][signal] for i in idx])
-            real = v[(y[idx] == 0) & np.isfinite(v)]
-            for f in sorted(set(fam[idx][y[idx] == 1])):
-                ai = v[(fam[idx] == f) & np.isfinite(v)]
-                if len(ai) and len(real):
-                    auc = float(roc_auc_score(np.r_[np.ones(len(ai)), np.zeros(len(real))], np.r_[ai, real]))
-                    out = min(out, (auc, f, c))
+            for f, auc in family_aurocs([rows[i] for i in idx], y[idx], v).items():
+                out = min(out, (auc, f, c))
         return out
 
     def train(idx: np.ndarray, thr=None) -> LogisticFusion:

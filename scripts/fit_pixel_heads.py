@@ -38,6 +38,8 @@ TRAIN_VARIANTS = ("aug", "web")
 C_GRID = {"eff": (0.001, 0.003, 0.01, 0.03), "dct": (0.003, 0.03, 0.3)}
 #: the probe's candidate views and the feature kinds of pixel_data.py they read
 EFF_VIEWS = {("native",): ("eff",), ("native", "halved"): ("eff", "effh")}
+#: the feature key of each candidate (``eff:native+halved``) -> its views
+EFF_OPTIONS = {f"eff:{'+'.join(views)}": views for views in EFF_VIEWS}
 DATA = REPO / "signals" / "data"
 N_REFERENCE = 4  # corpus files per class whose shipped-probe scores are recorded for the reproduction test
 
@@ -96,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     trainable = ok & np.array([r["split"] == "fit" for r in rows])
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     fold = family_folds(rows)
-    for views, kinds in EFF_VIEWS.items():
+    for option, views in EFF_OPTIONS.items():
         for v in VARIANTS:
-            feats[f"eff:{'+'.join(views)}_{v}"] = np.concatenate([feats[f"{k}_{v}"] for k in kinds], axis=1)
-    oof, chosen, views_of = {}, {}, {}
-    for kind, options in (("eff", [f"eff:{'+'.join(v)}" for v in EFF_VIEWS]), ("dct", ["dct"])):
+            feats[f"{option}_{v}"] = np.concatenate([feats[f"{k}_{v}"] for k in EFF_VIEWS[views]], axis=1)
+    oof, chosen = {}, {}
+    for kind, options in (("eff", list(EFF_OPTIONS)), ("dct", ["dct"])):
         by_c = {}
         for option in options:
             for c in C_GRID[kind]:
@@ -109,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{option} C={c}: mean per-family out-of-family AUROC at q75 {by_c[option, c][0]:.3f}", flush=True)
         best = max(by_c, key=lambda oc: (round(by_c[oc][0], 3), -len(oc[0]), -oc[1]))
         chosen[kind] = (best, {f"{o} C={c}": round(v[0], 4) for (o, c), v in by_c.items()})
-        views_of[kind] = best[0]
         for v, s in by_c[best][1].items():
             oof[f"{kind}_{v}"] = s
     np.savez(args.cache / "oof_heads.npz", **oof)
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from forensics.signals.effnet_probe import HEAD_FORMAT as EFF_FORMAT
     from forensics.signals.effnet_probe import HEAD_FORMAT_VERSION as EFF_VERSION
 
-    tr = np.flatnonzero(trainable & usable(feats, views_of["eff"]) & usable(feats, "dct"))
+    tr = np.flatnonzero(trainable & usable(feats, chosen["eff"][0][0]) & usable(feats, "dct"))
     families = sorted({rows[i]["family"] for i in tr})
     data = {"description": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family, "
                            "laundered identically for both classes (scripts/pixel_data.py)",
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
             head = {"format": EFF_FORMAT, "format_version": EFF_VERSION, "version": "2",
                     "model": "standardised L2 logistic regression on EfficientNet-Lite0 features pooled over windows and positions",
-                    "views": option.split(":")[1].split("+"), "levels": dict(zip(LEVELS, CHANNELS)),
+                    "views": list(EFF_OPTIONS[option]), "levels": dict(zip(LEVELS, CHANNELS)),
                     "graph": {"file": backbone.name, "sha256": hashlib.sha256(backbone.read_bytes()).hexdigest(),
                               "built_by": "scripts/build_effnet.py"}, **head}
         else:
