@@ -99,7 +99,7 @@ def test_report_is_self_contained_and_escaped(scanned):
     assert ps == sorted(ps, reverse=True)
     assert 'class="c-p sorted-desc" data-key="p"' in text
     assert "not a recognised image" in text and "file is empty" in text
-    assert sum(1 for r in data["rows"] for s in r["signals"] if s["heat"]) == 11  # redness, unless the map is flat
+    assert sum(1 for r in data["rows"] for s in r["signals"] if s["heat"]) == 12  # redness, flat maps too (one scale)
     gone = next(r for r in data["rows"] if r["source"].endswith("gone.png"))
     assert gone["image"] is None and gone["note"].startswith("source not readable here")
     for verdict in ("likely_ai", "likely_real", "inconclusive"):
@@ -123,17 +123,18 @@ def test_thumbnails_are_the_engines_decoded_pixels(tmp_path):
     assert decoded_pixels(str(tmp_path / "nope.png"), None, 10**8)[0] is None
 
 
-def test_heatmaps_are_stretched_to_show_structure():
-    """A map whose cells all lie near 0.3 would be one uniform tint at fixed colours; stretched
-    over its own range its structure shows, and the range is reported with it."""
-    hm = [[0.30, 0.31, 0.32, 0.33], [0.31, 0.32, 0.33, 0.34]]
-    im, lo, hi = heat_rgba(hm)
-    a = np.asarray(im).astype(int)
-    assert (lo, hi) == (0.30, 0.34) and a.shape == (2, 4, 4)
-    assert a[0, 0, 2] > a[0, 0, 0] + 100 and a[1, 3, 0] > a[1, 3, 2] + 100  # blue at lo, red at hi
-    assert a[1, 3, 3] > a[0, 0, 3]  # more opaque towards hi
-    assert len({tuple(px) for row in a for px in row}) == 5
-    assert heat_rgba([[0.5, 0.5], [0.5, 0.5]]) is None  # flat: not drawn
+def test_heatmaps_share_one_log_odds_scale_and_leave_unmeasured_cells_clear():
+    """Every map is drawn on one fixed scale: the same value gets the same colour in any map,
+    a flat map is drawn flat (not stretched into structure), unmeasured cells are transparent."""
+    a = np.asarray(heat_rgba([[0.30, 0.31], [0.5, None]])).astype(int)
+    flat = np.asarray(heat_rgba([[0.95, 0.95], [0.30, 0.30]])).astype(int)
+    assert a.shape == (2, 2, 4)
+    assert (a[0, 0] == flat[1, 0]).all()  # 0.30 looks the same in both maps
+    assert a[0, 0, 2] > a[0, 0, 0] + 25 and flat[0, 0, 0] > flat[0, 0, 2] + 100  # blue below 0.5, red above
+    assert abs(a[0, 0, 0] - a[0, 1, 0]) < 8  # 0.30 and 0.31 barely differ: nothing is stretched
+    assert a[1, 1, 3] == 0 and a[1, 0, 3] > 0  # not measured: transparent; measured at even odds: faint
+    assert flat[0, 0, 3] > a[1, 0, 3] and flat[0, 0, 3] > a[0, 0, 3]  # more opaque further from even odds
+    assert heat_rgba([[None, None]]) is None and heat_rgba([[float("nan")]]) is None
 
 
 def test_cli_report(scanned, tmp_path, capsys):
@@ -268,8 +269,8 @@ def test_report_in_chromium(browser, scanned, tmp_path, width):
         assert no_overflow(page)
         page.screenshot(path=str(tmp_path / f"detail-{width}.png"))
         page.click("#d-close")  # the panel covers part of the table
-        page.click(f'#results tr[data-i="{by_name["deep.tif"]}"] td.c-img')  # its map is flat: no overlay
-        assert page.text_content("#detail h2").endswith("deep.tif") and page.locator("#detail img.hm").count() == 0
+        page.click(f'#results tr[data-i="{by_name["deep.tif"]}"] td.c-img')  # a flat map is drawn flat, on the one scale
+        assert page.text_content("#detail h2").endswith("deep.tif") and page.locator("#detail img.hm").count() == 1
         assert thumb_variance(page, "#detail img.big", tmp_path / f"detail-deep-{width}.png") > 8
         page.keyboard.press("Escape")
         assert page.locator("#detail").is_hidden()
