@@ -288,3 +288,43 @@ def test_report_in_chromium(browser, scanned, tmp_path, width):
         assert problems == [], problems  # no script error, no CSP violation, no request off the page
     finally:
         ctx.close()
+
+
+def test_report_keys_work_after_a_slider_was_used(browser, scanned, tmp_path):
+    """Issue 25: after a heatmap slider is touched, Esc still closes the panel and the keys
+    still step and mark instead of moving the slider; the panel never reads 'inconclusive
+    inconclusive:'; the 'did not run' reasons are said once, in the footer."""
+    _, page_path, _ = scanned
+    ctx, page, problems = open_report(browser, page_path, 1300)
+    try:
+        first, second = shown(page)[:2]
+        page.click(f'#results tr[data-i="{first["i"]}"] td.c-file')
+        page.locator('#detail .hmctl input[type="range"]').first.click()  # moved with the pointer: it lets go
+        page.keyboard.press("ArrowRight")
+        assert page.text_content("#detail h2") == second["path"]
+        page.keyboard.press("ArrowLeft")
+        assert page.text_content("#detail h2") == first["path"]
+        slider = page.locator('#detail .hmctl input[type="range"]').first
+        slider.focus()  # focused from the keyboard: the panel's keys still win
+        before = slider.input_value()
+        page.keyboard.press("a")
+        page.keyboard.press("ArrowRight")
+        assert page.input_value(f'select.mark[data-i="{first["i"]}"]') == "ai"
+        assert page.text_content("#detail h2") == second["path"]
+        page.keyboard.press("ArrowLeft")
+        assert page.locator('#detail .hmctl input[type="range"]').first.input_value() == before
+        page.keyboard.press("Escape")
+        assert page.locator("#detail").is_hidden()
+        page.fill("#q", "pic")  # Esc from the search field closes the panel too
+        page.click(f'#results tr[data-i="{shown(page)[0]["i"]}"] td.c-file')
+        page.focus("#q")
+        page.keyboard.press("Escape")
+        assert page.locator("#detail").is_hidden()
+        for r in shown(page):
+            page.click(f'#results tr[data-i="{r["i"]}"] td.c-file')
+            text = page.text_content("#detail p.verdict")
+            label = page.text_content("#detail p.verdict .badge")
+            assert not text[len(label):].strip().lower().startswith(label.lower()), text
+        assert problems == [], problems
+    finally:
+        ctx.close()
