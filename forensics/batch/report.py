@@ -377,7 +377,7 @@ REPORT_JS = r"""
   rows.forEach(showMark);
   Array.prototype.forEach.call(document.querySelectorAll('select.mark'),function(s){
     s.addEventListener('click',function(ev){ev.stopPropagation();});
-    s.addEventListener('change',function(){setMark(+s.getAttribute('data-i'),s.value);});
+    s.addEventListener('change',function(){setMark(+s.getAttribute('data-i'),s.value); s.blur();});
   });
   // sorting
   var sortKey='p', sortDir=-1;
@@ -424,7 +424,7 @@ REPORT_JS = r"""
       .map(function(tr){return +tr.getAttribute('data-i');});
   }
   Array.prototype.forEach.call(boxes,function(b){b.addEventListener('change',apply);});
-  search.addEventListener('input',apply); mf.addEventListener('change',apply);
+  search.addEventListener('input',apply); mf.addEventListener('change',function(){apply(); mf.blur();});
   // table or gallery
   var viewBtn=document.getElementById('view');
   viewBtn.addEventListener('click',function(){

@@ -147,12 +147,10 @@ def create_app(dispatcher: Dispatcher, settings: Settings) -> Starlette:
 
         return JSONResponse({"results": list(await asyncio.gather(*(one(n, d) for n, d in files)))})
 
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
         return error_response(exc.status, exc.kind, exc.message, exc.headers)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
         return error_response(exc.status_code, kind, str(exc.detail), dict(exc.headers or {}))
 

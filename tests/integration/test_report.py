@@ -328,3 +328,33 @@ def test_report_keys_work_after_a_slider_was_used(browser, scanned, tmp_path):
         assert problems == [], problems
     finally:
         ctx.close()
+
+
+def test_unweighed_maps_wait_to_be_asked_and_the_weights_note_is_said_once(browser, tmp_path):
+    """Issue 25: a signal the fusion does not weigh shows no map unless asked; why a signal did
+    not run is said once, in the footer, not again in every panel."""
+    from support.toy_signals import Brightness, NoWeights
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(2):
+        (d / f"p{i}.png").write_bytes(encode(coloured(60, 80, i), "PNG"))
+    out = tmp_path / "r.jsonl"
+    scan([d], out, workers=0, signals=[Redness(), Sharpness(), Brightness(), NoWeights()], fusion=batch_fusion())
+    page_path = tmp_path / "report.html"
+    build_report(out, page_path)
+    ctx, page, problems = open_report(browser, page_path, 1300)
+    try:
+        assert page.inner_text("body").count("run `forensics weights download no_weights`") == 1
+        assert "no_weights did not run" in page.inner_text("footer")
+        page.click("#results tbody tr:first-child td.c-file")
+        panel = page.inner_text("#detail")
+        assert "forensics weights download" not in panel and "did not run: no_weights" in panel
+        maps = page.locator("#detail img.hm")
+        assert [maps.nth(k).get_attribute("data-signal") for k in range(maps.count())] == ["redness"]
+        page.click("#d-allmaps")
+        assert sorted(page.locator("#detail img.hm").nth(k).get_attribute("data-signal") for k in range(2)) == ["brightness", "redness"]
+        assert "(not weighed)" in page.inner_text("#detail .hmctl")
+        assert problems == [], problems
+    finally:
+        ctx.close()
