@@ -314,6 +314,22 @@ class AccessLog:
         t0 = time.perf_counter()
         n_in = n_out = 0
         status = 0
+        logged = False
+
+        def log_line() -> None:
+            nonlocal logged
+            if logged:
+                return
+            logged = True
+            client = (scope.get("client") or ("-",))[0]
+            path = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in scope.get("path", ""))
+            ms = round((time.perf_counter() - t0) * 1000, 1)
+            if self.json_lines:
+                access_log.info(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "client": client,
+                                            "method": scope["method"], "path": path, "status": status,
+                                            "bytes_in": n_in, "bytes_out": n_out, "ms": ms}))
+            else:
+                access_log.info('%s "%s %s" %d in=%d out=%d %.1fms', client, scope["method"], path, status, n_in, n_out, ms)
 
         async def counted_receive() -> dict[str, Any]:
             nonlocal n_in
@@ -329,17 +345,11 @@ class AccessLog:
                                                                   (b"cache-control", b"no-store")]
             elif msg["type"] == "http.response.body":
                 n_out += len(msg.get("body", b""))
+                if not msg.get("more_body", False):
+                    log_line()  # before the client has the whole answer: a client never outruns its log line
             await send(msg)
 
         try:
             await self.app(scope, counted_receive, counted_send)
         finally:
-            client = (scope.get("client") or ("-",))[0]
-            path = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in scope.get("path", ""))
-            ms = round((time.perf_counter() - t0) * 1000, 1)
-            if self.json_lines:
-                access_log.info(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "client": client,
-                                            "method": scope["method"], "path": path, "status": status,
-                                            "bytes_in": n_in, "bytes_out": n_out, "ms": ms}))
-            else:
-                access_log.info('%s "%s %s" %d in=%d out=%d %.1fms', client, scope["method"], path, status, n_in, n_out, ms)
+            log_line()
