@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import io
 import json
 import os
 import re
@@ -29,21 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-
-def picture(h: int, w: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32) / max(h, w)
-    base = np.stack([0.5 + 0.3 * np.sin(5 * x + seed), 0.4 + 0.3 * y, 0.6 - 0.2 * x * y], -1)
-    base += rng.normal(0, 0.03, base.shape).astype(np.float32)
-    return (np.clip(base, 0, 1) * 255).astype(np.uint8)
-
-
-def encode(arr: np.ndarray, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, fmt, **kw)
-    return buf.getvalue()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_engine import encode, picture  # noqa: E402  (the same generated pictures)
 
 
 class Client:

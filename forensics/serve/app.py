@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from forensics.analysis import SCHEMA, SCHEMA_VERSION
-from forensics.signals import signal_names
+from forensics.signals import signal_names, signal_table
 from forensics.version import __version__
 
 from .page import docs_page, openapi_schema, web_page
@@ -89,17 +89,7 @@ def create_app(dispatcher: Dispatcher, settings: Settings) -> Starlette:
 
     async def signals(request: Request) -> Response:
         authorize(request)
-        from forensics.signals import create_signal
-
-        out = []
-        for name in signal_names():
-            try:
-                sig = create_signal(name)
-                avail = sig.availability()
-                out.append({"name": name, "version": sig.version, "available": avail.ok, "reason": avail.reason})
-            except Exception as exc:  # a broken plugin is listed, not fatal
-                out.append({"name": name, "version": None, "available": False, "reason": f"{type(exc).__name__}: {exc}"})
-        return JSONResponse({"signals": out})
+        return JSONResponse({"signals": signal_table()})
 
     async def openapi(request: Request) -> Response:
         authorize(request)

@@ -3,7 +3,6 @@ import io
 import json
 import os
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -162,22 +161,6 @@ def test_rows_scanned_before_schema_2_still_render(scanned, tmp_path):
 
 
 # -- in a browser: the system Chromium, driven through Playwright (nothing is downloaded) ---------
-CHROMIUM = os.environ.get("FORENSICS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.isfile(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (the test extra has it)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
-
-
 def open_report(browser, page_path: Path, width: int):
     ctx = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
     page = ctx.new_page()

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -314,22 +313,6 @@ def test_forensics_serve_end_to_end(tmp_path):
 
 
 # -- the page in a browser: the system Chromium through Playwright ---------------------------------
-CHROMIUM = os.environ.get("FORENSICS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.isfile(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (the test extra has it)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
-
-
 def test_page_shows_the_apis_verdict(browser, server, tmp_path):
     files = {"red.png": png(60, 80, 1), "blue.png": png(64, 48, 5), "notes.txt": b"not an image"}
     for name, data in files.items():
