@@ -157,7 +157,7 @@ def web_page(*, token: bool) -> tuple[str, str]:
     """``(html, csp)`` of the page at ``/``; ``token``: the service wants a bearer token, so
     the page asks for it (kept in the page only, sent with each request)."""
     script = PANEL_JS + PAGE_JS
-    csp = (f"default-src 'none'; img-src data: blob:; style-src 'unsafe-inline'; script-src '{_hash(script)}'; "
+    csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src '{_hash(script)}'; "
            "connect-src 'self'; base-uri 'none'; form-action 'none'" + FRAMES)
     ask = ('<p><label>token <input type="password" id="token" autocomplete="off" size="28"></label> '
            '<span class="meta">this service needs its bearer token</span></p>') if token else ""

@@ -127,6 +127,7 @@ class Dispatcher:
         self._stop = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._thread = threading.Thread(target=self._run, name="forensics-serve-dispatch", daemon=True)
         self.error: str | None = None
 

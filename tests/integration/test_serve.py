@@ -314,7 +314,7 @@ def test_forensics_serve_end_to_end(tmp_path):
 
 # -- the page in a browser: the system Chromium through Playwright ---------------------------------
 def test_page_shows_the_apis_verdict(browser, server, tmp_path):
-    files = {"red.png": png(60, 80, 1), "blue.png": png(64, 48, 5), "notes.txt": b"not an image"}
+    files = {"red.png": png(60, 80, 1), "blue.png": png(64, 48, 5), "notes.txt": b"not an image", "=1+1.png": png(40, 40, 7)}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     ctx = browser.new_context(viewport={"width": 1300, "height": 900})
@@ -329,7 +329,7 @@ def test_page_shows_the_apis_verdict(browser, server, tmp_path):
         page.wait_for_selector("body[data-ready='1']")
         page.fill("#token", TOKEN)
         page.set_input_files("#files", [str(tmp_path / n) for n in files])
-        page.wait_for_selector("body[data-done='3']", timeout=60000)
+        page.wait_for_selector("body[data-done='4']", timeout=60000)
         shown = page.evaluate("""Array.from(document.querySelectorAll('#results tbody tr')).map(tr =>
             ({name: tr.cells[0].textContent, p: tr.cells[1].textContent, verdict: tr.cells[2].textContent}))""")
         by = {r["name"]: r for r in shown}
@@ -338,6 +338,10 @@ def test_page_shows_the_apis_verdict(browser, server, tmp_path):
             assert by[name]["p"] == f"{api['probability']:.3f}"
             assert by[name]["verdict"] == {"likely_ai": "likely AI", "likely_real": "likely real"}.get(api["verdict"], api["verdict"])
         assert by["notes.txt"]["verdict"] == "ImageLoadError"
+        csv_rows = page.evaluate("window.forensicsPage.csv()").splitlines()
+        assert len(csv_rows) == 5 and any(r.startswith("'=1+1.png,") for r in csv_rows)  # never a live formula
+        jsonl = [json.loads(x) for x in page.evaluate("window.forensicsPage.jsonl()").splitlines()]
+        assert {x["source"] for x in jsonl} == set(files) and sum("error" in x for x in jsonl) == 1
         page.click("#results tbody tr:first-child")
         page.wait_for_selector("#detail:not([hidden])")
         assert page.locator("#detail .contrib .bar").count() >= 1 and page.locator("#detail img.big").count() == 1
