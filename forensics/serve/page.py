@@ -19,7 +19,7 @@ from forensics.version import __version__
 from .work import MAX_BATCH_FILES
 
 PAGE_CSS = """
-*{box-sizing:border-box}
+*{box-sizing:border-box}[hidden]{display:none!important}
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;padding:14px 18px;color:#222;background:#fafafa}
 h1{font-size:19px;margin:0 0 4px}h2{font-size:15px;margin:16px 0 6px}
 .meta{color:var(--mute);font-size:12px}

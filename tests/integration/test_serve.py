@@ -327,6 +327,7 @@ def test_page_shows_the_apis_verdict(browser, server, tmp_path):
     try:
         page.goto(base)
         page.wait_for_selector("body[data-ready='1']")
+        assert page.locator("#controls").is_hidden() and page.locator("#results").is_hidden()  # nothing to show yet
         page.fill("#token", TOKEN)
         page.set_input_files("#files", [str(tmp_path / n) for n in files])
         page.wait_for_selector("body[data-done='4']", timeout=60000)
