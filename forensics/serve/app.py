@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -41,6 +42,7 @@ DRAIN_BYTES = 16 * 1024 * 1024
 #: The longest file name kept from an upload.
 MAX_NAME = 255
 OPTIONS = {"signals", "heatmaps", "panel", "name"}
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -68,6 +70,7 @@ def create_app(dispatcher: Dispatcher, settings: Settings) -> Starlette:
     """The application; the lifespan starts the dispatcher's workers and stops them."""
 
     def authorize(request: Request) -> None:
+        same_site(request, loopback_only=settings.token is None)
         if settings.token is None:
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -101,6 +104,7 @@ def create_app(dispatcher: Dispatcher, settings: Settings) -> Starlette:
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
 
     async def page(request: Request) -> Response:
+        same_site(request, loopback_only=settings.token is None)
         html, csp = web_page(token=settings.token is not None)
         return HTMLResponse(html, headers={"Content-Security-Policy": csp, "Referrer-Policy": "no-referrer"})
 
@@ -168,6 +172,19 @@ def create_app(dispatcher: Dispatcher, settings: Settings) -> Starlette:
     ]
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: server_error})
+
+
+def same_site(request: Request, *, loopback_only: bool) -> None:
+    """Refuse (403) what a web page elsewhere could make a browser send here: a request from
+    another origin (than the Host, or a proxy's X-Forwarded-Host, which a page cannot set on a
+    cross-origin request), and (without a token) one addressed to a name other than a loopback
+    one, which is how DNS rebinding would reach a service on 127.0.0.1."""
+    host = request.headers.get("host", "")
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc not in (host, request.headers.get("x-forwarded-host")):
+        raise ApiError(403, "Forbidden", "requests from another origin are refused")
+    if loopback_only and urlsplit(f"//{host}").hostname not in LOOPBACK_NAMES:
+        raise ApiError(403, "Forbidden", "without a token this service answers only to 127.0.0.1, localhost and [::1]")
 
 
 async def _submit(dispatcher: Dispatcher, up: Upload) -> Any:

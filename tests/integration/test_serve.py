@@ -94,9 +94,9 @@ class Server:
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
 
-    def post_file(self, path, data, name="img.png", **kw):
+    def post_file(self, path, data, name="img.png", headers=None, **kw):
         body, ctype = multipart([("file", name, data)])
-        return self.request("POST", path, body=body, headers={"Content-Type": ctype}, **kw)
+        return self.request("POST", path, body=body, headers={"Content-Type": ctype, **(headers or {})}, **kw)
 
 
 def multipart(files):
@@ -132,6 +132,16 @@ def test_every_other_route_needs_the_token(server, path):
     assert server.get(path, headers={"Authorization": "Bearer " + "y" * len(TOKEN)}, auth=False)[0] == 401
     assert server.get(path, headers={"Authorization": "Basic " + TOKEN}, auth=False)[0] == 401
     assert server.get(path)[0] == 200
+
+
+def test_requests_a_page_elsewhere_could_send_are_refused(server):
+    status, body, _ = server.post_file("/v1/analyze", png(40, 40, 1), headers={"Origin": "http://evil.example"})
+    assert status == 403 and body["error"]["type"] == "Forbidden"
+    assert server.post_file("/v1/analyze", png(40, 40, 1), headers={"Origin": f"http://127.0.0.1:{server.port}"})[0] == 200
+    with Server(workers=1, token=None) as open_server:  # no token: loopback names only (DNS rebinding)
+        assert open_server.get("/v1/version")[0] == 200
+        assert open_server.get("/v1/version", headers={"Host": f"rebound.example:{open_server.port}"})[0] == 403
+        assert open_server.get("/", headers={"Host": "rebound.example"})[0] == 403
 
 
 def test_analyze_gives_the_engines_json(server):
