@@ -37,12 +37,13 @@ MAX_BYTES = 200_000
 class Server:
     """A real uvicorn server on 127.0.0.1 (a free port), in a thread of this process."""
 
-    def __init__(self, *, workers=2, timeout=3.0, queue=32, token=TOKEN, signals=None):
+    def __init__(self, *, workers=2, timeout=3.0, queue=32, token=TOKEN, engine_kwargs=None, max_bytes=MAX_BYTES):
         self.token = token
-        kwargs = {"signals": signals or [Redness(), Sharpness(), Saboteur()], "fusion": batch_fusion()}
+        kwargs = engine_kwargs if engine_kwargs is not None else {"signals": [Redness(), Sharpness(), Saboteur()],
+                                                                    "fusion": batch_fusion()}
         self.kwargs = kwargs
         self.dispatcher = Dispatcher(kwargs, workers=workers, timeout=timeout, queue=queue)
-        app = AccessLog(create_app(self.dispatcher, Settings(token=token, max_bytes=MAX_BYTES, timeout=timeout)))
+        app = AccessLog(create_app(self.dispatcher, Settings(token=token, max_bytes=max_bytes, timeout=timeout)))
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -278,6 +279,19 @@ def test_the_page_and_the_docs_load_nothing_from_elsewhere(server):
     assert status == 200 and "default-src 'none'" in headers["content-security-policy"] and b"<script" not in docs
     status, spec, _ = server.get("/v1/openapi.json")
     assert spec["openapi"].startswith("3.") and "/v1/analyze/batch" in spec["paths"]
+
+
+def test_corpus_files_get_the_clis_answer(corpus_dir, corpus_labels, capsys):
+    """The default engine behind the service answers what `forensics analyze --json` prints."""
+    picks = [next(r for r in corpus_labels if r["label"] == label) for label in ("ai", "real")]
+    with Server(workers=1, timeout=120, engine_kwargs={}, max_bytes=50_000_000) as s:
+        for r in picks:
+            path = corpus_dir / r["path"]
+            status, body, _ = s.post_file("/v1/analyze", path.read_bytes(), name=path.name)
+            assert main(["analyze", "--json", str(path)]) == 0
+            cli = json.loads(capsys.readouterr().out)
+            assert status == 200 and (body["probability"], body["verdict"]) == (cli["probability"], cli["verdict"])
+            assert body["sha256"] == cli["sha256"]
 
 
 # -- the command ---------------------------------------------------------------------------------
