@@ -13,6 +13,8 @@ the signals that decided most), a compact table sorted by P(AI) (every column so
 gallery view, a detail panel per image (large image, each signal's heatmap over it with its own
 opacity slider, contribution bars, evidence lines, metadata), reviewer marks kept in the
 browser's storage for this report, and a CSV export of the rows the current filter shows.
+The detail panel (``PANEL_CSS``, ``PANEL_JS``, :func:`panel_row`) is also the one on
+``forensics serve``'s page.
 """
 
 from __future__ import annotations
