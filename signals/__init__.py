@@ -9,9 +9,10 @@ from .registry import (
     plugin_errors,
     signal_class,
     signal_names,
+    signal_table,
 )
 
 __all__ = [
     "STATUSES", "Availability", "BaseSignal", "Prior", "Signal", "SignalResult", "fingerprint_of", "BUILTIN", "ENTRY_POINT_GROUP",
-    "create_signal", "default_signals", "plugin_errors", "signal_class", "signal_names",
+    "create_signal", "default_signals", "plugin_errors", "signal_class", "signal_names", "signal_table",
 ]

@@ -112,6 +112,24 @@ def signal_class(name: str) -> type:
     return cls
 
 
+def signal_table() -> list[dict[str, Any]]:
+    """Each registered signal, then each plugin that could not be registered: ``name``,
+    ``version``, ``available`` (can it run here) and ``reason`` (why not, and how to fix it).
+    What ``forensics signals`` prints and ``forensics serve`` answers on ``/v1/signals``."""
+    rows = []
+    for name in signal_names():
+        try:
+            sig = create_signal(name)
+            avail = sig.availability()
+            rows.append({"name": name, "version": sig.version, "available": avail.ok, "reason": avail.reason})
+        except Exception as exc:
+            rows.append({"name": name, "version": None, "available": False, "reason": f"cannot load: {exc}"})
+    for name, err in sorted(plugin_errors().items()):
+        if not any(r["name"] == name for r in rows):
+            rows.append({"name": name, "version": None, "available": False, "reason": f"plugin error: {err}"})
+    return rows
+
+
 def create_signal(name: str, **params: Any) -> Signal:
     """Instantiate the signal registered under ``name`` with ``params``."""
     return signal_class(name)(**params)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,21 @@ def corpus_dir() -> Path:
 def corpus_labels(corpus_dir: Path) -> list[dict[str, str]]:
     with open(corpus_dir / "labels.csv", newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+# -- the browser tests: the system Chromium, driven through Playwright (nothing is downloaded) ----
+CHROMIUM = os.environ.get("FORENSICS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium (the report's and the serve page's tests); skips without it."""
+    if not os.path.isfile(CHROMIUM):
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (the test extra has it)")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()

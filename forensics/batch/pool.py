@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 #: Consecutive workers that may die before reporting ready before the pool gives up.
 MAX_START_FAILURES = 3
+#: Yielded by a task iterator that has nothing to run yet (a service waiting for requests):
+#: the pool asks again after its next event instead of taking the iterator as exhausted.
+IDLE = object()
 
 
 @dataclass(frozen=True)
@@ -195,17 +198,29 @@ class WorkerPool:
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if w.proc.pid is not None]
 
-    def imap_unordered(self, tasks: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
-        """Run ``(key, payload)`` tasks; yield ``(key, result)`` in completion order."""
+    @property
+    def ready(self) -> int:
+        """How many workers have built their engine and can take a task."""
+        return sum(w.ready for w in self._workers)
+
+    def imap_unordered(self, tasks: Iterable[Any], *, wake: Any = None) -> Iterator[tuple[Any, Any]]:
+        """Run ``(key, payload)`` tasks; yield ``(key, result)`` in completion order.
+
+        A long-running feeder (``forensics serve``) yields :data:`IDLE` when it has no task
+        yet and makes ``wake`` (a connection or file descriptor) readable when one arrives;
+        the pool then asks again. Draining ``wake`` is the feeder's job."""
         it = iter(tasks)
         exhausted = False
         requeue: deque[tuple[Any, Any]] = deque()
         while True:
+            idle = False
             for w in self._workers:
-                if w.ready and w.task is None and not exhausted:
+                if w.ready and w.task is None and not exhausted and not idle:
                     task = requeue.popleft() if requeue else next(it, None)
                     if task is None:
                         exhausted = True
+                    elif task is IDLE:
+                        idle = True
                     else:
                         try:
                             w.send(task)
@@ -216,6 +231,8 @@ class WorkerPool:
             if exhausted and not busy and not requeue:
                 return
             waits = [w.conn for w in self._workers] + [w.proc.sentinel for w in self._workers]
+            if wake is not None and any(w.ready and w.task is None for w in self._workers):
+                waits.append(wake)  # only while a worker is free to take what it announces
             wait_s = 1.0
             if self.timeout is not None and busy:
                 now = time.monotonic()

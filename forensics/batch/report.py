@@ -13,6 +13,8 @@ the signals that decided most), a compact table sorted by P(AI) (every column so
 gallery view, a detail panel per image (large image, each signal's heatmap over it with its own
 opacity slider, contribution bars, evidence lines, metadata), reviewer marks kept in the
 browser's storage for this report, and a CSV export of the rows the current filter shows.
+The detail panel (``PANEL_CSS``, ``PANEL_JS``, :func:`panel_row`) is also the one on
+``forensics serve``'s page.
 """
 
 from __future__ import annotations
@@ -57,9 +59,10 @@ VERDICT_RANK = {"likely_ai": 0, "inconclusive": 1, "likely_real": 2}
 BASIS_LABELS = {"provenance": "provenance", "camera_metadata": "camera metadata", "pixels": "pixels",
                 "other": "other signals", "none": "nothing", None: "not recorded"}
 HIST_BINS = 10
-#: A heatmap whose values span less than this is flat: it is not drawn (a stretched flat map
-#: would be noise presented as structure).
-FLAT_SPAN = 1e-3
+#: The heatmaps' one colour scale: a cell's log-odds saturates the colour at +-HEAT_LOGIT
+#: (P 0.018 / 0.982), the same for every image and signal, so maps can be compared.
+HEAT_LOGIT = 4.0
+HEAT_REAL, HEAT_PALE, HEAT_AI = (np.array(c, dtype=np.float64) for c in ((21, 101, 192), (236, 236, 236), (198, 40, 40)))
 
 
 @dataclass
@@ -116,27 +119,29 @@ def shrink(rgb: np.ndarray, side: int) -> "Image.Image":
     return im
 
 
-def heat_rgba(heatmap: Any) -> tuple["Image.Image", float, float] | None:
-    """A ``[0, 1]`` grid (1 = AI-like) as an RGBA image at its own resolution, stretched for
-    display over its own range ``lo..hi`` (returned with it), so that a map whose cells all lie
-    near 0.3 still shows where they differ instead of one uniform tint: blue at ``lo``, yellow
-    midway, red at ``hi``, more opaque towards ``hi``. ``None`` for a flat map."""
+def heat_rgba(heatmap: Any) -> "Image.Image | None":
+    """A heatmap (cells in ``[0, 1]``, the sigmoid of each cell's log-odds; ``NaN`` or ``None``
+    where the signal did not look) as an RGBA image at its own resolution, on the one colour
+    scale every map and image shares: log-odds ``-HEAT_LOGIT`` (blue, towards real) through 0
+    (pale) to ``+HEAT_LOGIT`` (red, towards AI), more opaque further from 0; cells that were not
+    measured are transparent. Nothing is stretched: a flat map is drawn flat. ``None`` when no
+    cell was measured."""
     from PIL import Image
 
-    v = np.asarray(heatmap, dtype=np.float64)
+    try:
+        v = np.array(heatmap, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
     if v.ndim != 2 or v.size == 0 or not np.isfinite(v).any():
         return None
-    v = np.where(np.isfinite(v), v, np.nanmin(v))
-    lo, hi = float(v.min()), float(v.max())
-    if hi - lo < FLAT_SPAN:
-        return None
-    n = (v - lo) / (hi - lo)
+    measured = np.isfinite(v)
+    p = np.clip(np.where(measured, v, 0.5), 1e-6, 1 - 1e-6)
+    t = np.clip(np.log(p / (1 - p)) / HEAT_LOGIT, -1.0, 1.0)[..., None]
+    rgb = np.where(t >= 0, HEAT_PALE + t * (HEAT_AI - HEAT_PALE), HEAT_PALE - t * (HEAT_REAL - HEAT_PALE))
     rgba = np.empty(v.shape + (4,), dtype=np.uint8)
-    rgba[..., 0] = np.round(255 * np.clip(2 * n, 0, 1) * 0.85 + 30).astype(np.uint8)
-    rgba[..., 1] = np.round(200 * (1 - np.abs(2 * n - 1))).astype(np.uint8)
-    rgba[..., 2] = np.round(230 * np.clip(1 - 2 * n, 0, 1) + 20).astype(np.uint8)
-    rgba[..., 3] = np.round(90 + 150 * n).astype(np.uint8)
-    return Image.fromarray(rgba, "RGBA"), lo, hi
+    rgba[..., :3] = np.round(rgb).astype(np.uint8)
+    rgba[..., 3] = np.where(measured, np.round(70 + 170 * np.abs(t[..., 0])), 0).astype(np.uint8)
+    return Image.fromarray(rgba, "RGBA")
 
 
 def _data_uri(im: "Image.Image", fmt: str = "JPEG") -> str:
@@ -149,9 +154,10 @@ def _data_uri(im: "Image.Image", fmt: str = "JPEG") -> str:
 
 
 def _valid_heatmap(hm: Any) -> bool:
+    """A rectangular list of rows of numbers; ``null`` marks a cell the signal did not measure."""
     return (isinstance(hm, list) and bool(hm) and all(isinstance(r, list) and r for r in hm)
             and len({len(r) for r in hm}) == 1
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for r in hm for x in r))
+            and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for r in hm for x in r))
 
 
 # -- HTML --------------------------------------------------------------------------------------
@@ -166,8 +172,40 @@ def _json_block(value: Any) -> str:
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
-CSS = """
+#: The detail panel's style, shared with the page of ``forensics serve`` (see ``PANEL_JS``).
+PANEL_CSS = """
 :root{--ai:#c62828;--real:#1565c0;--inc:#8d6e00;--err:#6d4c41;--mute:#666;--line:#e2e2e2}
+button{font:inherit;cursor:pointer}
+.ph{width:64px;height:48px;background:repeating-linear-gradient(45deg,#eee,#eee 6px,#ddd 6px,#ddd 12px);
+color:#666;font-size:10px;text-align:center;padding-top:14px;overflow:hidden}
+.small{color:var(--mute);font-size:11px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.note{color:var(--mute);font-size:11px;overflow-wrap:anywhere}
+.badge{display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;white-space:nowrap;font-size:12px}
+.v-likely_ai{background:var(--ai)}.v-likely_real{background:var(--real)}.v-inconclusive{background:var(--inc)}
+.bar{position:relative;height:10px;background:#f1f1f1}
+.bar::before{content:"";position:absolute;left:50%;top:-2px;bottom:-2px;border-left:1px solid #999}
+.bar span{position:absolute;top:0;height:10px}.pos{background:var(--ai)}.neg{background:var(--real)}
+#detail{position:fixed;top:0;right:0;bottom:0;width:min(780px,100%);background:#fff;border-left:1px solid #bbb;
+box-shadow:-4px 0 16px rgba(0,0,0,.15);overflow-y:auto;overflow-x:hidden;z-index:10;padding:12px 14px}
+#detail[hidden]{display:none}
+#detail .top{display:flex;gap:8px;align-items:flex-start}#detail .top h2{margin:0;flex:1;min-width:0;overflow-wrap:anywhere;font-size:14px}
+.stage{position:relative;display:inline-block;width:min(100%,560px);margin:8px 0;line-height:0;background:#eee}
+.stage img{display:block;width:100%;height:auto}.stage img.big.small-src{image-rendering:pixelated}
+.stage img.hm{position:absolute;left:0;top:0;width:100%;height:100%;image-rendering:pixelated;pointer-events:none}
+.hmctl{display:grid;grid-template-columns:minmax(0,170px) minmax(0,1fr);gap:2px 8px;align-items:center;font-size:12px}
+.hmctl input{width:100%}
+.contrib{display:grid;grid-template-columns:minmax(0,150px) 80px minmax(0,1fr);gap:3px 8px;align-items:center;font-size:12px}
+ul.ev{margin:4px 0;padding-left:18px}ul.ev li{margin-bottom:3px;overflow-wrap:anywhere}
+dl.md{display:grid;grid-template-columns:minmax(0,130px) minmax(0,1fr);gap:2px 8px;font-size:12px;margin:4px 0}
+dl.md dt{color:var(--mute)}dl.md dd{margin:0;overflow-wrap:anywhere}
+.marks button{margin-right:4px}.marks button.on{outline:2px solid #222}
+.legrow{display:flex;gap:6px;align-items:center;margin-top:6px}
+.legbar{flex:0 1 260px;height:10px;border:1px solid #ccc;background:linear-gradient(90deg,rgb(21,101,192),rgb(236,236,236),rgb(198,40,40))}
+p.verdict{overflow-wrap:anywhere}
+"""
+
+#: The report's own style, after the panel's.
+CSS = PANEL_CSS + """
 *{box-sizing:border-box}
 html,body{max-width:100%}
 body{font:13px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;padding:12px 16px;color:#222;background:#fafafa}
@@ -179,10 +217,10 @@ h1{font-size:18px;margin:0 0 2px;overflow-wrap:anywhere}h2{font-size:15px;margin
 .chips span{display:inline-block;margin:0 8px 4px 0;white-space:nowrap}
 .hist{width:100%;max-width:420px;height:auto;display:block}
 .deciders{margin:0;padding-left:18px}
+.card .small{white-space:normal;overflow:visible}
 .controls{position:sticky;top:0;background:#fafafa;padding:6px 0;border-bottom:1px solid #ddd;z-index:3;
 display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center}
 .controls label{cursor:pointer;white-space:nowrap}.controls input[type=search]{width:200px;max-width:100%}
-button{font:inherit;cursor:pointer}
 table{border-collapse:collapse;background:#fff;width:100%;table-layout:fixed}
 th,td{border-bottom:1px solid var(--line);padding:4px 6px;vertical-align:middle;text-align:left;overflow:hidden}
 th{background:#f0f0f0;position:sticky;top:38px;cursor:pointer;user-select:none;white-space:nowrap;z-index:2}
@@ -190,19 +228,10 @@ th.sorted-asc::after{content:" \\25B2"}th.sorted-desc::after{content:" \\25BC"}
 th.c-img{width:76px}th.c-p{width:84px}th.c-v{width:104px}th.c-top{width:17%}th.c-mark{width:92px}th.c-file{width:24%}
 tr.row{cursor:pointer}tr.row:hover{background:#f5f8ff}tr.row.current{outline:2px solid #1565c0;outline-offset:-2px}
 td.img img,.ph{display:block;max-width:64px;max-height:56px;border:1px solid #ccc}
-.ph{width:64px;height:48px;background:repeating-linear-gradient(45deg,#eee,#eee 6px,#ddd 6px,#ddd 12px);
-color:#666;font-size:10px;text-align:center;padding-top:14px;overflow:hidden}
 .file{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.small{color:var(--mute);font-size:11px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.note{color:var(--mute);font-size:11px;overflow-wrap:anywhere}
 .warn{color:#b45309;font-size:11px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .headline{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden;overflow-wrap:anywhere}
-.badge{display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;white-space:nowrap;font-size:12px}
-.v-likely_ai{background:var(--ai)}.v-likely_real{background:var(--real)}.v-inconclusive{background:var(--inc)}
 .prob{height:6px;background:#eee;margin-top:3px}.prob span{display:block;height:6px;background:linear-gradient(90deg,var(--real),var(--inc),var(--ai))}
-.bar{position:relative;height:10px;background:#f1f1f1}
-.bar::before{content:"";position:absolute;left:50%;top:-2px;bottom:-2px;border-left:1px solid #999}
-.bar span{position:absolute;top:0;height:10px}.pos{background:var(--ai)}.neg{background:var(--real)}
 select.mark{width:100%;font:inherit}
 #gallery{display:none;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px}
 body.gallery #gallery{display:grid}body.gallery #tablewrap{display:none}
@@ -212,26 +241,118 @@ body.gallery #gallery{display:grid}body.gallery #tablewrap{display:none}
 .tile .cap{display:flex;justify-content:space-between;gap:4px;align-items:center;margin-top:3px}
 .tile .file{font-size:11px}
 .mk{font-size:11px;color:#fff;background:#455a64;border-radius:3px;padding:0 4px}.mk:empty{display:none}
-#detail{position:fixed;top:0;right:0;bottom:0;width:min(780px,100%);background:#fff;border-left:1px solid #bbb;
-box-shadow:-4px 0 16px rgba(0,0,0,.15);overflow-y:auto;overflow-x:hidden;z-index:10;padding:12px 14px}
-#detail[hidden]{display:none}
-#detail .top{display:flex;gap:8px;align-items:flex-start}#detail .top h2{margin:0;flex:1;min-width:0;overflow-wrap:anywhere;font-size:14px}
-.stage{position:relative;display:inline-block;width:min(100%,560px);margin:8px 0;line-height:0;background:#eee}
-.stage img{display:block;width:100%;height:auto}.stage img.big.small-src{image-rendering:pixelated}
-.stage img.hm{position:absolute;left:0;top:0;width:100%;height:100%;image-rendering:pixelated;pointer-events:none}
-.hmctl{display:grid;grid-template-columns:minmax(0,150px) minmax(0,1fr) minmax(0,170px);gap:2px 8px;align-items:center;font-size:12px}
-.hmctl input{width:100%}
-.contrib{display:grid;grid-template-columns:minmax(0,150px) 64px minmax(0,1fr);gap:3px 8px;align-items:center;font-size:12px}
-ul.ev{margin:4px 0;padding-left:18px}ul.ev li{margin-bottom:3px;overflow-wrap:anywhere}
-dl.md{display:grid;grid-template-columns:minmax(0,130px) minmax(0,1fr);gap:2px 8px;font-size:12px;margin:4px 0}
-dl.md dt{color:var(--mute)}dl.md dd{margin:0;overflow-wrap:anywhere}
-.marks button{margin-right:4px}.marks button.on{outline:2px solid #222}
 .errors{table-layout:fixed}.errors td{color:#7f1d1d;overflow-wrap:anywhere}.errors td:nth-child(2){overflow-wrap:normal}
 @media (max-width:1000px){th.c-top,td.c-top{display:none}th.c-file{width:26%}.headline{-webkit-line-clamp:3}}
 @media (max-width:640px){th.c-img,td.c-img{display:none}}
+footer{margin-top:18px;border-top:1px solid var(--line);padding-top:6px}
 """
 
-JS = r"""
+PANEL_JS = r"""
+var forensicsPanel=(function(){
+  function el(tag,cls,text){var x=document.createElement(tag); if(cls) x.className=cls; if(text!==undefined) x.textContent=text; return x;}
+  // the badge already names the verdict: the headline goes on from there
+  function said(r){var l=(r.verdict_label+':').toLowerCase(), h=r.headline;
+    return h.toLowerCase().indexOf(l)===0?h.slice(l.length).trim():h;}
+  function legend(){
+    var box=el('div','legend'), row=el('div','legrow');
+    row.appendChild(el('span','small','real')); row.appendChild(el('span','legbar')); row.appendChild(el('span','small','AI'));
+    box.appendChild(row);
+    box.appendChild(el('div','note','One scale for every map and image: a cell\u2019s log-odds from \u2212HEAT_LOGIT (blue) '+
+      'through 0 (pale: no evidence either way) to +HEAT_LOGIT (red). Transparent cells were not measured.'));
+    return box;
+  }
+  // Fill `panel` with row `r` (built by forensics.batch.report.panel_row). opt: scale (log-odds at
+  // half a bar), close(), step(d) or null, marks {get(r), set(m)} or null, allMaps.
+  function render(panel,r,opt){
+    panel.textContent='';
+    var top=el('div','top'); top.appendChild(el('h2',null,r.source));
+    (opt.step?[['prev','\u2190',-1],['next','\u2192',1],['close','\u2715',0]]:[['close','\u2715',0]]).forEach(function(b){
+      var x=el('button',null,b[1]); x.type='button'; x.id='d-'+b[0]; x.title=b[0];
+      x.addEventListener('click',function(){if(b[2]) opt.step(b[2]); else opt.close();}); top.appendChild(x);});
+    panel.appendChild(top);
+    var h=el('p','verdict'); h.appendChild(el('span','badge v-'+r.verdict,r.verdict_label));
+    h.appendChild(document.createTextNode(' '+said(r))); panel.appendChild(h);
+    panel.appendChild(el('div','note',r.rule));
+    if(opt.marks){
+      var marks=el('div','marks'); marks.appendChild(document.createTextNode('your mark: '));
+      [['ai','AI'],['real','real'],['unsure','unsure'],['','clear']].forEach(function(m){
+        var b=el('button',null,m[1]); b.type='button'; b.setAttribute('data-m',m[0]); b.classList.toggle('on',m[0]===opt.marks.get(r));
+        b.addEventListener('click',function(){opt.marks.set(m[0]);}); marks.appendChild(b);});
+      panel.appendChild(marks);
+    }
+    var stage=el('div','stage');
+    if(r.image){var im=el('img'); im.src=r.image; im.alt='image as analysed'; im.className='big'+(r.small?' small-src':'');
+      stage.appendChild(im);}
+    else stage.appendChild(el('div','ph',r.note||'no image'));
+    panel.appendChild(stage);
+    var heats=r.signals.filter(function(s){return s.heat;});
+    var unweighed=heats.filter(function(s){return !s.in_fusion;}).length;
+    var shown=heats.filter(function(s){return s.in_fusion||opt.allMaps;});
+    if(heats.length) panel.appendChild(el('h2',null,'Heatmaps (opacity per signal)'));
+    if(shown.length){
+      var ctl=el('div','hmctl');
+      shown.forEach(function(s,k){
+        var o=el('img','hm'); o.src=s.heat; o.alt=s.name+' heatmap'; o.style.opacity=k===0?'0.6':'0';
+        o.setAttribute('data-signal',s.name); if(r.image) stage.appendChild(o);
+        ctl.appendChild(el('span',null,s.name+(s.in_fusion?'':' (not weighed)')));
+        var sl=el('input'); sl.type='range'; sl.min='0'; sl.max='100'; sl.value=k===0?'60':'0';
+        sl.setAttribute('data-signal',s.name); sl.setAttribute('aria-label',s.name+' heatmap opacity');
+        sl.addEventListener('input',function(){o.style.opacity=String(sl.value/100);});
+        // a slider lets go of the keyboard once moved: the panel's keys keep working
+        sl.addEventListener('change',function(){sl.blur();});
+        sl.addEventListener('pointerup',function(){sl.blur();});
+        ctl.appendChild(sl);
+      });
+      panel.appendChild(ctl);
+      panel.appendChild(legend());
+    }
+    if(unweighed){
+      var more=el('button','small',(opt.allMaps?'hide':'show')+' the maps of signals the fusion does not weigh ('+unweighed+')');
+      more.type='button'; more.id='d-allmaps';
+      more.addEventListener('click',function(){opt.allMaps=!opt.allMaps; render(panel,r,opt);});
+      panel.appendChild(more);
+    }
+    panel.appendChild(el('h2',null,'Contributions (log-odds; red towards AI, blue towards real)'));
+    var cg=el('div','contrib'), notRun=[];
+    r.signals.forEach(function(s){
+      if(s.status==='unavailable'||s.status==='error'){notRun.push(s.name); return;}
+      cg.appendChild(el('span',null,s.name+(s.decisive?' (decisive)':'')));
+      if(s.status==='ok' && s.in_fusion){
+        cg.appendChild(el('span',null,(s.c>=0?'+':'')+s.c.toFixed(2)+(s.calibrated?'':' *')));
+        var bar=el('div','bar'), sp=el('span',s.c>=0?'pos':'neg'), w=Math.min(1,Math.abs(s.c)/opt.scale)*50;
+        sp.style.width=w.toFixed(1)+'%'; if(s.c>=0) sp.style.left='50%'; else sp.style.right='50%';
+        bar.appendChild(sp); cg.appendChild(bar);
+      } else { cg.appendChild(el('span','small',s.status==='ok'?'not weighed':s.status)); cg.appendChild(el('span')); }
+    });
+    cg.appendChild(el('span',null,'(intercept)')); cg.appendChild(el('span',null,(r.intercept>=0?'+':'')+r.intercept.toFixed(2)));
+    cg.appendChild(el('span'));
+    panel.appendChild(cg);
+    if(notRun.length) panel.appendChild(el('div','note','did not run: '+notRun.join(', ')));
+    panel.appendChild(el('h2',null,'Evidence'));
+    var ul=el('ul','ev');
+    r.signals.forEach(function(s){if(s.status!=='ok'&&s.status!=='abstained') return;
+      var li=el('li'); li.appendChild(el('b',null,s.name+': ')); li.appendChild(document.createTextNode(s.text)); ul.appendChild(li);});
+    panel.appendChild(ul);
+    panel.appendChild(el('h2',null,'File'));
+    var dl=el('dl','md');
+    r.meta.forEach(function(kv){dl.appendChild(el('dt',null,kv[0])); dl.appendChild(el('dd',null,kv[1]));});
+    panel.appendChild(dl);
+    panel.hidden=false;
+  }
+  // the keys of a page with the panel: Esc always closes it; elsewhere only text fields keep their keys
+  function keys(handlers){
+    document.addEventListener('keydown',function(ev){
+      if(ev.key==='Escape'){handlers.close(); if(ev.target&&ev.target.blur) ev.target.blur(); return;}
+      var t=ev.target, tag=t&&t.tagName;
+      if(tag==='SELECT'||tag==='TEXTAREA'||(tag==='INPUT'&&t.type!=='range'&&t.type!=='checkbox')) return;
+      if(handlers.key(ev.key)) ev.preventDefault();
+    });
+  }
+  return {render:render, keys:keys, el:el};
+})();
+""".replace("HEAT_LOGIT", f"{HEAT_LOGIT:g}")
+
+REPORT_JS = r"""
 (function(){
   var data=JSON.parse(document.getElementById('data').textContent);
   var rows=data.rows, byI={};
@@ -258,7 +379,7 @@ JS = r"""
   rows.forEach(showMark);
   Array.prototype.forEach.call(document.querySelectorAll('select.mark'),function(s){
     s.addEventListener('click',function(ev){ev.stopPropagation();});
-    s.addEventListener('change',function(){setMark(+s.getAttribute('data-i'),s.value);});
+    s.addEventListener('change',function(){setMark(+s.getAttribute('data-i'),s.value); s.blur();});
   });
   // sorting
   var sortKey='p', sortDir=-1;
@@ -305,7 +426,7 @@ JS = r"""
       .map(function(tr){return +tr.getAttribute('data-i');});
   }
   Array.prototype.forEach.call(boxes,function(b){b.addEventListener('change',apply);});
-  search.addEventListener('input',apply); mf.addEventListener('change',apply);
+  search.addEventListener('input',apply); mf.addEventListener('change',function(){apply(); mf.blur();});
   // table or gallery
   var viewBtn=document.getElementById('view');
   viewBtn.addEventListener('click',function(){
@@ -324,92 +445,37 @@ JS = r"""
     setTimeout(function(){URL.revokeObjectURL(a.href); a.remove();},1000);
   });
   window.forensicsReport={csv:csv};
-  // the detail panel
+  // the detail panel: forensicsPanel, shared with the page of `forensics serve`
   var panel=document.getElementById('detail'), cur=null;
-  function el(tag,cls,text){var x=document.createElement(tag); if(cls) x.className=cls; if(text!==undefined) x.textContent=text; return x;}
+  var popt={scale:data.scale, close:close, step:step, allMaps:false,
+            marks:{get:markOf, set:function(m){setMark(cur,m);}}};
   function renderMarks(r){
     var box=panel.querySelector('.marks'); if(!box) return;
     Array.prototype.forEach.call(box.querySelectorAll('button'),function(b){b.classList.toggle('on',b.getAttribute('data-m')===markOf(r));});
   }
   function open(i){
-    var r=byI[i]; cur=i; panel.textContent='';
+    cur=i;
     Array.prototype.forEach.call(tbody.rows,function(tr){tr.classList.toggle('current',+tr.getAttribute('data-i')===i);});
-    var top=el('div','top'); top.appendChild(el('h2',null,r.source));
-    [['prev','\u2190'],['next','\u2192'],['close','\u2715']].forEach(function(b){
-      var x=el('button',null,b[1]); x.id='d-'+b[0]; x.title=b[0]; top.appendChild(x);});
-    panel.appendChild(top);
-    var h=el('p'); var bd=el('span','badge v-'+r.verdict,r.verdict_label); h.appendChild(bd);
-    h.appendChild(document.createTextNode(' '+r.headline)); panel.appendChild(h);
-    panel.appendChild(el('div','note',r.rule));
-    var marks=el('div','marks'); marks.appendChild(document.createTextNode('your mark: '));
-    [['ai','AI'],['real','real'],['unsure','unsure'],['','clear']].forEach(function(m){
-      var b=el('button',null,m[1]); b.setAttribute('data-m',m[0]); b.addEventListener('click',function(){setMark(i,m[0]);});
-      marks.appendChild(b);});
-    panel.appendChild(marks); renderMarks(r);
-    var stage=el('div','stage');
-    if(r.image){var im=el('img'); im.src=r.image; im.alt='image as analysed'; im.className='big'+(r.small?' small-src':'');
-      stage.appendChild(im);}
-    else stage.appendChild(el('div','ph',r.note||'no image'));
-    panel.appendChild(stage);
-    var heats=r.signals.filter(function(s){return s.heat;});
-    if(heats.length){
-      panel.appendChild(el('h2',null,'Heatmaps (opacity per signal)'));
-      var ctl=el('div','hmctl');
-      heats.forEach(function(s,k){
-        var o=el('img','hm'); o.src=s.heat.uri; o.alt=s.name+' heatmap'; o.style.opacity=k===0?'0.45':'0';
-        o.setAttribute('data-signal',s.name); if(r.image) stage.appendChild(o);
-        ctl.appendChild(el('span',null,s.name));
-        var sl=el('input'); sl.type='range'; sl.min='0'; sl.max='100'; sl.value=k===0?'45':'0';
-        sl.setAttribute('data-signal',s.name); sl.setAttribute('aria-label',s.name+' heatmap opacity');
-        sl.addEventListener('input',function(){o.style.opacity=String(sl.value/100);});
-        ctl.appendChild(sl);
-        ctl.appendChild(el('span','small','blue '+s.heat.lo.toFixed(2)+' \u2192 red '+s.heat.hi.toFixed(2)));
-      });
-      panel.appendChild(ctl);
-      panel.appendChild(el('div','note','Each map is stretched over its own range (1 = AI-like); the numbers are the range, so a narrow range means little difference across the image.'));
-    }
-    panel.appendChild(el('h2',null,'Contributions (log-odds; red towards AI, blue towards real)'));
-    var cg=el('div','contrib');
-    r.signals.forEach(function(s){
-      cg.appendChild(el('span',null,s.name+(s.decisive?' (decisive)':'')));
-      if(s.status==='ok' && s.in_fusion){
-        cg.appendChild(el('span',null,(s.c>=0?'+':'')+s.c.toFixed(2)+(s.calibrated?'':' *')));
-        var bar=el('div','bar'), sp=el('span',s.c>=0?'pos':'neg'), w=Math.min(1,Math.abs(s.c)/data.scale)*50;
-        sp.style.width=w.toFixed(1)+'%'; if(s.c>=0) sp.style.left='50%'; else sp.style.right='50%';
-        bar.appendChild(sp); cg.appendChild(bar);
-      } else { cg.appendChild(el('span','small',s.status==='ok'?'not fused':s.status)); cg.appendChild(el('span')); }
-    });
-    cg.appendChild(el('span',null,'(intercept)')); cg.appendChild(el('span',null,(r.intercept>=0?'+':'')+r.intercept.toFixed(2)));
-    cg.appendChild(el('span'));
-    panel.appendChild(cg);
-    panel.appendChild(el('h2',null,'Evidence'));
-    var ul=el('ul','ev');
-    r.signals.forEach(function(s){var li=el('li'); li.appendChild(el('b',null,s.name+': ')); li.appendChild(document.createTextNode(s.text)); ul.appendChild(li);});
-    panel.appendChild(ul);
-    panel.appendChild(el('h2',null,'File'));
-    var dl=el('dl','md');
-    r.meta.forEach(function(kv){dl.appendChild(el('dt',null,kv[0])); dl.appendChild(el('dd',null,kv[1]));});
-    panel.appendChild(dl);
-    panel.hidden=false;
-    document.getElementById('d-close').addEventListener('click',close);
-    document.getElementById('d-prev').addEventListener('click',function(){step(-1);});
-    document.getElementById('d-next').addEventListener('click',function(){step(1);});
+    forensicsPanel.render(panel,byI[i],popt);
   }
   function close(){panel.hidden=true; cur=null;}
   function step(d){var v=visibleInOrder(), k=v.indexOf(cur); if(v.length) open(v[(k+d+v.length)%v.length]);}
   Array.prototype.forEach.call(tbody.rows,function(tr){tr.addEventListener('click',function(){open(+tr.getAttribute('data-i'));});});
   Array.prototype.forEach.call(gallery.children,function(t){t.addEventListener('click',function(){open(+t.getAttribute('data-i'));});});
-  document.addEventListener('keydown',function(ev){
-    if(ev.target&&(ev.target.tagName==='INPUT'||ev.target.tagName==='SELECT')) return;
-    if(ev.key==='Escape') close();
-    else if(cur!==null&&(ev.key==='ArrowRight'||ev.key==='j')) step(1);
-    else if(cur!==null&&(ev.key==='ArrowLeft'||ev.key==='k')) step(-1);
-    else if(cur!==null&&(ev.key==='a'||ev.key==='r'||ev.key==='u')) setMark(cur,{a:'ai',r:'real',u:'unsure'}[ev.key]);
-  });
+  forensicsPanel.keys({close:close, key:function(k){
+    if(cur===null) return false;
+    if(k==='ArrowRight'||k==='j') step(1);
+    else if(k==='ArrowLeft'||k==='k') step(-1);
+    else if(k==='a'||k==='r'||k==='u') setMark(cur,{a:'ai',r:'real',u:'unsure'}[k]);
+    else return false;
+    return true;
+  }});
   order();
   document.body.setAttribute('data-ready','1');
 })();
 """
+#: The report's script: the shared panel, then the table, gallery, marks and export.
+JS = PANEL_JS + REPORT_JS
 
 
 def _histogram_svg(good: list[dict[str, Any]]) -> str:
@@ -458,6 +524,71 @@ def _decider(r: dict[str, Any], signals: list[dict[str, Any]]) -> tuple[str | No
     return best, best_abs
 
 
+def panel_row(r: dict[str, Any], path: str, rgb: np.ndarray | None, note: str | None) -> dict[str, Any]:
+    """What the detail panel (``PANEL_JS``) shows for one result row: the report and
+    ``forensics serve``'s page both build it here. ``rgb`` is the image as analysed (``None``
+    without one) and ``note`` says why there is none, or that the file changed."""
+    image = r.get("image") if isinstance(r.get("image"), dict) else {}
+    warn = _intake_warning(image)
+    p = float(r["probability"])
+    verdict = str(r.get("verdict"))
+    basis = r.get("basis") if isinstance(r.get("basis"), dict) else {}
+    basis_kind = basis.get("kind") if isinstance(basis.get("kind"), str) else None
+    headline = str(r.get("headline") or _fallback_headline(verdict, p))
+    signals = [s for s in r.get("signals") or [] if isinstance(s, dict)]
+    decisive = {d for d in r.get("decisive") or [] if isinstance(d, str)}
+    sigs = []
+    for s in signals:
+        c = s.get("contribution")
+        entry = {"name": str(s.get("name")), "status": str(s.get("status")),
+                 "c": float(c) if isinstance(c, (int, float)) else 0.0,
+                 "calibrated": bool(s.get("calibrated", True)), "in_fusion": bool(s.get("in_fusion", True)),
+                 "decisive": s.get("name") in decisive,
+                 "text": str(s.get("summary") or s.get("reason") or ""), "heat": None}
+        if _valid_heatmap(s.get("heatmap")):
+            im = heat_rgba(s["heatmap"])
+            if im is not None:
+                entry["heat"] = _data_uri(im, "PNG")
+        sigs.append(entry)
+    sigs.sort(key=lambda s: (s["status"] != "ok", -abs(s["c"])))
+    decision = r.get("decision") if isinstance(r.get("decision"), dict) else {}
+    fusion = r.get("fusion") if isinstance(r.get("fusion"), dict) else {}
+    calib = r.get("calibration") if isinstance(r.get("calibration"), dict) else {}
+    try:
+        rule = rule_text(decision, p, verdict, str(fusion.get("name", "custom")), calib.get("name"))
+    except (KeyError, TypeError, ValueError):
+        rule = ""
+    meta = [["path", path], ["format", f"{image.get('format')} {image.get('mode') or ''}".strip()],
+            ["size", f"{image.get('width')} x {image.get('height')} px"
+             + (f", {image['bytes']:,} bytes" if isinstance(image.get("bytes"), int) else "")],
+            ["sha256", str(r.get("sha256"))], ["P(AI)", f"{p:.4f} (logit {float(r.get('logit') or 0):+.3f})"],
+            ["basis", BASIS_LABELS.get(basis_kind, str(basis_kind))]]
+    generator = describe(r.get("attribution") if isinstance(r.get("attribution"), dict) else None)
+    if generator:
+        meta.append(["generator", generator])
+    if warn:
+        meta.append(["intake", warn])
+    if note:
+        meta.append(["image", note])
+    if image.get("n_frames", 1) not in (1, None):
+        meta.append(["frames", f"{image.get('n_frames')} (the first is analysed)"])
+    meta.append(["fusion", f"{fusion.get('name')} ({str(fusion.get('sha256'))[:12]})"])
+    big = _data_uri(shrink(rgb, DETAIL_SIDE)) if rgb is not None else None
+    return {"source": str(r.get("source")), "path": path, "sha256": r.get("sha256"),
+            "p": p, "verdict": verdict, "verdict_label": VERDICT_LABELS.get(verdict, verdict),
+            "rank": VERDICT_RANK.get(verdict, 3), "basis": basis_kind, "headline": headline,
+            "generator": short(r.get("attribution") if isinstance(r.get("attribution"), dict) else None) or "",
+            "rule": rule, "intercept": float(r.get("intercept") or 0.0),
+            "signals": sigs, "image": big, "note": note, "meta": meta,
+            # shown larger than it is: pixels stay square instead of blurring
+            "small": rgb is not None and max(rgb.shape[:2]) < 280}
+
+
+def _intake_warning(image: dict[str, Any]) -> str:
+    warn = "; ".join(str(w) for w in image.get("warnings") or [])
+    return warn or ("file is truncated" if image.get("truncated") else "")
+
+
 def _fallback_headline(verdict: str, p: float) -> str:
     """Rows scanned before schema 2 have no headline: say only what the row holds."""
     return f"{VERDICT_LABELS.get(verdict, verdict)} (P {fmt_p(p)}); scanned before the verdict's basis was recorded"
@@ -495,77 +626,22 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
         path = str(scan_info.get("path") or r.get("source"))
         signals = [s for s in r.get("signals") or [] if isinstance(s, dict)]
         rgb, note = decoded_pixels(path, r.get("sha256"), max_pixels) if thumbnails else (None, "thumbnails off")
-        thumb = big = None
+        thumb = None
         if rgb is not None:
             n_thumbs += 1
-            thumb, big = _data_uri(shrink(rgb, THUMB_SIDE)), _data_uri(shrink(rgb, DETAIL_SIDE))
+            thumb = _data_uri(shrink(rgb, THUMB_SIDE))
         if note and note.startswith("file changed"):
             n_changed += 1
+        row = panel_row(r, path, rgb, note)
         image = r.get("image") if isinstance(r.get("image"), dict) else {}
-        warn = "; ".join(str(w) for w in image.get("warnings") or [])
-        if image.get("truncated") and not warn:
-            warn = "file is truncated"
-        p = float(r["probability"])
-        verdict = str(r.get("verdict"))
-        basis = r.get("basis") if isinstance(r.get("basis"), dict) else {}
-        basis_kind = basis.get("kind") if isinstance(basis.get("kind"), str) else None
-        basis_counts[basis_kind] += 1
-        headline = str(r.get("headline") or _fallback_headline(verdict, p))
+        warn, verdict, headline, p = _intake_warning(image), row["verdict"], row["headline"], row["p"]
+        basis_counts[row["basis"]] += 1
         top, top_abs = _decider(r, signals)
         if top:
             deciders[top] += 1
         top_s = next((s for s in signals if s.get("name") == top), None)
         top_c = top_s.get("contribution") if top_s else None
-        decisive = {d for d in r.get("decisive") or [] if isinstance(d, str)}
-        sigs = []
-        for s in signals:
-            c = s.get("contribution")
-            entry = {"name": str(s.get("name")), "status": str(s.get("status")),
-                     "c": float(c) if isinstance(c, (int, float)) else 0.0,
-                     "calibrated": bool(s.get("calibrated", True)), "in_fusion": bool(s.get("in_fusion", True)),
-                     "decisive": s.get("name") in decisive,
-                     "text": str(s.get("summary") or s.get("reason") or ""), "heat": None}
-            if _valid_heatmap(s.get("heatmap")):
-                rendered = heat_rgba(s["heatmap"])
-                if rendered is not None:
-                    im, lo, hi = rendered
-                    entry["heat"] = {"uri": _data_uri(im, "PNG"), "lo": round(lo, 4), "hi": round(hi, 4)}
-            sigs.append(entry)
-        sigs.sort(key=lambda s: (s["status"] != "ok", -abs(s["c"])))
-        decision = r.get("decision") if isinstance(r.get("decision"), dict) else {}
-        fusion = r.get("fusion") if isinstance(r.get("fusion"), dict) else {}
-        calib = r.get("calibration") if isinstance(r.get("calibration"), dict) else {}
-        try:
-            rule = rule_text(decision, p, verdict, str(fusion.get("name", "custom")), calib.get("name"))
-        except (KeyError, TypeError, ValueError):
-            rule = ""
-        meta = [["path", path], ["format", f"{image.get('format')} {image.get('mode') or ''}".strip()],
-                ["size", f"{image.get('width')} x {image.get('height')} px"
-                 + (f", {image['bytes']:,} bytes" if isinstance(image.get("bytes"), int) else "")],
-                ["sha256", str(r.get("sha256"))], ["P(AI)", f"{p:.4f} (logit {float(r.get('logit') or 0):+.3f})"],
-                ["basis", BASIS_LABELS.get(basis_kind, str(basis_kind))]]
-        generator = describe(r.get("attribution") if isinstance(r.get("attribution"), dict) else None)
-        if generator:
-            meta.append(["generator", generator])
-        if warn:
-            meta.append(["intake", warn])
-        if note:
-            meta.append(["image", note])
-        not_run = [f"{n.get('name')} ({n.get('status')}: {n.get('reason')})" for n in r.get("not_run") or [] if isinstance(n, dict)]
-        if not_run:
-            meta.append(["did not run", "; ".join(not_run)])
-        if image.get("n_frames", 1) not in (1, None):
-            meta.append(["frames", f"{image.get('n_frames')} (the first is analysed)"])
-        meta.append(["fusion", f"{fusion.get('name')} ({str(fusion.get('sha256'))[:12]})"])
-        key = f"{r.get('sha256')}|{path}"
-        data_rows.append({"i": i, "key": key, "source": str(r.get("source")), "path": path, "sha256": r.get("sha256"),
-                          "p": p, "verdict": verdict, "verdict_label": VERDICT_LABELS.get(verdict, verdict),
-                          "rank": VERDICT_RANK.get(verdict, 3), "basis": basis_kind, "headline": headline,
-                          "generator": short(r.get("attribution") if isinstance(r.get("attribution"), dict) else None) or "",
-                          "top_abs": top_abs, "rule": rule, "intercept": float(r.get("intercept") or 0.0),
-                          "signals": sigs, "image": big, "note": note, "meta": meta,
-                          # shown larger than it is: pixels stay square instead of blurring
-                          "small": rgb is not None and max(rgb.shape[:2]) < 280})
+        data_rows.append({"i": i, "key": f"{r.get('sha256')}|{path}", "top_abs": top_abs, **row})
         name = os.path.basename(str(r.get("source"))) or str(r.get("source"))
         img = (f'<img src="{thumb}" alt="thumbnail">' if thumb
                else f'<span class="ph" title="{e(note or "no thumbnail")}">{e(note or "no thumbnail")}</span>')
@@ -619,9 +695,10 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
         for v in VERDICT_LABELS) + f'<label><input type="checkbox" class="vf" value="error" checked> errors ({len(bad)})</label>'
     payload = {"id": report_id, "scale": scale, "rows": data_rows,
                "csv_name": f"{Path(results).stem}-marks.csv"}
-    notes = "".join(f"<br>Not available when scanned: <b>{e(n)}</b> ({e(why)})" for n, why in unavailable.items())
-    if uncal:
-        notes += "<br>* uncalibrated prior weight: " + e(", ".join(uncal))
+    ran = {str(sig.get("name")) for r in good for sig in r.get("signals") or [] if isinstance(sig, dict) and sig.get("status") == "ok"}
+    footer = "; ".join(f"<b>{e(n)}</b> did not run ({e(why)})" for n, why in unavailable.items())
+    if uncal and ran.intersection(uncal):
+        footer += ("; " if footer else "") + "* a prior weight, not fitted on data: " + e(", ".join(sorted(ran.intersection(uncal))))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{e(csp)}">
@@ -641,7 +718,7 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
 </div>
 <div class="meta">P(AI) is the fused probability; the headline names the verdict and what it rests on ("no AI evidence
 found" is not "real"). Bars are log-odds contributions: red towards AI, blue towards real, one scale ({scale:.2f} = half
-width). Click a row for the image, its heatmaps and evidence; keys: &larr; &rarr; move, a / r / u mark, Esc closes.{notes}</div>
+width). Click a row for the image, its heatmaps and evidence; keys: &larr; &rarr; move, a / r / u mark, Esc closes.</div>
 <div class="controls">{filters}
 <label>marks <select id="markfilter"><option value="all">all</option><option value="unmarked">unmarked</option>
 <option value="marked">marked</option><option value="ai">AI</option><option value="real">real</option><option value="unsure">unsure</option></select></label>
@@ -659,6 +736,7 @@ width). Click a row for the image, its heatmaps and evidence; keys: &larr; &rarr
 <div id="errors"><h2>Inputs that could not be analysed ({len(bad)})</h2>
 {f'<table class="errors"><colgroup><col style="width:30%"><col style="width:150px"><col></colgroup><thead><tr><th>file</th><th>error</th><th>message</th></tr></thead><tbody>{err_rows}</tbody></table>' if bad else '<p class="small">none</p>'}
 </div>
+{f'<footer class="note">{footer}</footer>' if footer else ""}
 <aside id="detail" hidden aria-label="image detail"></aside>
 <script type="application/json" id="data">{_json_block(payload)}</script>
 <script>{JS}</script>

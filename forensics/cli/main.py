@@ -19,12 +19,12 @@ from forensics.image import quiet_decoder_warnings
 from forensics.malloc import reuse_pixel_buffers
 from forensics.version import __version__
 
-from . import analyze, calibrate, evaluate, report, scan, signals, weights
+from . import analyze, calibrate, evaluate, report, scan, serve, signals, weights
 from .common import EXIT_INPUT, EXIT_USAGE
 
 #: The subcommand modules, in ``--help`` order: each has ``register(subparsers)``, which adds
 #: its parser(s) and sets ``func`` (returning an exit code) as the parser default.
-SUBCOMMANDS = (analyze, signals, calibrate, scan, report, evaluate, weights)
+SUBCOMMANDS = (analyze, signals, calibrate, scan, report, serve, evaluate, weights)
 
 
 def build_parser() -> argparse.ArgumentParser:

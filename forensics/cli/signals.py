@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from forensics.signals import create_signal, plugin_errors, signal_names
+from forensics.signals import signal_table
 
 from .common import EXIT_OK
 
@@ -18,17 +18,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_signals(args: argparse.Namespace) -> int:
-    rows = []
-    for name in signal_names():
-        try:
-            sig = create_signal(name)
-            avail = sig.availability()
-            rows.append({"name": name, "version": sig.version, "available": avail.ok, "reason": avail.reason})
-        except Exception as exc:
-            rows.append({"name": name, "version": None, "available": False, "reason": f"cannot load: {exc}"})
-    for name, err in sorted(plugin_errors().items()):
-        if not any(r["name"] == name for r in rows):
-            rows.append({"name": name, "version": None, "available": False, "reason": f"plugin error: {err}"})
+    rows = signal_table()
     if args.json:
         for r in rows:
             print(json.dumps(r))

@@ -152,10 +152,10 @@ def test_decisive_metadata_is_named(tmp_path, capsys):
 
 def test_an_internal_key_error_is_not_reported_as_a_usage_error(monkeypatch, capsys):
     """Exit 2 means the user's input or configuration; a KeyError from a bug must surface."""
-    def broken() -> list[str]:
+    def broken() -> list[dict]:
         raise KeyError("internal table")
 
-    monkeypatch.setattr("forensics.cli.signals.signal_names", broken)
+    monkeypatch.setattr("forensics.cli.signals.signal_table", broken)
     with pytest.raises(KeyError, match="internal table"):
         main(["signals"])
     assert main(["analyze", "--sample", "--signals", "nope"]) == 2  # UnknownSignalError still is

@@ -3,7 +3,6 @@ import io
 import json
 import os
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -99,7 +98,7 @@ def test_report_is_self_contained_and_escaped(scanned):
     assert ps == sorted(ps, reverse=True)
     assert 'class="c-p sorted-desc" data-key="p"' in text
     assert "not a recognised image" in text and "file is empty" in text
-    assert sum(1 for r in data["rows"] for s in r["signals"] if s["heat"]) == 11  # redness, unless the map is flat
+    assert sum(1 for r in data["rows"] for s in r["signals"] if s["heat"]) == 12  # redness, flat maps too (one scale)
     gone = next(r for r in data["rows"] if r["source"].endswith("gone.png"))
     assert gone["image"] is None and gone["note"].startswith("source not readable here")
     for verdict in ("likely_ai", "likely_real", "inconclusive"):
@@ -123,17 +122,18 @@ def test_thumbnails_are_the_engines_decoded_pixels(tmp_path):
     assert decoded_pixels(str(tmp_path / "nope.png"), None, 10**8)[0] is None
 
 
-def test_heatmaps_are_stretched_to_show_structure():
-    """A map whose cells all lie near 0.3 would be one uniform tint at fixed colours; stretched
-    over its own range its structure shows, and the range is reported with it."""
-    hm = [[0.30, 0.31, 0.32, 0.33], [0.31, 0.32, 0.33, 0.34]]
-    im, lo, hi = heat_rgba(hm)
-    a = np.asarray(im).astype(int)
-    assert (lo, hi) == (0.30, 0.34) and a.shape == (2, 4, 4)
-    assert a[0, 0, 2] > a[0, 0, 0] + 100 and a[1, 3, 0] > a[1, 3, 2] + 100  # blue at lo, red at hi
-    assert a[1, 3, 3] > a[0, 0, 3]  # more opaque towards hi
-    assert len({tuple(px) for row in a for px in row}) == 5
-    assert heat_rgba([[0.5, 0.5], [0.5, 0.5]]) is None  # flat: not drawn
+def test_heatmaps_share_one_log_odds_scale_and_leave_unmeasured_cells_clear():
+    """Every map is drawn on one fixed scale: the same value gets the same colour in any map,
+    a flat map is drawn flat (not stretched into structure), unmeasured cells are transparent."""
+    a = np.asarray(heat_rgba([[0.30, 0.31], [0.5, None]])).astype(int)
+    flat = np.asarray(heat_rgba([[0.95, 0.95], [0.30, 0.30]])).astype(int)
+    assert a.shape == (2, 2, 4)
+    assert (a[0, 0] == flat[1, 0]).all()  # 0.30 looks the same in both maps
+    assert a[0, 0, 2] > a[0, 0, 0] + 25 and flat[0, 0, 0] > flat[0, 0, 2] + 100  # blue below 0.5, red above
+    assert abs(a[0, 0, 0] - a[0, 1, 0]) < 8  # 0.30 and 0.31 barely differ: nothing is stretched
+    assert a[1, 1, 3] == 0 and a[1, 0, 3] > 0  # not measured: transparent; measured at even odds: faint
+    assert flat[0, 0, 3] > a[1, 0, 3] and flat[0, 0, 3] > a[0, 0, 3]  # more opaque further from even odds
+    assert heat_rgba([[None, None]]) is None and heat_rgba([[float("nan")]]) is None
 
 
 def test_cli_report(scanned, tmp_path, capsys):
@@ -161,22 +161,6 @@ def test_rows_scanned_before_schema_2_still_render(scanned, tmp_path):
 
 
 # -- in a browser: the system Chromium, driven through Playwright (nothing is downloaded) ---------
-CHROMIUM = os.environ.get("FORENSICS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.isfile(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (the test extra has it)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
-
-
 def open_report(browser, page_path: Path, width: int):
     ctx = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
     page = ctx.new_page()
@@ -268,8 +252,8 @@ def test_report_in_chromium(browser, scanned, tmp_path, width):
         assert no_overflow(page)
         page.screenshot(path=str(tmp_path / f"detail-{width}.png"))
         page.click("#d-close")  # the panel covers part of the table
-        page.click(f'#results tr[data-i="{by_name["deep.tif"]}"] td.c-img')  # its map is flat: no overlay
-        assert page.text_content("#detail h2").endswith("deep.tif") and page.locator("#detail img.hm").count() == 0
+        page.click(f'#results tr[data-i="{by_name["deep.tif"]}"] td.c-img')  # a flat map is drawn flat, on the one scale
+        assert page.text_content("#detail h2").endswith("deep.tif") and page.locator("#detail img.hm").count() == 1
         assert thumb_variance(page, "#detail img.big", tmp_path / f"detail-deep-{width}.png") > 8
         page.keyboard.press("Escape")
         assert page.locator("#detail").is_hidden()
@@ -285,5 +269,75 @@ def test_report_in_chromium(browser, scanned, tmp_path, width):
         page.wait_for_selector("body[data-ready='1']")
         assert page.input_value(f'select.mark[data-i="{first["i"]}"]') == "ai"
         assert problems == [], problems  # no script error, no CSP violation, no request off the page
+    finally:
+        ctx.close()
+
+
+def test_report_keys_work_after_a_slider_was_used(browser, scanned, tmp_path):
+    """Issue 25: after a heatmap slider is touched, Esc still closes the panel and the keys
+    still step and mark instead of moving the slider; the panel never reads 'inconclusive
+    inconclusive:'; the 'did not run' reasons are said once, in the footer."""
+    _, page_path, _ = scanned
+    ctx, page, problems = open_report(browser, page_path, 1300)
+    try:
+        first, second = shown(page)[:2]
+        page.click(f'#results tr[data-i="{first["i"]}"] td.c-file')
+        page.locator('#detail .hmctl input[type="range"]').first.click()  # moved with the pointer: it lets go
+        page.keyboard.press("ArrowRight")
+        assert page.text_content("#detail h2") == second["path"]
+        page.keyboard.press("ArrowLeft")
+        assert page.text_content("#detail h2") == first["path"]
+        slider = page.locator('#detail .hmctl input[type="range"]').first
+        slider.focus()  # focused from the keyboard: the panel's keys still win
+        before = slider.input_value()
+        page.keyboard.press("a")
+        page.keyboard.press("ArrowRight")
+        assert page.input_value(f'select.mark[data-i="{first["i"]}"]') == "ai"
+        assert page.text_content("#detail h2") == second["path"]
+        page.keyboard.press("ArrowLeft")
+        assert page.locator('#detail .hmctl input[type="range"]').first.input_value() == before
+        page.keyboard.press("Escape")
+        assert page.locator("#detail").is_hidden()
+        page.fill("#q", "pic")  # Esc from the search field closes the panel too
+        page.click(f'#results tr[data-i="{shown(page)[0]["i"]}"] td.c-file')
+        page.focus("#q")
+        page.keyboard.press("Escape")
+        assert page.locator("#detail").is_hidden()
+        for r in shown(page):
+            page.click(f'#results tr[data-i="{r["i"]}"] td.c-file')
+            text = page.text_content("#detail p.verdict")
+            label = page.text_content("#detail p.verdict .badge")
+            assert not text[len(label):].strip().lower().startswith(label.lower()), text
+        assert problems == [], problems
+    finally:
+        ctx.close()
+
+
+def test_unweighed_maps_wait_to_be_asked_and_the_weights_note_is_said_once(browser, tmp_path):
+    """Issue 25: a signal the fusion does not weigh shows no map unless asked; why a signal did
+    not run is said once, in the footer, not again in every panel."""
+    from support.toy_signals import Brightness, NoWeights
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(2):
+        (d / f"p{i}.png").write_bytes(encode(coloured(60, 80, i), "PNG"))
+    out = tmp_path / "r.jsonl"
+    scan([d], out, workers=0, signals=[Redness(), Sharpness(), Brightness(), NoWeights()], fusion=batch_fusion())
+    page_path = tmp_path / "report.html"
+    build_report(out, page_path)
+    ctx, page, problems = open_report(browser, page_path, 1300)
+    try:
+        assert page.inner_text("body").count("run `forensics weights download no_weights`") == 1
+        assert "no_weights did not run" in page.inner_text("footer")
+        page.click("#results tbody tr:first-child td.c-file")
+        panel = page.inner_text("#detail")
+        assert "forensics weights download" not in panel and "did not run: no_weights" in panel
+        maps = page.locator("#detail img.hm")
+        assert [maps.nth(k).get_attribute("data-signal") for k in range(maps.count())] == ["redness"]
+        page.click("#d-allmaps")
+        assert sorted(page.locator("#detail img.hm").nth(k).get_attribute("data-signal") for k in range(2)) == ["brightness", "redness"]
+        assert "(not weighed)" in page.inner_text("#detail .hmctl")
+        assert problems == [], problems
     finally:
         ctx.close()
