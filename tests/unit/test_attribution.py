@@ -16,7 +16,7 @@ from PIL import Image, PngImagePlugin
 from support.images import camera_exif, encode, natural_rgb
 
 from forensics import Engine
-from forensics.analysis import validate_row
+from forensics.analysis import SCHEMA_VERSION, validate_row
 from forensics.attribution import AttributionModel, attribute, provenance_attribution, unknown_inputs
 from forensics.errors import WeightsError
 from forensics.image import load_image
@@ -201,6 +201,6 @@ def test_a_resumed_scan_knows_the_schema_and_the_attribution_model():
 
     with_model, desc = scan_settings(Engine(signals=PROVENANCE_SIGNALS))
     without, _ = scan_settings(Engine(signals=PROVENANCE_SIGNALS, attribution=False))
-    assert desc["schema_version"] == 2
+    assert desc["schema_version"] == SCHEMA_VERSION
     assert desc["attribution"]["sha256"] == AttributionModel().fingerprint()["sha256"]
     assert with_model != without  # rows made with another attribution model are not resumed
