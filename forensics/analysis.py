@@ -460,11 +460,20 @@ def truncated_words(image: LoadedImage) -> str:
 
 def _place_heatmap(res: "SignalResult", image: LoadedImage) -> "SignalResult":
     """A result on the decoded part of ``image`` with its heatmap put back over the whole
-    image: NaN cells, at the map's own scale, over the part that did not decode."""
+    image: NaN cells over the part that did not decode, on the signal's own cells (its
+    ``heatmap_grid`` evidence, updated to the whole image) or, without one, at the map's scale."""
     hm, box = res.heatmap, image.decoded_box
     if hm is None or box is None:
         return res
     left, top, right, bottom = box
+    grid = res.evidence.get("heatmap_grid")
+    if isinstance(grid, dict) and all(isinstance(grid.get(k), int) and grid[k] > 0 for k in ("cell_height", "cell_width")):
+        ch, cw = grid["cell_height"], grid["cell_width"]
+        rows, cols = -(-image.height // ch), -(-image.width // cw)
+        r0, c0 = top // ch, left // cw
+        pad = ((r0, max(0, rows - r0 - hm.shape[0])), (c0, max(0, cols - c0 - hm.shape[1])))
+        placed = np.pad(hm, pad, constant_values=np.nan)[:rows, :cols]
+        return replace(res, heatmap=placed, evidence={**res.evidence, "heatmap_grid": {**grid, "rows": rows, "cols": cols}})
     per_row, per_col = hm.shape[0] / (bottom - top), hm.shape[1] / (right - left)
     pad = ((round(top * per_row), round((image.height - bottom) * per_row)),
            (round(left * per_col), round((image.width - right) * per_col)))
