@@ -26,13 +26,15 @@ def base_rate(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc).replace("base_rate", "the base rate")) from None
 
 
-def add_engine_options(p: argparse.ArgumentParser) -> None:
-    """``--signals``, ``--calibration``, ``--fusion``, ``--max-pixels`` and ``--base-rate``, read by
-    :func:`engine`."""
+def add_engine_options(p: argparse.ArgumentParser, *, with_base_rate: bool = True) -> None:
+    """``--signals``, ``--calibration``, ``--fusion``, ``--max-pixels`` and (``with_base_rate``)
+    ``--base-rate``, read by :func:`engine`."""
     p.add_argument("--signals", metavar="NAMES", help="comma-separated signal names (default: all registered)")
     p.add_argument("--calibration", metavar="FILE", help="calibration JSON from `forensics calibrate`")
     p.add_argument("--fusion", metavar="FILE", help="fusion JSON to use instead of the embedded default")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N", help="refuse images above N pixels")
+    if not with_base_rate:
+        return
     p.add_argument("--base-rate", type=base_rate, default=0.5, metavar="B",
                    help="share of AI images expected among the inputs (default 0.5, even odds; 0.01 = one in a "
                         "hundred): P(AI) follows it, the verdict thresholds are likelihood ratios and do not move")
@@ -43,4 +45,4 @@ def engine(args: argparse.Namespace) -> Engine:
     calibration = Calibration.load(args.calibration) if getattr(args, "calibration", None) else None
     fusion = LogisticFusion.load(args.fusion) if getattr(args, "fusion", None) else None
     return Engine(signal_list(args.signals), fusion=fusion, calibration=calibration, max_pixels=args.max_pixels,
-                  base_rate=args.base_rate)
+                  base_rate=getattr(args, "base_rate", 0.5))
