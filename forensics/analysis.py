@@ -415,7 +415,7 @@ class Engine:
         kinds, briefs, edits = self._describe(results)
         basis = state_basis(verdict=verdict, probability=probability, decision=decision, entries=entries,
                             kinds=kinds, briefs=briefs, decisive=expl.decisive, edits=edits,
-                            truncated=truncated_words(image) if image.decoded_box is not None else None)
+                            truncated=truncated_words(image) if image.truncated else None)
         return Analysis(
             source=image.source, sha256=image.sha256, image=image.describe(), probability=probability,
             logit=expl.logit, intercept=expl.intercept, verdict=verdict, decision=decision, signals=entries,

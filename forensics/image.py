@@ -526,12 +526,14 @@ def _decoded_rows(im: Image.Image) -> int:
     with one flat colour (mid-grey), so the decoded part ends where the run of rows of the last
     row's flat colour begins. The MCU row cut in the middle counts as decoded."""
     arr = np.asarray(im)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    flat = (arr == arr[-1, 0]).all(axis=(1, 2))
-    if not flat[-1]:
-        return im.height
-    return int(im.height - np.argmin(flat[::-1])) if not flat.all() else 0
+    fill, end = arr[-1, 0], arr.shape[0]
+    while end > 0:  # bottom up, a few rows at a time: no image-sized temporary
+        start = max(0, end - 64)
+        flat = (arr[start:end] == fill).reshape(end - start, -1).all(axis=1)
+        if not flat.all():
+            return start + int(np.flatnonzero(~flat)[-1]) + 1
+        end = start
+    return 0
 
 
 #: Pillow's ``exif_transpose`` for each EXIF orientation (1 = none).
