@@ -202,20 +202,22 @@ def _state_basis(verdict: str, probability: float, decision: Mapping[str, Any], 
     if kind in ("provenance", "camera_metadata"):  # a finding (see above): the signals that found it
         other = "camera_metadata" if kind == "provenance" else "provenance"
         es = [e for e in es if briefs.get(e.name)]
+        lean = -1 if math.fsum(e.contribution for e in es) < 0 else 1
         return Basis(kind, tuple(e.name for e in es), f"inconclusive: {words(es)}, {reason}"
-                     + _agree(pixel_kind, pixels) + tail(other))
+                     + _agree(pixel_kind, pixels, lean) + tail(other))
     return Basis(kind, tuple(e.name for e in es), f"inconclusive: {KIND_WORDS[kind]} {reason}" + tail("provenance", "camera_metadata"))
 
 
-def _agree(pixel_kind: str | None, pixels: Sequence["SignalEntry"]) -> str:
-    """What the pixel signals say beside a metadata finding, and which of them say it:
-    ``"; pixel signals also lean real (effnet_probe -2.25, npr -0.48)"``."""
+def _agree(pixel_kind: str | None, pixels: Sequence["SignalEntry"], finding: int = -1) -> str:
+    """What the pixel signals say beside a metadata finding that leans real (``finding`` -1) or
+    AI (+1), and which of them say it: ``"; pixel signals also lean real (effnet_probe -2.25,
+    npr -0.48)"``."""
     if pixel_kind is None:
         return "; no pixel signal ran"
     total = math.fsum(e.contribution for e in pixels)
     if total == 0:
         return ""
     who = "pixel signals" if pixel_kind == "pixels" else "other signals"
-    lean = "also lean real" if total < 0 else "lean AI"
+    lean = ("also " if (total > 0) == (finding > 0) else "") + ("lean AI" if total > 0 else "lean real")
     which = ", ".join(f"{e.name} {e.contribution:+.2f}" for e in sorted(pixels, key=lambda e: -abs(e.contribution)))
     return f"; {who} {lean} ({which})"

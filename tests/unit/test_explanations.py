@@ -256,6 +256,12 @@ def test_an_edited_photo_is_not_a_camera_original_and_pixel_agreement_names_its_
     assert px < 0 and plain.verdict == "likely_real"
     assert plain.headline == ("likely camera original: camera EXIF (Canon EOS 5D Mark IV, 60% complete); "
                               f"pixel signals also lean real (pixel_brightness {px:+.2f})")
+    exif = piexif.dump(piexif.load(camera_exif()))
+    torn = eng.analyze(grey(145, "JPEG", quality=95, exif=exif))  # the camera record against brighter pixels
+    px = torn.signal("pixel_brightness").contribution
+    assert torn.verdict == "inconclusive" and px > 0
+    assert torn.headline.startswith("inconclusive: camera EXIF (Canon EOS 5D Mark IV, 60% complete), between the thresholds")
+    assert torn.headline.endswith(f"; pixel signals lean AI (pixel_brightness {px:+.2f})")
     edited = eng.analyze(camera_jpeg_with(b"Adobe Photoshop 25.0 (Windows)"))
     assert edited.verdict == "likely_real"
     assert edited.headline.startswith("likely real, edited (Adobe Photoshop 25.0 (Windows)): camera EXIF (Canon")
