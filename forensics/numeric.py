@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def logit(p: float) -> float:
 
 def check_base_rate(base_rate: float) -> float:
     """``base_rate`` as a float strictly between 0 and 1, or a ``ValueError`` that says so."""
-    if isinstance(base_rate, bool) or not isinstance(base_rate, (int, float)) or not 0.0 < base_rate < 1.0:
+    if isinstance(base_rate, bool) or not isinstance(base_rate, numbers.Real) or not 0.0 < base_rate < 1.0:
         raise ValueError(f"base_rate must be a share of AI images strictly between 0 and 1 (0.01 = one in a hundred), "
                          f"got {base_rate!r}")
     return float(base_rate)

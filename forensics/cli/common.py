@@ -22,8 +22,9 @@ def base_rate(text: str) -> float:
     """``--base-rate``: a share strictly between 0 and 1, else a usage error."""
     try:
         return check_base_rate(float(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).replace("base_rate", "the base rate")) from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the base rate must be a share of AI images strictly between 0 and 1 "
+                                         f"(0.01 = one in a hundred), got {text!r}") from None
 
 
 def add_engine_options(p: argparse.ArgumentParser, *, with_base_rate: bool = True) -> None:
