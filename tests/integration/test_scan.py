@@ -199,7 +199,15 @@ def test_cli_scan_summary_and_exit_codes(folder, tmp_path, capsys):
     assert "is a directory" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see when the scan has opened its output")
+def _bytes_read(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError(f"/proc/{pid}/io has no rchar line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").is_file(),
+                    reason="needs /proc to see when the scan has opened and read back its output")
 def test_ctrl_c_while_resuming_a_large_output_stops_cleanly(tmp_path):
     """Ctrl-C while a resumed scan reads back a large results file stops as Ctrl-C mid-scan does:
     the summary, "interrupted", exit code 130, no traceback, the file untouched."""
@@ -222,6 +230,7 @@ def test_ctrl_c_while_resuming_a_large_output_stops_cleanly(tmp_path):
         deadline = time.monotonic() + 120
         opened = False
         while not opened and time.monotonic() < deadline and proc.poll() is None:
+            start = _bytes_read(proc.pid)  # taken before the output is seen open: none of it read yet
             for fd in Path(f"/proc/{proc.pid}/fd").glob("*"):
                 try:
                     opened = opened or os.readlink(fd) == str(out)
@@ -229,7 +238,11 @@ def test_ctrl_c_while_resuming_a_large_output_stops_cleanly(tmp_path):
                     pass
             time.sleep(0.005)
         assert opened and proc.poll() is None, "the scan ended before it opened its output"
-        time.sleep(0.1)  # well inside reading back 150,000 rows
+        # interrupt as soon as /proc's count of bytes read since then reaches the file's size: the
+        # read-back is under way or parsing its 150,000 rows; no fixed sleep races it
+        while _bytes_read(proc.pid) - start < size and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert proc.poll() is None, "the scan ended before it read its output back"
         os.kill(proc.pid, signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
     finally:

@@ -72,7 +72,10 @@ def test_default_analyze_on_default_fusion(png):
     a = analyze(png)
     d = json.loads(a.to_json())
     validate_row(d)
-    assert 0.0 <= d["probability"] <= 1.0
+    # the breakdown adds up: intercept and contributions give the logit, the logit the probability
+    assert d["logit"] == pytest.approx(d["intercept"] + math.fsum(s["contribution"] for s in d["signals"]), abs=1e-5)
+    assert d["probability"] == pytest.approx(1.0 / (1.0 + math.exp(-d["logit"])), abs=1e-6)
+    assert d["probability"] == pytest.approx(a.probability, abs=1e-6) and d["verdict"] == a.verdict
     assert d["sha256"] == a.sha256
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from forensics.batch.scan import expand_inputs
 from forensics.calibration import expand_sources
 from forensics.formats import IMAGE_SUFFIXES
-from forensics.fusion import default_fusion
+from forensics.fusion import LogisticFusion, default_fusion
 from forensics.hashing import sha256_file
 from forensics.numeric import sigmoid
 
@@ -36,5 +36,14 @@ def test_sha256_file_and_the_fusion_sha256(tmp_path):
     data = bytes(range(256)) * 5000  # more than one read chunk
     (tmp_path / "f").write_bytes(data)
     assert sha256_file(tmp_path / "f", chunk=1000) == hashlib.sha256(data).hexdigest()
+    # the fusion's identity survives a save and load, and moves with any number in it
     fusion = default_fusion()
-    assert fusion.sha256() == default_fusion().sha256() and len(fusion.sha256()) == 64
+    fusion.save(tmp_path / "fusion.json")
+    again = LogisticFusion.load(tmp_path / "fusion.json")
+    assert again.sha256() == fusion.sha256() and len(fusion.sha256()) == 64
+    data = fusion.to_dict()
+    data["features"][0]["coef"] += 1e-9
+    assert LogisticFusion.from_dict(data).sha256() != fusion.sha256()
+    data = fusion.to_dict()
+    data["intercept"] += 1e-9
+    assert LogisticFusion.from_dict(data).sha256() != fusion.sha256()
