@@ -223,6 +223,15 @@ def test_an_mpo_is_read_as_the_jpeg_it_is():
     assert r.status == "ok" and "quality 85" in r.summary
 
 
+@pytest.mark.parametrize("name", ["real/camera_0082.jpg", "provenance/nikon-20221019-building.jpeg"])
+def test_the_corpus_mpo_files_score_jpeg_tables(corpus_dir, name):
+    path = corpus_dir / name  # a Panasonic DMC-LX7 and a Nikon Z 9 file, each with a second frame
+    if not path.is_file():
+        pytest.skip(f"{path} not in this corpus")
+    a = Engine(["jpeg_tables"]).analyze(str(path))
+    assert a.image["format"] == "MPO" and a.signal("jpeg_tables").result.status == "ok"
+
+
 # -- maps -------------------------------------------------------------------------------------
 def test_a_large_image_is_mapped_where_it_was_read():
     a = Engine(["effnet_probe"]).analyze(encode(natural_rgb(1600, 2400), "PNG"))
