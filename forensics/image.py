@@ -156,7 +156,7 @@ class LoadedImage:
         if self.decoded_box is None:
             return self
         left, top, right, bottom = self.decoded_box
-        rgb = self.rgb[top:bottom, left:right]
+        rgb = np.ascontiguousarray(self.rgb[top:bottom, left:right])
         return replace(self, rgb=rgb, width=rgb.shape[1], height=rgb.shape[0], decoded_box=None)
 
     def describe(self) -> dict[str, Any]:
