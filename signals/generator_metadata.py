@@ -125,13 +125,15 @@ MAX_MODEL_NAME = 200
 
 def model_files(text: str) -> list[dict[str, str]]:
     """The model files a ComfyUI graph (API ``prompt`` or UI ``workflow``, with or without the
-    ``prompt:``/``workflow:`` prefix of EXIF) or A1111/Forge parameters load: checkpoint and
-    diffusion-model loaders first, then LoRA loaders, each file once."""
+    ``prompt:``/``workflow:`` prefix of EXIF) or A1111/Forge parameters load, each file once: in
+    an API graph the loaders a sampler's ``model`` input leads back to first; then checkpoint
+    and diffusion-model loaders before LoRA loaders."""
     m = _COMFY_PREFIX.match(text)
     obj = _json(m.group(2) if m else text)
     found: list[tuple[str, Any, str]] = []
     if _is_comfy_prompt(obj):
-        for node in obj.values():
+        used = _sampled_models(obj)
+        for key_, node in sorted(obj.items(), key=lambda kv: str(kv[0]) not in used):
             cls = str(node.get("class_type", "")) if isinstance(node, dict) else ""
             inputs = node.get("inputs") if isinstance(node, dict) else None
             if "loader" in cls.lower() and not _OTHER_LOADERS.search(cls) and isinstance(inputs, dict):
@@ -148,10 +150,31 @@ def model_files(text: str) -> list[dict[str, str]]:
     elif obj is None:
         found += [("checkpoint", m.group(1), "Model") for m in _A1111_MODEL.finditer(text[:_LIMIT_JSON])]
     out: dict[tuple[str, str], dict[str, str]] = {}
-    for role, file, node in sorted(found, key=lambda f: f[0] == "lora"):  # stable: base models first
+    for role, file, node in sorted(found, key=lambda f: f[0] == "lora"):  # stable: base models first (used ones first)
         if isinstance(file, str) and 0 < len(file.strip()) <= MAX_MODEL_NAME and file.isprintable():
             out.setdefault((role, file.strip()), {"role": role, "file": file.strip(), "node": node[:MAX_MODEL_NAME]})
     return list(out.values())[:MAX_MODELS]
+
+
+def _sampled_models(graph: dict[str, Any], limit: int = 1000) -> set[str]:
+    """Ids of the nodes upstream of a sampler's ``model`` input in a ComfyUI API graph (the
+    model the image was made with, through its LoRA loaders), following ``model`` inputs only;
+    at most ``limit`` nodes."""
+    def ref(node: Any) -> str | None:
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        link = inputs.get("model") if isinstance(inputs, dict) else None
+        return str(link[0]) if isinstance(link, list) and link else None
+
+    frontier = [r for n in graph.values() if isinstance(n, dict) and "sampler" in str(n.get("class_type", "")).lower()
+                and (r := ref(n)) is not None]
+    seen: set[str] = set()
+    while frontier and len(seen) < limit:
+        nid = frontier.pop()
+        if nid not in seen and nid in graph:
+            seen.add(nid)
+            if (r := ref(graph[nid])) is not None:
+                frontier.append(r)
+    return seen
 
 
 def _gen_keys(obj: Any) -> set[str]:

@@ -284,3 +284,11 @@ def test_forge_parameters_name_a_flux_model(provenance_engine):
 def test_the_model_file_table(file, family):
     assert model_family(file) == family
     assert family is None or family in FAMILY_LABELS
+
+
+def test_the_model_a_sampler_runs_comes_before_a_loader_left_unused(provenance_engine):
+    graph = api_graph("UNETLoader", "unet_name", "flux1-dev.safetensors")
+    graph = {"0": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
+             **graph}  # listed first, but no sampler reads it
+    att = provenance_engine.analyze(comfy_png("prompt", graph)).attribution
+    assert (att.family, att.label) == ("flux", "FLUX.1 via ComfyUI")
