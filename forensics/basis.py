@@ -33,8 +33,9 @@ original:``
 The rest of the headline says what was and was not there ("no provenance, no camera
 record", "signed edit history (Adobe Photoshop); no AI claim") and what the pixel signals
 say beside it ("pixel signals also lean real (effnet_probe -2.25, npr -0.48)"). A truncated
-file's headline starts with how much of it decoded ("truncated: 6 % decoded; ..."). The number in brackets is the one that decided: the fused P(AI) under the fusion's
-thresholds, the conformal p-value under a calibration.
+file's headline starts with how much of it decoded ("truncated: 6 % decoded; ..."). The
+number in brackets is the one that decided: the fused P(AI) under the fusion's thresholds, the
+conformal p-value under a calibration.
 
 Which kind a signal is comes from its class (``evidence_kind``), the words for a finding
 from its ``brief(result)``, and the editor a file declares from its ``edited(result)`` (see
