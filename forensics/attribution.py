@@ -221,8 +221,9 @@ def provenance_attribution(results: Sequence["SignalResult"]) -> Attribution | N
         if models:  # a front-end's file names the model it ran: the model is the generator, the front-end the tool
             named = [(m, f) for m in models if (f := model_family(m["file"])) is not None]
             m, f = named[0] if named else (models[0], None)
-            ev += f", {_ROLE_WORDS.get(str(m.get('role')), 'model')} {m['file']}"
-            fam, label = (f, f"{family_label(f)} via {gen}") if f else (fam, f"{gen} ({_ROLE_WORDS.get(str(m.get('role')), 'model')} {m['file']})")
+            which = f"{_ROLE_WORDS.get(str(m.get('role')), 'model')} {m['file']}"
+            ev += f", {which}"
+            fam, label = (f, f"{family_label(f)} via {gen}") if f else (fam, f"{gen} ({which})")
         return Attribution("attributed", "provenance", ev, (Candidate(fam, label, 1.0),))
     wm = ok.get("watermark")
     if wm is not None and wm.evidence.get("found") and wm.evidence.get("watermark"):

@@ -31,8 +31,8 @@ Reading a result:
   log-odds of the base rate (--base-rate, the share of AI images you expect; 0.5 = even odds,
   log-odds 0) plus the fusion's intercept; a signal that did not run adds nothing, so an image
   without evidence gets the prior. The verdict thresholds are likelihood ratios (what the
-  evidence must multiply the odds by), the same at every base rate; P(AI) follows the base rate. An evidence line may
-  quote the signal's own raw score ("probe log-odds -0.42"): that is its input to the fusion,
+  evidence must multiply the odds by), the same at every base rate; P(AI) follows the base
+  rate. An evidence line may quote the signal's own raw score ("probe log-odds -0.42"): that is its input to the fusion,
   not its contribution, and no signal's own probability is printed beside the fused P(AI).
 """
 
@@ -72,6 +72,8 @@ def rule_text(decision: Mapping[str, Any], probability: float, verdict: str, fus
 
 def fmt_lr(log_lr: float) -> str:
     """A likelihood ratio from its log: ``12``, ``1/28``."""
+    if abs(log_lr) > 700:  # past a float's range
+        return f"e^{log_lr:.3g}"
     v = math.exp(log_lr)
     return f"{v:.3g}" if v >= 1 else f"1/{1 / v:.3g}"
 
