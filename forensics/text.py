@@ -32,8 +32,9 @@ Reading a result:
   log-odds 0) plus the fusion's intercept; a signal that did not run adds nothing, so an image
   without evidence gets the prior. The verdict thresholds are likelihood ratios (what the
   evidence must multiply the odds by), the same at every base rate; P(AI) follows the base
-  rate. An evidence line may quote the signal's own raw score ("probe log-odds -0.42"): that is its input to the fusion,
-  not its contribution, and no signal's own probability is printed beside the fused P(AI).
+  rate. An evidence line may quote the signal's own raw score ("probe log-odds -0.42"): that
+  is its input to the fusion, not its contribution, and no signal's own probability is printed
+  beside the fused P(AI).
 """
 
 
