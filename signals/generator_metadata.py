@@ -130,27 +130,28 @@ def model_files(text: str) -> list[dict[str, str]]:
     and diffusion-model loaders before LoRA loaders."""
     m = _COMFY_PREFIX.match(text)
     obj = _json(m.group(2) if m else text)
-    found: list[tuple[str, Any, str]] = []
+    found: list[tuple[str, Any, str, bool]] = []  # (role, file, node class, read by a sampler)
     if _is_comfy_prompt(obj):
         used = _sampled_models(obj)
-        for key_, node in sorted(obj.items(), key=lambda kv: str(kv[0]) not in used):
+        for nid, node in obj.items():
             cls = str(node.get("class_type", "")) if isinstance(node, dict) else ""
             inputs = node.get("inputs") if isinstance(node, dict) else None
             if "loader" in cls.lower() and not _OTHER_LOADERS.search(cls) and isinstance(inputs, dict):
-                found += [(role, inputs.get(key), cls) for key, role in _MODEL_INPUTS.items()]
+                found += [(role, inputs.get(key), cls, str(nid) in used) for key, role in _MODEL_INPUTS.items()]
     elif _is_comfy_workflow(obj):
         for node in obj["nodes"]:
             cls = str(node.get("type", "")) if isinstance(node, dict) else ""
             values = node.get("widgets_values") if isinstance(node, dict) else None
             if "loader" in cls.lower() and not _OTHER_LOADERS.search(cls) and isinstance(values, list):
                 role = "lora" if "lora" in cls.lower() else "checkpoint" if "checkpoint" in cls.lower() else "diffusion_model"
-                found += [(role, v, cls) for v in values if isinstance(v, str) and _MODEL_FILE.search(v.strip())]
+                found += [(role, v, cls, True) for v in values if isinstance(v, str) and _MODEL_FILE.search(v.strip())]
     elif isinstance(obj, dict):  # Fooocus and other JSON parameters
-        found += [("checkpoint", obj.get(key), key) for key in ("Base Model", "base_model", "base_model_name")]
+        found += [("checkpoint", obj.get(key), key, True) for key in ("Base Model", "base_model", "base_model_name")]
     elif obj is None:
-        found += [("checkpoint", m.group(1), "Model") for m in _A1111_MODEL.finditer(text[:_LIMIT_JSON])]
+        found += [("checkpoint", hit.group(1), "Model", True) for hit in _A1111_MODEL.finditer(text[:_LIMIT_JSON])]
     out: dict[tuple[str, str], dict[str, str]] = {}
-    for role, file, node in sorted(found, key=lambda f: f[0] == "lora"):  # stable: base models first (used ones first)
+    # stable: what a sampler reads first, then base models before LoRAs, each in the file's order
+    for role, file, node, _ in sorted(found, key=lambda f: (not f[3], f[0] == "lora")):
         if isinstance(file, str) and 0 < len(file.strip()) <= MAX_MODEL_NAME and file.isprintable():
             out.setdefault((role, file.strip()), {"role": role, "file": file.strip(), "node": node[:MAX_MODEL_NAME]})
     return list(out.values())[:MAX_MODELS]
