@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import math
+import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -246,7 +247,8 @@ def expand_sources(spec: str | Path | Iterable[Any]) -> list[Any]:
 def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterable[Any] | None = None, *,
                     target_fpr: float = 0.05, signals: Sequence[Any] | None = None,
                     fusion: "LogisticFusion | None" = None, n_splits: int = 5, name: str | None = None,
-                    plots_dir: str | Path | None = None, random_state: int = 0, probe: bool = False) -> Calibration:
+                    plots_dir: str | Path | None = None, random_state: int = 0, probe: bool = False,
+                    progress: bool = False) -> Calibration:
     """Calibrate on the user's known-real images (and, optionally, known-fake ones).
 
     Reals only: the fusion is kept and the conformal reference set is the reals' fused logits.
@@ -256,6 +258,7 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
     reliability PNGs (fitted kind only). ``probe=True`` (needs ``fake`` and the
     ``clip_zeroshot`` weights) also fits a linear probe on the CLIP image embeddings
     (:mod:`forensics.calibration.probe`) and refits the fusion with its out-of-fold scores.
+    ``progress`` draws a progress bar of the images scored on stderr.
     """
     alpha = check_alpha(target_fpr)
     if probe and fake is None:
@@ -267,9 +270,9 @@ def fit_calibration(real: str | Path | Iterable[Any], fake: str | Path | Iterabl
         if avail is None or not avail.ok:
             raise CalibrationError(f"the CLIP probe needs the {PROBE_SOURCE} signal: "
                                    + (avail.reason if avail is not None else "it is not among the signals in use"))
-    real_rows, real_err, real_feats, real_sha = _score_rows(engine, expand_sources(real))
-    fake_rows, fake_err, fake_feats, fake_sha = (_score_rows(engine, expand_sources(fake)) if fake is not None
-                                                 else ([], [], [], []))
+    real_rows, real_err, real_feats, real_sha = _score_rows(engine, expand_sources(real), "real" if progress else None)
+    fake_rows, fake_err, fake_feats, fake_sha = (_score_rows(engine, expand_sources(fake), "fake" if progress else None)
+                                                 if fake is not None else ([], [], [], []))
     need = min_reals_possible(alpha)
     if len(real_rows) < need:
         raise CalibrationError(
@@ -375,12 +378,19 @@ def choose_thresholds(y: np.ndarray, p: np.ndarray, alpha: float) -> dict[str, f
     return {"ai": round(ai_thr, 6), "real": round(min(real_thr, ai_thr), 6)}
 
 
-def _score_rows(engine: Any, sources: list[Any]) -> tuple[list[dict[str, float | None]], list[tuple[str, str]],
-                                                          list[np.ndarray | None], list[str | None]]:
+def _score_rows(engine: Any, sources: list[Any], bar: str | None = None
+                ) -> tuple[list[dict[str, float | None]], list[tuple[str, str]], list[np.ndarray | None], list[str | None]]:
     """Score rows of the readable sources, the unreadable ones, and each row's CLIP embedding
-    and sha256 of its bytes (``None`` for in-memory images)."""
+    and sha256 of its bytes (``None`` for in-memory images). ``bar``: the label of a progress
+    bar on stderr (none without)."""
     rows, errors, feats, shas = [], [], [], []
-    for src, results in engine.results_many(sources):
+    scored = engine.results_many(sources)
+    if bar is not None:
+        from tqdm import tqdm
+
+        scored = tqdm(scored, total=len(sources), unit="img", file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
+                      desc=f"calibrate: {bar}")
+    for src, results in scored:
         if isinstance(results, Exception):
             errors.append((str(src), str(results)))
             log.warning("%s", results)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,8 @@ from forensics.signals import Signal, SignalResult, create_signal, default_signa
 from .attribution import Attribution, AttributionModel, attribute
 from .basis import state_basis
 from .errors import ForensicsError, ImageLoadError
-from .image import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
+from .image import DEFAULT_MAX_PIXELS, MIN_DECODED_SHARE, ImageSource, LoadedImage, load_image
+from .numeric import check_base_rate, logit
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -28,8 +30,9 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "forensics.analysis"
 #: 2: ``headline`` and ``basis`` (what the verdict rests on), ``decision.p_value_floor``, and
-#: ``attribution`` (which generator family).
-SCHEMA_VERSION = 2
+#: ``attribution`` (which generator family). 3: ``base_rate``, ``prior_log_odds`` and the
+#: thresholds as likelihood ratios (``decision.log_lr_ai``, ``decision.log_lr_real``).
+SCHEMA_VERSION = 3
 VERDICTS = ("likely_ai", "likely_real", "inconclusive")
 #: Largest heatmap side written to JSON; larger maps are block-averaged down.
 JSON_HEATMAP_MAX_SIDE = 64
@@ -88,6 +91,12 @@ class Analysis:
     headline: str = ""
     #: ``{"kind": "provenance" | "camera_metadata" | "pixels" | "other" | "none", "signals": [...]}``.
     basis: dict[str, Any] = field(default_factory=dict)
+    #: The share of AI images assumed (1/2 = even odds); ``prior_log_odds`` = intercept + its log-odds.
+    base_rate: float = 0.5
+
+    @property
+    def prior_log_odds(self) -> float:
+        return self.intercept + logit(self.base_rate)
 
     def __repr__(self) -> str:
         return f"<Analysis {self.source!r}: {self.verdict} P(AI)={self.probability:.3f} ({self.headline})>"
@@ -117,6 +126,8 @@ class Analysis:
         raise KeyError(f"no signal {name!r} in this analysis (have: {', '.join(s.name for s in self.signals)})")
 
     def heatmap(self, name: str) -> np.ndarray | None:
+        """Signal ``name``'s map over the image: the sigmoid of each cell's log-odds, in [0, 1],
+        where it looked; NaN where it did not (outside the region it read, filler rows)."""
         return self.signal(name).result.heatmap
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +140,8 @@ class Analysis:
             "probability": _round(self.probability),
             "logit": _round(self.logit),
             "intercept": _round(self.intercept),
+            "base_rate": self.base_rate,
+            "prior_log_odds": _round(self.prior_log_odds),
             "verdict": self.verdict,
             "headline": self.headline,
             "basis": self.basis,
@@ -147,21 +160,30 @@ class Analysis:
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
 
+def _finite_or_none(v: float) -> float | None:
+    return _round(v) if math.isfinite(v) else None
+
+
 def _round(v: float | None, nd: int = 6) -> float | None:
     if v is None:
         return None
     return round(float(v), nd)
 
 
-def _heatmap_json(hm: np.ndarray | None) -> list[list[float]] | None:
+def _heatmap_json(hm: np.ndarray | None) -> list[list[float | None]] | None:
+    """Rows of the map, block-averaged to at most :data:`JSON_HEATMAP_MAX_SIDE` a side over the
+    cells measured; ``null`` where none was."""
     if hm is None:
         return None
     h, w = hm.shape
     step = max(1, math.ceil(max(h, w) / JSON_HEATMAP_MAX_SIDE))
     if step > 1:
         hh, ww = h // step * step, w // step * step
-        hm = hm[:hh, :ww].reshape(hh // step, step, ww // step, step).mean(axis=(1, 3))
-    return [[round(float(x), 3) for x in row] for row in hm]
+        blocks = hm[:hh, :ww].reshape(hh // step, step, ww // step, step).astype(np.float64)
+        seen = np.isfinite(blocks).sum(axis=(1, 3))
+        total = np.where(np.isfinite(blocks), blocks, 0.0).sum(axis=(1, 3))
+        hm = np.where(seen > 0, total / np.maximum(seen, 1), np.nan)
+    return [[round(float(x), 3) if math.isfinite(x) else None for x in row] for row in hm]
 
 
 def error_row(source: str, exc: BaseException) -> dict[str, Any]:
@@ -182,16 +204,20 @@ class Engine:
         max_pixels: refusal limit passed to :func:`~forensics.image.load_image`.
         attribution: ``True`` (the packaged pixel model), an
             :class:`~forensics.attribution.AttributionModel`, or ``False`` (provenance only).
+        base_rate: the share of AI images expected among the inputs (0.01: one in a hundred);
+            it sets the prior log-odds, so P(AI) follows it, while the verdict thresholds are
+            likelihood ratios and mean the same at every base rate. Default 1/2 (even odds).
     """
 
     def __init__(self, signals: Sequence["str | Signal"] | None = None, *, fusion: "LogisticFusion | None" = None,
                  calibration: "Calibration | None" = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 attribution: "bool | AttributionModel" = True):
+                 attribution: "bool | AttributionModel" = True, base_rate: float = 0.5):
         self.signals = signals
         self.fusion = fusion
         self.calibration = calibration
         self.max_pixels = max_pixels
         self.attribution = attribution
+        self.base_rate = base_rate
 
     # lazily resolved state ---------------------------------------------------------------
     @property
@@ -237,21 +263,27 @@ class Engine:
         return self._fuse(image, self.signal_results(image))
 
     def predict_proba(self, sources: Iterable[ImageSource], *, batch_size: int = 16,
-                      errors: str = "raise") -> np.ndarray:
+                      errors: str = "nan") -> np.ndarray:
         """``(n, 2)`` array of [P(real), P(AI)] per source, like scikit-learn's ``predict_proba``
-        (the fused probability; decisive evidence included). ``errors="raise"`` raises the
-        :class:`ImageLoadError` of the first unreadable source; ``errors="nan"`` gives it a row
-        of NaN instead."""
+        (the fused probability at the engine's base rate; decisive evidence included). By
+        default (``errors="nan"``) an unreadable source gets a row of NaN and one
+        :class:`UserWarning` names the unreadable sources, so that one bad file does not lose
+        the batch; ``errors="raise"`` raises the :class:`ImageLoadError` of the first one."""
         if errors not in ("raise", "nan"):
             raise ValueError(f"errors must be 'raise' or 'nan', got {errors!r}")
-        out = []
+        out, bad = [], []
         for _, res in self.analyze_many(sources, batch_size=batch_size):
             if isinstance(res, ImageLoadError):
                 if errors == "raise":
                     raise res
                 out.append((math.nan, math.nan))
+                bad.append(f"row {len(out) - 1}: {res}")
             else:
                 out.append((1.0 - res.probability, res.probability))
+        if bad:
+            more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+            warnings.warn(f"predict_proba: {len(bad)} of {len(out)} input(s) could not be read and have NaN rows "
+                          f"(errors='raise' raises instead): {'; '.join(bad[:3])}{more}", UserWarning, stacklevel=2)
         return np.array(out, dtype=np.float64).reshape(-1, 2)
 
     def signal_results(self, image: LoadedImage) -> list["SignalResult"]:
@@ -315,6 +347,22 @@ class Engine:
             return [SignalResult.failed(sig.name, sig.version, f"availability check failed: {type(exc).__name__}: {exc}")] * len(images)
         if not avail.ok:
             return [SignalResult.unavailable(sig.name, sig.version, avail.reason or "unavailable")] * len(images)
+        if getattr(sig, "evidence_kind", "other") != "pixels" or all(im.decoded_box is None for im in images):
+            return self._analyze(sig, images)
+        # a pixel signal reads only what decoded of a truncated file, and nothing below MIN_DECODED_SHARE
+        out: list["SignalResult | None"] = [None] * len(images)
+        todo = []
+        for i, im in enumerate(images):
+            if im.decoded_share < MIN_DECODED_SHARE:
+                out[i] = SignalResult.abstained(sig.name, sig.version, f"{truncated_words(im)}, below the "
+                                                f"{MIN_DECODED_SHARE * 100:.0f} % pixel signals need", {"decoded_share": im.decoded_share})
+            else:
+                todo.append(i)
+        for i, res in zip(todo, self._analyze(sig, [images[i].decoded_part() for i in todo]) if todo else []):
+            out[i] = _place_heatmap(res, images[i])
+        return out  # type: ignore[return-value]
+
+    def _analyze(self, sig: "Signal", images: list[LoadedImage]) -> list["SignalResult"]:
         batch_fn = getattr(sig, "analyze_batch", None)
         if batch_fn is not None and len(images) > 1:
             try:
@@ -339,56 +387,97 @@ class Engine:
         if probe is not None:  # the calibration's CLIP probe reads clip_zeroshot's embedding
             results = [*results, probe.result(next((r for r in results if r.name == probe.source), None))]
         scores = {r.name: (r.score if r.status == "ok" else None) for r in results}
-        expl = fusion.explain(scores)
+        base_rate = check_base_rate(self.base_rate)
+        expl = fusion.explain(scores, base_rate=base_rate)
         probability = expl.probability
         entries = []
         for r in results:
             feat = fusion.features_.get(r.name)
             entries.append(SignalEntry(r, expl.contributions.get(r.name, 0.0),
                                        calibrated=bool(feat and feat.calibrated), in_fusion=feat is not None))
-        decision: dict[str, Any] = {"method": "fusion_thresholds", "threshold_ai": fusion.thresholds_["ai"],
-                                    "threshold_real": fusion.thresholds_["real"]}
-        verdict = fusion.verdict(probability)
+        thresholds, lrs = fusion.thresholds_at(base_rate), fusion.log_lr_thresholds()
+        decision: dict[str, Any] = {"method": "fusion_thresholds", "base_rate": base_rate,
+                                    "threshold_ai": thresholds["ai"], "threshold_real": thresholds["real"],
+                                    "log_lr_ai": _finite_or_none(lrs["ai"]), "log_lr_real": _finite_or_none(lrs["real"])}
+        verdict = fusion.verdict(probability, base_rate=base_rate)
         calib = None
         if self.calibration is not None:
-            calib = self.calibration.assess(expl.logit, expl.missing)
-            decision = {"method": "conformal", "alpha": calib["alpha"], "p_value": calib["p_value"],
-                        "n_real": calib["n_real"], "threshold_real": fusion.thresholds_["real"],
+            # the conformal test compares logits at even odds, as the calibration's reals were scored
+            calib = self.calibration.assess(expl.intercept + expl.log_lr, expl.missing)
+            decision = {"method": "conformal", "base_rate": base_rate, "alpha": calib["alpha"], "p_value": calib["p_value"],
+                        "n_real": calib["n_real"], "threshold_real": thresholds["real"],
+                        "log_lr_real": _finite_or_none(lrs["real"]),
                         "reference_without": calib["reference_without"],
                         # the smallest p-value n reals can give: an image above every real gets it
                         "p_value_floor": 1.0 / (calib["n_real"] + 1)}
             verdict = "likely_ai" if calib["p_value"] <= calib["alpha"] else (
-                "likely_real" if probability <= fusion.thresholds_["real"] else "inconclusive")
-        kinds, briefs = self._describe(results)
+                "likely_real" if probability <= thresholds["real"] else "inconclusive")
+        kinds, briefs, edits = self._describe(results)
         basis = state_basis(verdict=verdict, probability=probability, decision=decision, entries=entries,
-                            kinds=kinds, briefs=briefs, decisive=expl.decisive)
+                            kinds=kinds, briefs=briefs, decisive=expl.decisive, edits=edits,
+                            truncated=truncated_words(image) if image.truncated else None)
         return Analysis(
             source=image.source, sha256=image.sha256, image=image.describe(), probability=probability,
             logit=expl.logit, intercept=expl.intercept, verdict=verdict, decision=decision, signals=entries,
             fusion=self._fusion_info, calibration=calib, versions={"forensics": __version__},
             decisive=expl.decisive, headline=basis.headline, basis=basis.to_dict(),
-            attribution=attribute(results, verdict, self.attribution_),
+            attribution=attribute(results, verdict, self.attribution_), base_rate=base_rate,
         )
 
-    def _describe(self, results: list["SignalResult"]) -> tuple[dict[str, str], dict[str, str | None]]:
-        """Each result's evidence kind and its signal's ``brief`` words (see :mod:`forensics.basis`)."""
+    def _describe(self, results: list["SignalResult"]) -> tuple[dict[str, str], dict[str, str | None], dict[str, str]]:
+        """Each result's evidence kind, its signal's ``brief`` words and the editor its
+        ``edited`` names (see :mod:`forensics.basis`)."""
         by_name = {s.name: s for s in self.signals_}
         probe = self.calibration.probe if self.calibration is not None else None
         kinds: dict[str, str] = {}
         briefs: dict[str, str | None] = {}
+        edits: dict[str, str] = {}
         for r in results:
             sig = by_name.get(r.name)
             if sig is None and probe is not None:  # the calibration's probe reads that signal's embedding
                 kinds[r.name] = getattr(by_name.get(probe.source), "evidence_kind", "other")
                 continue
             kinds[r.name] = getattr(sig, "evidence_kind", "other")
-            brief = getattr(sig, "brief", None)
-            if brief is not None and r.status == "ok":
+            if r.status != "ok":
+                continue
+            for attr, out in (("brief", briefs), ("edited", edits)):
+                fn = getattr(sig, attr, None)
                 try:
-                    briefs[r.name] = brief(r)
+                    said = fn(r) if fn is not None else None
                 except Exception:  # a plugin's wording must not sink the analysis
-                    log.debug("signal %s: brief() failed", r.name, exc_info=True)
-        return kinds, briefs
+                    log.debug("signal %s: %s() failed", r.name, attr, exc_info=True)
+                    continue
+                if said is not None or attr == "brief":
+                    out[r.name] = said
+        return kinds, briefs, edits
+
+
+def truncated_words(image: LoadedImage) -> str:
+    """``truncated: 6 % decoded``: how much of a truncated file decoded (rounded down, so that
+    a file missing rows never reads 100 %)."""
+    return f"truncated: {math.floor(image.decoded_share * 100)} % decoded"
+
+
+def _place_heatmap(res: "SignalResult", image: LoadedImage) -> "SignalResult":
+    """A result on the decoded part of ``image`` with its heatmap put back over the whole
+    image: NaN cells over the part that did not decode, on the signal's own cells (its
+    ``heatmap_grid`` evidence, updated to the whole image) or, without one, at the map's scale."""
+    hm, box = res.heatmap, image.decoded_box
+    if hm is None or box is None:
+        return res
+    left, top, right, bottom = box
+    grid = res.evidence.get("heatmap_grid")
+    if isinstance(grid, dict) and all(isinstance(grid.get(k), int) and grid[k] > 0 for k in ("cell_height", "cell_width")):
+        ch, cw = grid["cell_height"], grid["cell_width"]
+        rows, cols = -(-image.height // ch), -(-image.width // cw)
+        r0, c0 = top // ch, left // cw
+        pad = ((r0, max(0, rows - r0 - hm.shape[0])), (c0, max(0, cols - c0 - hm.shape[1])))
+        placed = np.pad(hm, pad, constant_values=np.nan)[:rows, :cols]
+        return replace(res, heatmap=placed, evidence={**res.evidence, "heatmap_grid": {**grid, "rows": rows, "cols": cols}})
+    per_row, per_col = hm.shape[0] / (bottom - top), hm.shape[1] / (right - left)
+    pad = ((round(top * per_row), round((image.height - bottom) * per_row)),
+           (round(left * per_col), round((image.width - right) * per_col)))
+    return replace(res, heatmap=np.pad(hm, pad, constant_values=np.nan))
 
 
 def _fusion_info(fusion: "LogisticFusion") -> dict[str, Any]:

@@ -65,7 +65,10 @@ FAMILY_LABELS: dict[str, str] = {
     "glid3": "GLID-3-XL", "dalle_mini": "DALL-E mini (Craiyon)", "disco": "Disco Diffusion", "vqgan_clip": "VQGAN+CLIP",
     "majesty": "Majesty Diffusion", "adobe_firefly": "Adobe Firefly", "google_imagen": "Google Imagen / Gemini",
     "novelai": "NovelAI", "ideogram": "Ideogram", "leonardo": "Leonardo.Ai", "meta_ai": "Meta AI",
-    "microsoft_image_creator": "Microsoft Image Creator (DALL-E)",
+    "microsoft_image_creator": "Microsoft Image Creator (DALL-E)", "sd2": "Stable Diffusion 2.x",
+    "sd3": "Stable Diffusion 3", "hunyuan": "Hunyuan-DiT / HunyuanImage", "hidream": "HiDream-I1",
+    "qwen_image": "Qwen-Image", "wan": "Wan 2.x", "lumina": "Lumina", "pixart": "PixArt", "kolors": "Kolors",
+    "auraflow": "AuraFlow",
 }
 
 #: Generator names as provenance states them -> family id. Front-ends that run many open
@@ -77,12 +80,21 @@ _NAMED: list[tuple[re.Pattern[str], str]] = [(re.compile(p, re.I), f) for p, f i
     (r"ideogram", "ideogram"), (r"leonardo", "leonardo"), (r"meta\s?ai", "meta_ai"), (r"\bflux", "flux"),
     (r"^StableDiffusionV1$", "sd1"), (r"^SDXL$", "sdxl"),
 )]
-#: Checkpoint file names as front-ends record them -> family.
-_CHECKPOINTS = [(re.compile(p, re.I), f) for p, f in (
-    (r"sd_?xl|sdxl", "sdxl"), (r"sd3\.?5|sd3_5", "sd35"), (r"flux", "flux"), (r"cascade", "cascade"),
-    (r"v1-[45]|sd-?v?1[._-]?[45]|sd15", "sd1"),
-)]
-_CHECKPOINT = re.compile(r'(?:\bModel: |"ckpt_name": ?")([^,\n"]+)')
+#: Model file names as front-ends record them (a ComfyUI loader's file, an A1111/Forge ``Model:``)
+#: -> family, the first match on the file's own name winning (then on its folders). The names
+#: of the official releases and their common repackagings (docs/metadata.md lists them); a
+#: fine-tune named after its base (``juggernautXL``) is found, one that is not is left unnamed.
+MODEL_FILES: list[tuple[str, str]] = [
+    (r"aura[-_ ]?flow", "auraflow"), (r"pixart", "pixart"), (r"kolors", "kolors"), (r"lumina", "lumina"),
+    (r"hidream", "hidream"), (r"qwen[-_ ]?image", "qwen_image"), (r"hunyuan", "hunyuan"),
+    (r"(?:^|[^a-z])wan[-_ ]?2", "wan"), (r"cascade|stable[-_ ]?cascade|^stage_[abc]", "cascade"), (r"flux", "flux"),
+    (r"sd3\.5|sd3_5|sd35|stable[-_ ]?diffusion[-_ ]?3\.5", "sd35"), (r"sd3|stable[-_ ]?diffusion[-_ ]?3", "sd3"),
+    (r"sd_?xl|sdxl|xl[-_]?base|xl[-_]?refiner|(?:^|[^a-z])xl(?:[^a-z]|$)|[a-z]xl[-_ v.]|pony|illustrious|noobai", "sdxl"),
+    (r"v2-[01]|sd-?v?2[._-]?[01]|sd2[01]|512-base-ema|768-v-ema", "sd2"),
+    (r"v1-[45]|sd-?v?1[._-]?[45]|sd15|sd_15|sd1\.5", "sd1"),
+]
+_MODEL_FAMILIES = [(re.compile(p, re.I), f) for p, f in MODEL_FILES]
+_ROLE_WORDS = {"checkpoint": "checkpoint", "diffusion_model": "diffusion model", "lora": "LoRA"}
 _HIT_TEXT = {"parameters": "{gen} generation parameters embedded in {src}", "workflow": "{gen} workflow embedded in {src}",
              "software": "{gen} named in {src}", "digital_source_type": "{gen} named with an IPTC digital source type in {src}"}
 _WATERMARK_TEXT = {"StableDiffusionV1": "the invisible watermark of the Stable Diffusion 1.x/2.x reference scripts",
@@ -91,6 +103,17 @@ _WATERMARK_TEXT = {"StableDiffusionV1": "the invisible watermark of the Stable D
 
 def family_label(family: str) -> str:
     return FAMILY_LABELS.get(family, family)
+
+
+def model_family(file: str) -> str | None:
+    """The family of a model file name (``"SD3\\sd3.5_large.safetensors"`` -> ``"sd35"``) from
+    :data:`MODEL_FILES`, or ``None``: its own name first, then the folders it sits in."""
+    parts = re.split(r"[\\/]", file)
+    for part in (parts[-1], "/".join(parts[:-1])):
+        for pat, fam in _MODEL_FAMILIES:
+            if part and pat.search(part):
+                return fam
+    return None
 
 
 def _family_of_name(name: str) -> tuple[str, str]:
@@ -191,15 +214,16 @@ def provenance_attribution(results: Sequence["SignalResult"]) -> Attribution | N
             and h.get("kind") in _HIT_TEXT] if meta else []
     if hits:
         h = max(hits, key=lambda h: h.get("score", 0))
-        gen, text = str(h["generator"]), str(h.get("text") or "")
+        gen = str(h["generator"])
         fam, label = _family_of_name(gen)
-        checkpoint = _CHECKPOINT.search(text) if h["kind"] in ("parameters", "workflow") else None
-        if checkpoint:  # a front-end's file names the checkpoint it ran
-            ckpt = checkpoint.group(1).strip()
-            fam, label = next(((f, f"{family_label(f)} via {gen}") for p, f in _CHECKPOINTS if p.search(ckpt)),
-                              (fam, f"{gen} (checkpoint {ckpt})"))
-        ev = _HIT_TEXT[h["kind"]].format(gen=gen, src=h["source"]) + (f", checkpoint {checkpoint.group(1).strip()}"
-                                                                      if checkpoint else "")
+        ev = _HIT_TEXT[h["kind"]].format(gen=gen, src=h["source"])
+        models = [m for m in h.get("models") or [] if isinstance(m, dict) and isinstance(m.get("file"), str)]
+        if models:  # a front-end's file names the model it ran: the model is the generator, the front-end the tool
+            named = [(m, f) for m in models if (f := model_family(m["file"])) is not None]
+            m, f = named[0] if named else (models[0], None)
+            which = f"{_ROLE_WORDS.get(str(m.get('role')), 'model')} {m['file']}"
+            ev += f", {which}"
+            fam, label = (f, f"{family_label(f)} via {gen}") if f else (fam, f"{gen} ({which})")
         return Attribution("attributed", "provenance", ev, (Candidate(fam, label, 1.0),))
     wm = ok.get("watermark")
     if wm is not None and wm.evidence.get("found") and wm.evidence.get("watermark"):

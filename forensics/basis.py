@@ -18,6 +18,11 @@ headline starts with          ``basis.kind``     when
                               ``camera_metadata``  claim or on the camera's own record (EXIF,
                                                  camera-style JPEG tables) that moved the logit
                                                  at least ``NAMED_PUSH`` towards real
+``likely real, edited (X):``  the same           the same, in a file an editor declares it
+                                                 changed (a signed C2PA edit history, an
+                                                 editor in EXIF Software): not an original
+``likely real, not an intact  the same           the same, in a truncated file
+original:``
 ``no AI evidence found:``     ``pixels``         ``likely_real`` on the pixel signals alone.
                                                  Never "real": the pixel signals miss some
                                                  generators, and nothing vouches for a camera
@@ -26,11 +31,15 @@ headline starts with          ``basis.kind``     when
 ============================  =================  ==============================================
 
 The rest of the headline says what was and was not there ("no provenance, no camera
-record"). The number in brackets is the one that decided: the fused P(AI) under the fusion's
-thresholds, the conformal p-value under a calibration.
+record", "signed edit history (Adobe Photoshop); no AI claim") and what the pixel signals
+say beside it ("pixel signals also lean real (effnet_probe -2.25, npr -0.48)"). A truncated
+file's headline starts with how much of it decoded ("truncated: 6 % decoded; ..."). The
+number in brackets is the one that decided: the fused P(AI) under the fusion's thresholds, the
+conformal p-value under a calibration.
 
-Which kind a signal is comes from its class (``evidence_kind``), and the words for a finding
-from its ``brief(result)`` (see :class:`forensics.signals.Signal`).
+Which kind a signal is comes from its class (``evidence_kind``), the words for a finding
+from its ``brief(result)``, and the editor a file declares from its ``edited(result)`` (see
+:class:`forensics.signals.Signal`).
 """
 
 from __future__ import annotations
@@ -75,8 +84,20 @@ def fmt_pv(p: float) -> str:
 
 
 def state_basis(*, verdict: str, probability: float, decision: Mapping[str, Any], entries: Sequence["SignalEntry"],
-                kinds: Mapping[str, str], briefs: Mapping[str, str | None], decisive: Sequence[str]) -> Basis:
-    """The headline and basis of one analysis (see the module docstring)."""
+                kinds: Mapping[str, str], briefs: Mapping[str, str | None], decisive: Sequence[str],
+                edits: Mapping[str, str] | None = None, truncated: str | None = None) -> Basis:
+    """The headline and basis of one analysis (see the module docstring). ``edits``: the
+    editors signals found declared (``{signal: "Adobe Photoshop"}``); ``truncated``: the words
+    for a truncated file (``"truncated: 6 % decoded"``), which start the headline."""
+    basis = _state_basis(verdict, probability, decision, entries, kinds, briefs, decisive, edits or {}, truncated)
+    if truncated:
+        return Basis(basis.kind, basis.signals, f"{truncated}; {basis.headline}")
+    return basis
+
+
+def _state_basis(verdict: str, probability: float, decision: Mapping[str, Any], entries: Sequence["SignalEntry"],
+                 kinds: Mapping[str, str], briefs: Mapping[str, str | None], decisive: Sequence[str],
+                 edits: Mapping[str, str], truncated: str | None) -> Basis:
     scored = [e for e in entries if e.result.status == "ok" and e.in_fusion]
     kind_of = {e.name: kinds.get(e.name, "other") for e in entries}
 
@@ -89,7 +110,7 @@ def state_basis(*, verdict: str, probability: float, decision: Mapping[str, Any]
 
     pixel_kinds = [k for k in ("pixels", "other") if any(kind_of[e.name] == k for e in scored)]
     pixel_kind = pixel_kinds[0] if pixel_kinds else None
-    pixel_sum = math.fsum(e.contribution for e in scored if kind_of[e.name] in ("pixels", "other"))
+    pixels = [e for e in scored if kind_of[e.name] in ("pixels", "other")]
     conformal = decision.get("method") == "conformal"
     if conformal:
         n, pv, alpha = decision["n_real"], decision["p_value"], decision["alpha"]
@@ -134,14 +155,18 @@ def state_basis(*, verdict: str, probability: float, decision: Mapping[str, Any]
         return Basis(kind, tuple(e.name for e in es), f"likely AI: {what} ({reason})" + tail("provenance", "camera_metadata"))
 
     if verdict == "likely_real":
-        capture = named("provenance", -1)
-        if capture and -total("provenance", -1) >= NAMED_PUSH:
-            return Basis("provenance", tuple(e.name for e in capture), f"likely camera original: {words(capture)}"
-                         + _agree(pixel_kind, pixel_sum))
-        camera = named("camera_metadata", -1)
-        if camera and -total("camera_metadata", -1) >= NAMED_PUSH:
-            return Basis("camera_metadata", tuple(e.name for e in camera), f"likely camera original: {words(camera)}"
-                         + _agree(pixel_kind, pixel_sum))
+        editors = ", ".join(dict.fromkeys(edits.values()))
+        # an original: neither declared edited nor cut short
+        start = (f"likely real, edited ({editors})" if editors else "likely real, not an intact original" if truncated
+                 else "likely camera original")
+        for kind in ("provenance", "camera_metadata"):
+            found = named(kind, -1)
+            if found and -total(kind, -1) >= NAMED_PUSH:
+                # a provenance finding beside the camera record (a signed edit history) is named too
+                told = [str(briefs[e.name]) for e in entries if kind == "camera_metadata"
+                        and kind_of[e.name] == "provenance" and briefs.get(e.name)]
+                return Basis(kind, tuple(e.name for e in found), f"{start}: {words(found)}" + _agree(pixel_kind, pixels)
+                             + "".join(f"; {t}" for t in told))
         if pixel_kind is not None:
             es = sorted((e for e in scored if kind_of[e.name] in ("pixels", "other") and e.contribution < 0),
                         key=lambda e: e.contribution)
@@ -178,13 +203,22 @@ def state_basis(*, verdict: str, probability: float, decision: Mapping[str, Any]
     if kind in ("provenance", "camera_metadata"):  # a finding (see above): the signals that found it
         other = "camera_metadata" if kind == "provenance" else "provenance"
         es = [e for e in es if briefs.get(e.name)]
+        lean = -1 if math.fsum(e.contribution for e in es) < 0 else 1
         return Basis(kind, tuple(e.name for e in es), f"inconclusive: {words(es)}, {reason}"
-                     + _agree(pixel_kind, pixel_sum) + tail(other))
+                     + _agree(pixel_kind, pixels, lean) + tail(other))
     return Basis(kind, tuple(e.name for e in es), f"inconclusive: {KIND_WORDS[kind]} {reason}" + tail("provenance", "camera_metadata"))
 
 
-def _agree(pixel_kind: str | None, pixel_sum: float) -> str:
+def _agree(pixel_kind: str | None, pixels: Sequence["SignalEntry"], finding: int = -1) -> str:
+    """What the pixel signals say beside a metadata finding that leans real (``finding`` -1) or
+    AI (+1), and which of them say it: ``"; pixel signals also lean real (effnet_probe -2.25,
+    npr -0.48)"``."""
     if pixel_kind is None:
         return "; no pixel signal ran"
+    total = math.fsum(e.contribution for e in pixels)
+    if total == 0:
+        return ""
     who = "pixel signals" if pixel_kind == "pixels" else "other signals"
-    return f"; {who} agree" if pixel_sum < 0 else f"; {who} lean AI" if pixel_sum > 0 else ""
+    lean = ("also " if (total > 0) == (finding > 0) else "") + ("lean AI" if total > 0 else "lean real")
+    which = ", ".join(f"{e.name} {e.contribution:+.2f}" for e in sorted(pixels, key=lambda e: -abs(e.contribution)))
+    return f"; {who} {lean} ({which})"

@@ -314,7 +314,7 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, addre
          num_cpus: int | None = None, signals: Sequence[Any] | None = None, fusion: Any = None,
          calibration: Any = None, max_pixels: int = DEFAULT_MAX_PIXELS, timeout: float | None = DEFAULT_TIMEOUT,
          batch_size: int = DEFAULT_BATCH_SIZE, attempts: int = DEFAULT_ATTEMPTS,
-         csv_path: str | os.PathLike | None = None, progress: bool = False) -> ScanSummary:
+         csv_path: str | os.PathLike | None = None, progress: bool = False, base_rate: float = 0.5) -> ScanSummary:
     """:func:`forensics.batch.scan.scan` with its files analysed on a Ray cluster.
 
     ``address`` is the cluster to join (``"HOST:6379"``, or ``"auto"`` on one of its nodes;
@@ -349,7 +349,8 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, addre
                         timeout=timeout)
 
         return _scan(paths, output, workers=actors, signals=signals, fusion=fusion, calibration=calibration,
-                     max_pixels=max_pixels, timeout=timeout, csv_path=csv_path, progress=progress, runner=runner)
+                     max_pixels=max_pixels, timeout=timeout, csv_path=csv_path, progress=progress, runner=runner,
+                     base_rate=base_rate)
     finally:
         if started:
             ray.shutdown()

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageLoadError
-from .formats import FORMATS, SUPPORTED_TEXT
+from .formats import FORMATS, JPEG_FORMATS, SUPPORTED_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,17 @@ PIXELS_PER_BYTE_FLOOR = 16_000_000
 MAX_PIXELS_PER_BYTE = 100_000
 #: Longest text value kept per metadata entry (PNG chunks, comments); longer values are cut.
 MAX_TEXT_CHARS = 1_000_000
+#: Pixel signals read only the rows of a truncated file that decoded, and abstain when fewer
+#: than this share did: below half, what is left says too little about the whole picture.
+MIN_DECODED_SHARE = 0.5
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
 
 #: Pillow format names intake decodes (the keys of :data:`forensics.formats.FORMATS`); every
 #: other Pillow plugin is refused before it runs (``Image.open(..., formats=...)``). ``HEIF`` is
 #: pillow-heif's opener (HEIC and HEIF files); ``AVIF`` is Pillow's own plugin. JPEG files with
-#: an MPO extension open as ``MPO``.
+#: an MPO extension open as ``MPO``: a camera's JPEG with more frames after it, read as the JPEG it
+#: is (the first frame, its quantisation tables).
 SUPPORTED_FORMATS: tuple[str, ...] = tuple(FORMATS)
 
 _HEIF_LOCK = threading.Lock()
@@ -107,6 +111,8 @@ class LoadedImage:
         orientation: EXIF orientation tag value that was applied (1 = none).
         has_alpha: the original had an alpha channel (dropped in ``rgb``).
         truncated: the file ended early; pixels past the end are filler (grey).
+        decoded_box: ``(left, top, right, bottom)`` of ``rgb`` that decoded from the file's
+            data, or ``None`` when all of it did (only a truncated file has filler).
         warnings: what intake noticed (truncation, unreadable metadata) in plain words.
     """
 
@@ -130,10 +136,28 @@ class LoadedImage:
     has_alpha: bool = False
     truncated: bool = False
     warnings: tuple[str, ...] = ()
+    decoded_box: tuple[int, int, int, int] | None = None
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def decoded_share(self) -> float:
+        """Share of the image that decoded from the file's data (1.0 unless truncated)."""
+        if self.decoded_box is None:
+            return 1.0
+        left, top, right, bottom = self.decoded_box
+        return (right - left) * (bottom - top) / self.pixels
+
+    def decoded_part(self) -> "LoadedImage":
+        """This image cut to the part that decoded (itself when all of it did): what pixel
+        signals read, so that they never score filler."""
+        if self.decoded_box is None:
+            return self
+        left, top, right, bottom = self.decoded_box
+        rgb = np.ascontiguousarray(self.rgb[top:bottom, left:right])
+        return replace(self, rgb=rgb, width=rgb.shape[1], height=rgb.shape[0], decoded_box=None)
 
     def describe(self) -> dict[str, Any]:
         """JSON-safe summary of the file, for results and reports."""
@@ -154,6 +178,7 @@ class LoadedImage:
             "orientation": self.orientation,
             "has_alpha": self.has_alpha,
             "truncated": self.truncated,
+            "decoded_share": round(self.decoded_share, 4),
             "warnings": list(self.warnings),
         }
 
@@ -298,7 +323,7 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
     except Exception as exc:  # Pillow plugins raise many types on hostile headers
         raise ImageLoadError(f"{name}: header could not be parsed ({type(exc).__name__}: {exc})") from None
     _check_size(im, name, max_pixels, len(data))
-    truncated = False
+    decoded_rows = None
     try:
         if im.format == "TIFF":
             with _c_stderr_into(notes, "libtiff"):
@@ -306,11 +331,12 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
         else:
             im.load()
     except Exception as exc:  # decoders raise OSError, ValueError, TypeError, MemoryError...
-        if im.format == "JPEG" and "truncated" in str(exc):
+        if im.format in JPEG_FORMATS and "truncated" in str(exc):
             # Terminate the stream so libjpeg fills the missing rows; report it, never hide it.
             im = _decode_truncated_jpeg(data, name, exc)
-            truncated = True
-            notes.append("file is truncated: the JPEG stream ends early; missing rows are filler")
+            decoded_rows = _decoded_rows(im)
+            notes.append(f"file is truncated: the JPEG stream ends early; {decoded_rows:,} of {im.height:,} rows "
+                         "decoded, the rest is filler")
         elif im.format == "PNG" and _is_text_limit(exc):
             return _from_png_without_text(data, name, sha, max_pixels, exc)
         else:
@@ -318,7 +344,7 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
                 f"{name}: {im.format or 'image'} data is corrupt or truncated ({type(exc).__name__}: {exc})"
                 + "".join(f"; {n}" for n in notes if n.startswith("libtiff: "))[:600]
             ) from None
-    return _build_checked(im, name, sha, data, truncated, notes)
+    return _build_checked(im, name, sha, data, decoded_rows, notes)
 
 
 _STDERR_LOCK = threading.Lock()
@@ -381,10 +407,11 @@ def _check_pixels(w: int, h: int, name: str, max_pixels: int, *, when: str = "be
         )
 
 
-def _build_checked(im: Image.Image, name: str, sha: str, data: bytes, truncated: bool, notes: list[str]) -> LoadedImage:
+def _build_checked(im: Image.Image, name: str, sha: str, data: bytes, decoded_rows: int | None,
+                   notes: list[str]) -> LoadedImage:
     """:func:`_build` with any failure of a hostile file turned into :class:`ImageLoadError`."""
     try:
-        return _build(im, name, sha, data, truncated, notes)
+        return _build(im, name, sha, data, decoded_rows, notes)
     except ImageLoadError:
         raise
     except Exception as exc:
@@ -417,7 +444,7 @@ def _from_png_without_text(data: bytes, name: str, sha: str, max_pixels: int, ex
     except Exception as exc2:
         raise ImageLoadError(f"{name}: PNG data is corrupt ({type(exc2).__name__}: {exc2})") from None
     note = f"PNG text chunks exceed Pillow's limits ({exc}); read here, values cut at {MAX_TEXT_CHARS:,} characters"
-    loaded = _build_checked(im, name, sha, data, False, [note, *notes])
+    loaded = _build_checked(im, name, sha, data, None, [note, *notes])
     xmp = text.pop("XML:com.adobe.xmp", None)
     return replace(loaded, text={**loaded.text, **text}, xmp=loaded.xmp or xmp)
 
@@ -494,6 +521,38 @@ def _decode_truncated_jpeg(data: bytes, name: str, exc: Exception) -> Image.Imag
     return im
 
 
+def _decoded_rows(im: Image.Image) -> int:
+    """Rows of a truncated JPEG that decoded: libjpeg fills the blocks after the end of the data
+    with one flat colour (mid-grey), so the decoded part ends where the run of rows of the last
+    row's flat colour begins. The MCU row cut in the middle counts as decoded."""
+    arr = np.asarray(im)
+    fill, end = arr[-1, 0], arr.shape[0]
+    while end > 0:  # bottom up, a few rows at a time: no image-sized temporary
+        start = max(0, end - 64)
+        flat = (arr[start:end] == fill).reshape(end - start, -1).all(axis=1)
+        if not flat.all():
+            return start + int(np.flatnonzero(~flat)[-1]) + 1
+        end = start
+    return 0
+
+
+#: Pillow's ``exif_transpose`` for each EXIF orientation (1 = none).
+_ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                 8: Image.Transpose.ROTATE_90}
+
+
+def _decoded_box(size: tuple[int, int], rows: int | None, orientation: int) -> tuple[int, int, int, int] | None:
+    """Where the first ``rows`` stored rows of an image of ``size`` lie once oriented."""
+    if rows is None or rows >= size[1]:
+        return None
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (0, 0, size[0], rows))
+    if orientation in _ORIENTATIONS:
+        mask = mask.transpose(_ORIENTATIONS[orientation])
+    return mask.getbbox() or (0, 0, 0, 0)
+
+
 def _sniff(data: bytes) -> str:
     head = data[:64]
     if head.lstrip().startswith((b"<", b"{", b"[")) or all(32 <= b < 127 or b in (9, 10, 13) for b in head):
@@ -553,7 +612,7 @@ def _text_chunks(im: Image.Image, notes: list[str]) -> dict[str, str]:
 
 
 def _jpeg_fields(im: Image.Image) -> tuple[dict[int, list[int]] | None, int | None, bool]:
-    if im.format != "JPEG":
+    if im.format not in JPEG_FORMATS:
         return None, None, False
     q = getattr(im, "quantization", None)
     tables = {int(k): [int(x) for x in v] for k, v in q.items()} if q else None
@@ -590,7 +649,7 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
 
 
-def _build(im: Image.Image, name: str, sha: str, data: bytes, truncated: bool, notes: list[str]) -> LoadedImage:
+def _build(im: Image.Image, name: str, sha: str, data: bytes, decoded_rows: int | None, notes: list[str]) -> LoadedImage:
     exif = _exif_bytes(im, notes)
     orientation = 1
     try:
@@ -623,8 +682,8 @@ def _build(im: Image.Image, name: str, sha: str, data: bytes, truncated: bool, n
         source=name, sha256=sha, format=fmt, mode=mode, width=rgb.shape[1], height=rgb.shape[0],
         n_frames=n_frames, rgb=rgb, raw=data, exif=exif, xmp=xmp,
         icc_profile=bytes(icc) if icc else None, text=text, quantization=quant, subsampling=sub,
-        progressive=progressive, orientation=orientation, has_alpha=has_alpha, truncated=truncated,
-        warnings=tuple(notes),
+        progressive=progressive, orientation=orientation, has_alpha=has_alpha, truncated=decoded_rows is not None,
+        warnings=tuple(notes), decoded_box=_decoded_box(im.size, decoded_rows, orientation),
     )
 
 
@@ -635,7 +694,7 @@ def _from_pil(im: Image.Image, name: str, max_pixels: int) -> LoadedImage:
     except Exception as exc:
         raise ImageLoadError(f"{name}: the PIL image could not be loaded ({exc})") from None
     digest = hashlib.sha256(f"{im.mode}:{im.size}:".encode() + im.tobytes()).hexdigest()
-    return _build_checked(im, name, digest, b"", False, [])
+    return _build_checked(im, name, digest, b"", None, [])
 
 
 def _from_array(arr: np.ndarray, max_pixels: int) -> LoadedImage:

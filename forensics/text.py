@@ -25,11 +25,16 @@ Reading a result:
   claim, or the camera's own EXIF and JPEG tables) or "no AI evidence found" (the pixel signals
   found none; nothing vouches for a camera, so this is not "real").
   Each signal line starts with its contribution in log-odds (natural log of the odds): + pushes
-  towards AI, - towards real, and the contributions plus the intercept add up to the logit,
+  towards AI, - towards real, and the contributions plus the prior add up to the logit,
   P(AI) = 1 / (1 + e^-logit). +0.7 doubles the odds, +2.3 multiplies them by 10, and 0 is no
-  weight; * marks a prior weight not yet calibrated on labelled images. An evidence line may
-  quote the signal's own raw score ("probe log-odds -0.42"): that is its input to the fusion,
-  not its contribution, and no signal's own probability is printed beside the fused P(AI).
+  weight; * marks a prior weight not yet calibrated on labelled images. The prior is the
+  log-odds of the base rate (--base-rate, the share of AI images you expect; 0.5 = even odds,
+  log-odds 0) plus the fusion's intercept; a signal that did not run adds nothing, so an image
+  without evidence gets the prior. The verdict thresholds are likelihood ratios (what the
+  evidence must multiply the odds by), the same at every base rate; P(AI) follows the base
+  rate. An evidence line may quote the signal's own raw score ("probe log-odds -0.42"): that
+  is its input to the fusion, not its contribution, and no signal's own probability is printed
+  beside the fused P(AI).
 """
 
 
@@ -53,14 +58,30 @@ def rule_text(decision: Mapping[str, Any], probability: float, verdict: str, fus
             line += f" -> likely_ai; P(AI) {probability:.3f} from the {fusion}"
         else:
             low = probability <= d["threshold_real"]
-            line += (f" -> not flagged; P(AI) {probability:.3f} from the {fusion} is "
-                     f"{'at or below' if low else 'above'} its likely_real threshold {d['threshold_real']:.2f} -> {verdict}")
+            at = f" at base rate {d['base_rate']:g}" if d.get("base_rate") is not None else ""
+            line += (f" -> not flagged; P(AI) {probability:.3f} from the {fusion}{at} is "
+                     f"{'at or below' if low else 'above'} its likely_real threshold {d['threshold_real']:.2f}"
+                     f"{_lr(d, 'real', '<=')} -> {verdict}")
         if d.get("reference_without"):
             line += (f"; {', '.join(d['reference_without'])} did not score this image, so the reals are "
                      "compared without it too")
         return line
-    return (f"rule: {fusion}, likely_ai at P(AI) >= {d['threshold_ai']:.2f}, likely_real at P(AI) <= "
-            f"{d['threshold_real']:.2f}: P(AI) {probability:.3f} -> {verdict}")
+    at = f" at base rate {d['base_rate']:g}" if d.get("base_rate") is not None else ""
+    return (f"rule: {fusion}{at}, likely_ai at P(AI) >= {d['threshold_ai']:.2f}{_lr(d, 'ai', '>=')}, likely_real "
+            f"at P(AI) <= {d['threshold_real']:.2f}{_lr(d, 'real', '<=')}: P(AI) {probability:.3f} -> {verdict}")
+
+
+def fmt_lr(log_lr: float) -> str:
+    """A likelihood ratio from its log: ``12``, ``1/28``."""
+    if abs(log_lr) > 700:  # past a float's range
+        return f"e^{log_lr:.3g}"
+    v = math.exp(log_lr)
+    return f"{v:.3g}" if v >= 1 else f"1/{1 / v:.3g}"
+
+
+def _lr(d: Mapping[str, Any], which: str, op: str) -> str:
+    v = d.get(f"log_lr_{which}")
+    return "" if v is None else f" (likelihood ratio {op} {fmt_lr(v)})"
 
 
 def _rule(a: "Analysis") -> str:
@@ -81,14 +102,15 @@ def explain(a: "Analysis", *, unavailable: bool = True) -> str:
     ok = [s for s in a.signals if s.result.status == "ok"]
     weighed = [s for s in ok if not (s.in_fusion and _found_nothing(s))]
     weighed.sort(key=lambda s: (not s.in_fusion, -abs(s.contribution), s.name))
-    lines.append("  log-odds (+ towards AI, - towards real; with the intercept they add up to the logit):")
+    lines.append("  log-odds (+ towards AI, - towards real; with the prior they add up to the logit):")
     for s in weighed:
         mark = "*" if s.in_fusion and not s.calibrated else " "
         num = f"{s.contribution:+7.2f}{mark}" if s.in_fusion else "    n/a "
         tag = " [decisive]" if s.name in a.decisive else ""
         tail = "" if s.in_fusion else " (not weighed by this fusion)"
         lines.append(f"  {num} {s.name:<{NAME_WIDTH}}{tag} {s.result.summary}{tail}")
-    lines.append(f"  {a.intercept:+7.2f}  (intercept)")
+    lines.append(f"  {a.prior_log_odds:+7.2f}  {'(prior)':<{NAME_WIDTH}} base rate {a.base_rate:g}"
+                 + (f", fusion intercept {a.intercept:+.2f}" if a.intercept else ""))
     lines.append(f"  {a.logit:+7.2f}  {'= logit':<{NAME_WIDTH}} P(AI) {a.probability:.3f}")
     nothing = [s.name for s in ok if s.in_fusion and _found_nothing(s)]
     if nothing:

@@ -8,8 +8,14 @@ Each feature is one signal's raw score. A feature is either
   evidence enters this way (its score is 0 when there is no evidence, so absence contributes
   nothing), and so do signals that could not be fitted here (no weights), marked uncalibrated.
 
-``logit = intercept + sum(coef_i * z_i)``. A signal that did not run has ``z_i = 0`` and so
-contributes exactly 0.
+``logit = intercept + logit(base_rate) + sum(coef_i * z_i)``. The intercept is the prior
+log-odds at even odds (0 when every fitted input is a log-odds with 0 meaning no evidence), the
+base rate (default 1/2, adding 0) is the share of AI images the user expects, and the sum is
+the evidence's log likelihood ratio. A signal that did not run has ``z_i = 0`` and so
+contributes exactly 0; an image without evidence gets the prior. The verdict thresholds are
+stored as probabilities at the fusion's own prior (base rate 1/2) and applied as likelihood
+ratios (:meth:`LogisticFusion.log_lr_thresholds`), so that they mean the same at every base
+rate while P(AI) follows it.
 
 A prior feature may be *decisive* (``decisive_at``): when its score reaches that value (a
 signed C2PA claim of AI origin, embedded generation parameters, a decoded watermark), its
@@ -35,7 +41,7 @@ import numpy as np
 
 from forensics.errors import FusionError
 from forensics.jsonfile import check_header, read_json
-from forensics.numeric import sigmoid
+from forensics.numeric import check_base_rate, logit, sigmoid
 from forensics.signals import fingerprint_of
 
 FORMAT = "forensics.fusion"
@@ -70,17 +76,28 @@ class Feature:
 
 @dataclass(frozen=True)
 class Explanation:
-    """Per-signal log-odds contributions; ``intercept + sum(contributions) == logit``."""
+    """Per-signal log-odds contributions; ``prior_log_odds + sum(contributions) == logit``,
+    the prior being the intercept plus the log-odds of the base rate (0 at 1/2)."""
 
     intercept: float
     contributions: dict[str, float]
     missing: tuple[str, ...]
     unknown: tuple[str, ...]
     decisive: tuple[str, ...] = ()
+    base_rate: float = 0.5
+
+    @property
+    def prior_log_odds(self) -> float:
+        return self.intercept + logit(self.base_rate)
+
+    @property
+    def log_lr(self) -> float:
+        """The evidence: the log likelihood ratio the signals add to the prior."""
+        return math.fsum(self.contributions.values())
 
     @property
     def logit(self) -> float:
-        return self.intercept + math.fsum(self.contributions.values())
+        return self.prior_log_odds + self.log_lr
 
     @property
     def probability(self) -> float:
@@ -96,7 +113,8 @@ class LogisticFusion:
         n_drop_copies: augmented copies of the training rows.
         clip: bound on standardised fitted features (robust to out-of-range scores).
         priors: ``{name: Feature}`` for prior-weighted features kept as they are by ``fit``.
-        thresholds: ``{"ai": p, "real": p}`` verdict thresholds on the probability.
+        thresholds: ``{"ai": p, "real": p}`` verdict thresholds on the probability at base rate
+            1/2, applied as likelihood ratios at any other (:meth:`log_lr_thresholds`).
         decisive_logit: the least logit when a decisive feature fires (6.91: P >= 0.999).
         class_weight: ``"balanced"`` weighs each class by ``n / (2 * n_class)``, so the fitted
             intercept assumes even prior odds instead of the training set's class ratio.
@@ -212,10 +230,13 @@ class LogisticFusion:
             raise FusionError("this LogisticFusion is not fitted: call fit() or load a fusion file")
 
     # -- prediction ----------------------------------------------------------------------
-    def explain(self, scores: Mapping[str, float | None]) -> Explanation:
-        """Per-feature log-odds contributions for one image's scores (``None`` = did not run).
-        Scores of signals the fusion does not know are listed in ``unknown`` and contribute 0."""
+    def explain(self, scores: Mapping[str, float | None], *, base_rate: float = 0.5) -> Explanation:
+        """Per-feature log-odds contributions for one image's scores (``None`` = did not run),
+        at ``base_rate`` (the share of AI images expected; 1/2 = even odds). Scores of signals
+        the fusion does not know are listed in ``unknown`` and contribute 0. A decisive feature
+        raises the logit at this base rate to ``decisive_logit``."""
         self._check_fitted()
+        prior = self.intercept_ + logit(check_base_rate(base_rate))
         contrib: dict[str, float] = {}
         missing, fired = [], []
         for name in map(str, self.feature_names_in_):
@@ -229,25 +250,39 @@ class LogisticFusion:
                 if feat.decisive_at is not None and v >= feat.decisive_at:
                     fired.append(name)
         if fired:
-            deficit = self.decisive_logit - (self.intercept_ + math.fsum(contrib.values()))
+            deficit = self.decisive_logit - (prior + math.fsum(contrib.values()))
             if deficit > 0:
                 contrib[max(fired, key=lambda n: contrib[n])] += deficit
         unknown = tuple(sorted(k for k in scores if k not in self.features_))
-        return Explanation(self.intercept_, contrib, tuple(missing), unknown, tuple(fired))
+        return Explanation(self.intercept_, contrib, tuple(missing), unknown, tuple(fired), float(base_rate))
 
-    def decision_function(self, rows: Sequence[Mapping[str, float | None]]) -> np.ndarray:
-        return np.array([self.explain(r).logit for r in rows])
+    def decision_function(self, rows: Sequence[Mapping[str, float | None]], *, base_rate: float = 0.5) -> np.ndarray:
+        return np.array([self.explain(r, base_rate=base_rate).logit for r in rows])
 
-    def predict_proba(self, rows: Sequence[Mapping[str, float | None]]) -> np.ndarray:
-        """``(n, 2)`` array of [P(real), P(AI)] like scikit-learn."""
-        p = np.array([sigmoid(v) for v in self.decision_function(rows)])
+    def predict_proba(self, rows: Sequence[Mapping[str, float | None]], *, base_rate: float = 0.5) -> np.ndarray:
+        """``(n, 2)`` array of [P(real), P(AI)] like scikit-learn, at ``base_rate``."""
+        p = np.array([sigmoid(v) for v in self.decision_function(rows, base_rate=base_rate)])
         return np.column_stack([1 - p, p])
 
-    def verdict(self, probability: float) -> str:
+    def log_lr_thresholds(self) -> dict[str, float]:
+        """The verdict thresholds as log likelihood ratios (the evidence the signals must add to
+        the prior): the stored probabilities' log-odds less the intercept. The same at every
+        base rate."""
         self._check_fitted()
-        if probability >= self.thresholds_["ai"]:
+        return {k: logit(p) - self.intercept_ for k, p in self.thresholds_.items()}
+
+    def thresholds_at(self, base_rate: float = 0.5) -> dict[str, float]:
+        """The verdict thresholds as probabilities at ``base_rate`` (the stored ones at 1/2)."""
+        self._check_fitted()
+        shift = logit(check_base_rate(base_rate))
+        return {k: p if shift == 0 else float(sigmoid(logit(p) + shift)) for k, p in self.thresholds_.items()}
+
+    def verdict(self, probability: float, *, base_rate: float = 0.5) -> str:
+        """``likely_ai`` / ``likely_real`` / ``inconclusive`` for a fused probability at ``base_rate``."""
+        thresholds = self.thresholds_at(base_rate)
+        if probability >= thresholds["ai"]:
             return "likely_ai"
-        if probability <= self.thresholds_["real"]:
+        if probability <= thresholds["real"]:
             return "likely_real"
         return "inconclusive"
 

@@ -48,7 +48,8 @@ class SignalResult:
         score: raw, uncalibrated score; larger means more AI-like. ``None`` unless ``ok``.
         evidence: JSON-safe dict; each signal documents its keys.
         summary: one human line on what the signal saw.
-        heatmap: optional float32 ``(h, w)`` array in [0, 1] over the image grid (1 = AI-like).
+        heatmap: optional float32 ``(h, w)`` array over the image grid: the sigmoid of each
+            cell's log-odds in [0, 1] (1 = AI-like) where the signal looked, NaN where it did not.
         reason: why the status is not ``ok``.
         features: optional float32 vector the score was computed from (the CLIP image
             embedding), for linear probes fitted by calibration; never serialised.
@@ -74,8 +75,8 @@ class SignalResult:
             raise ValueError(f"signal {self.name!r}: status {self.status!r} needs a reason")
         if self.heatmap is not None:
             hm = self.heatmap
-            if hm.ndim != 2 or hm.dtype != np.float32 or not np.all((hm >= 0) & (hm <= 1)):
-                raise ValueError(f"signal {self.name!r}: heatmap must be float32 (h, w) in [0, 1]")
+            if hm.ndim != 2 or hm.dtype != np.float32 or not np.all(np.isnan(hm) | ((hm >= 0) & (hm <= 1))):
+                raise ValueError(f"signal {self.name!r}: heatmap must be float32 (h, w) in [0, 1], NaN where not measured")
         if self.features is not None:
             f = self.features
             if f.ndim != 1 or f.dtype != np.float32 or not np.all(np.isfinite(f)):
@@ -128,7 +129,10 @@ class Signal(Protocol):
     :data:`EVIDENCE_KINDS`; what the signal reads) and, for signals whose result can carry a
     verdict by itself (provenance, a camera record), ``brief(result) -> str | None``: a few
     words naming what this result shows ("signed C2PA manifest (Adobe Firefly)"), ``None``
-    when it shows nothing worth naming.
+    when it shows nothing worth naming; and ``edited(result) -> str | None``: the editor the
+    file declares changed it ("Adobe Photoshop"), so that it is not called a camera original.
+    The engine reads the pixel signals (``evidence_kind`` ``"pixels"``) only on the rows of a
+    truncated file that decoded (see :data:`forensics.image.MIN_DECODED_SHARE`).
     """
 
     name: str

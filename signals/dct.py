@@ -62,8 +62,9 @@ as ``jpeg_tables`` reports it; JPEG only),
 ``head_probability`` (sigmoid of the score, uncalibrated), ``head_version`` (str),
 ``heatmap_grid`` (dict: ``rows``, ``cols``, ``cell_height``, ``cell_width`` in px; heatmap cell
 (i, j) covers rows ``[i*cell_height, (i+1)*cell_height)`` and the same for columns, last cells
-clipped to the image; its value is the sigmoid of the logit of the tile centred in it, NaN-free,
-0.5 for a skipped flat tile).
+clipped to the image; square cells of a multiple of 8 px, at most 128 a side; a cell's value is
+the sigmoid of the mean logit of the scored tiles over its centre, NaN where no scored tile lies:
+between the tiles of a large image, and on flat tiles).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from forensics.errors import WeightsError
+from forensics.formats import JPEG_FORMATS
 from forensics.numeric import sigmoid
 
 from ._jpeg import estimate_quality
@@ -144,6 +146,29 @@ _BENFORD = np.log10(1.0 + 1.0 / np.arange(1, 10))
 
 # ---------------------------------------------------------------------------------------------
 # tiling
+
+#: Longest side of the dct heatmap, in cells of a multiple of 8 px.
+MAP_SIDE = 128
+
+
+def tile_map(height: int, width: int, tile: int, corners: list[tuple[int, int]], logits: np.ndarray
+             ) -> tuple[np.ndarray, int]:
+    """``(heatmap, cell)``: the sigmoid of the tile log-odds on square cells of ``cell`` px
+    (a multiple of 8, at most :data:`MAP_SIDE` cells a side), each cell taking the mean of the
+    tiles over its centre; NaN on cells no scored tile covers (a NaN logit: a flat tile)."""
+    cell = 8 * max(1, math.ceil(max(height, width) / (8 * MAP_SIDE)))
+    yc = (np.arange(math.ceil(height / cell)) + 0.5) * cell
+    xc = (np.arange(math.ceil(width / cell)) + 0.5) * cell
+    acc, cnt = np.zeros((yc.size, xc.size)), np.zeros((yc.size, xc.size))
+    for (top, left), v in zip(corners, logits):
+        if np.isfinite(v):
+            box = np.ix_((yc >= top) & (yc < top + tile), (xc >= left) & (xc < left + tile))
+            acc[box] += v
+            cnt[box] += 1
+    out = np.full(acc.shape, np.nan, np.float32)
+    seen = cnt > 0
+    out[seen] = sigmoid(acc[seen] / cnt[seen])
+    return out, cell
 
 def tile_layout(height: int, width: int, tile: int, max_tiles: int) -> tuple[int, int, int, list[tuple[int, int]]]:
     """``(rows, cols, tile_size, [(top, left), ...])`` for an image; row-major, one tile per cell.
@@ -557,20 +582,20 @@ class DCTSignal:
             return SignalResult.failed(self.name, self.version, f"{type(exc).__name__}: {exc}")
 
     def _analyze(self, image: "LoadedImage", head: dict[str, Any]) -> SignalResult:
-        tiles, (rows, cols, t, corners) = extract_tiles(image.rgb, self.tile, self.max_tiles)
+        tiles, (_, _, t, corners) = extract_tiles(image.rgb, self.tile, self.max_tiles)
         feats, diag = tile_features(tiles)
         mean, scale, coef = head["_arrays"]
         logits = head["intercept"] + ((feats - mean) / scale) @ coef
         textured = diag["res_std"] >= FLAT_STD
         grid_own, grid_phase, grid_best = jpeg_grid(diag["lum"])
-        quality = estimate_quality(image.quantization) if image.format == "JPEG" else None
+        quality = estimate_quality(image.quantization) if image.format in JPEG_FORMATS else None
         if not textured.any():
             return SignalResult.abstained(
                 self.name, self.version, "image has no texture for frequency analysis (flat or saturated)",
                 evidence={"tiles": int(len(logits)), "tile_size": t, "tiles_flat": int(len(logits))})
         score = float(logits[textured].mean())
         prob = float(sigmoid(score))
-        hm = np.where(textured, sigmoid(logits), 0.5).astype(np.float32).reshape(rows, cols)
+        hm, cell = tile_map(image.height, image.width, t, corners, np.where(textured, logits, np.nan))
 
         def med(key: str) -> float:
             return float(np.median(diag[key][textured]))
@@ -591,8 +616,7 @@ class DCTSignal:
             "tile_logit_min": round(float(logits[textured].min()), 3),
             "tile_logit_max": round(float(logits[textured].max()), 3),
             "head_probability": round(prob, 4), "head_version": str(head.get("version")),
-            "heatmap_grid": {"rows": rows, "cols": cols, "cell_height": math.ceil(image.height / rows),
-                             "cell_width": math.ceil(image.width / cols)},
+            "heatmap_grid": {"rows": hm.shape[0], "cols": hm.shape[1], "cell_height": cell, "cell_width": cell},
         }
         parts = [f"period-8 peak {p8:.1f}x background (off-axis {p8_off:.1f}x)"]
         if own:

@@ -219,7 +219,8 @@ class EffnetProbeSignal(BaseSignal):
     @staticmethod
     def _heatmap(height: int, width: int, wins, cams: dict[str, np.ndarray], const: float) -> np.ndarray:
         """Sigmoid of the per-position logit on ``CELL``-px cells: the native windows' maps
-        (overlaps averaged) plus the halved view's, each of its cells split into four."""
+        (overlaps averaged) plus the halved view's, each of its cells split into four; NaN on
+        the cells no window read."""
         rows, cols = math.ceil(height / CELL), math.ceil(width / CELL)
         acc, cnt = np.zeros((rows, cols)), np.zeros((rows, cols))
         for (y, x, _, _), c in zip(wins, cams["native"]):
@@ -236,6 +237,6 @@ class EffnetProbeSignal(BaseSignal):
             r0, c0 = top // CELL, left // CELL
             h, w = min(c.shape[0], -(-rh // CELL), rows - r0), min(c.shape[1], -(-rw // CELL), cols - c0)
             logit[r0:r0 + h, c0:c0 + w] += c[:h, :w]
-        out = np.full((rows, cols), 0.5, np.float32)
+        out = np.full((rows, cols), np.nan, np.float32)
         out[seen] = sigmoid(logit[seen])
         return out

@@ -56,6 +56,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "iso": (1.0, 3_300_000.0), "focal_length_mm": (0.5, 5000.0),
 }
 ABSENT_SCORE = 0.1
+#: Photo editors whose name in EXIF Software says the file is no camera original.
+EDITORS = re.compile(r"photoshop|lightroom|gimp|affinity|capture one|pixelmator|luminar|snapseed|darktable|"
+                     r"rawtherapee|paint\.net|photoscape|acdsee|\bdxo\b", re.I)
 _PAYLOAD = re.compile(r"^\s*(workflow|prompt|parameters)\s*:\s*[\[{]|^\s*\{\s*\"", re.I)
 #: What cameras with an unset clock write ("0000:00:00 00:00:00", blanks): not a date, not forged.
 _UNSET_DATE = re.compile(r"^[0: ]*$")
@@ -198,6 +201,11 @@ class ExifSignal(BaseSignal):
         if ev["generator_payload_fields"]:
             summary += f"; EXIF {', '.join(ev['generator_payload_fields'])} hold generator payloads, not camera data"
         return SignalResult(self.name, self.version, "ok", score=round(score, 4), evidence=ev, summary=summary)
+
+    def edited(self, result: SignalResult) -> str | None:
+        """The photo editor EXIF Software names (``"Adobe Photoshop 25.0 (Windows)"``), else ``None``."""
+        software = result.evidence.get("software") if result.status == "ok" else None
+        return software if isinstance(software, str) and EDITORS.search(software) else None
 
     def brief(self, result: SignalResult) -> str | None:
         """``"complete camera EXIF (Canon EOS R5)"``, ``"camera EXIF (Canon EOS R5, 60% complete)"``;

@@ -24,7 +24,12 @@ Evidence keys:
         ``digital_source_type``, ``software`` (a generator's name in a software/creator field)
         or ``marker`` (weaker wording such as "AI generated"); ``source`` names the field
         (``png:parameters``, ``exif:UserComment``, ``exif:Make``, ``xmp:DigitalSourceType``...);
-        ``text`` is the evidence, clipped to 300 characters.
+        ``text`` is the evidence, clipped to 300 characters. Parameters and workflows add
+        ``models``: the model files they load, read from the whole text (never the clipped
+        one), as ``{"role", "file", "node"}`` with ``role`` ``checkpoint``,
+        ``diffusion_model`` or ``lora`` and ``node`` the ComfyUI loader's class (``Model``
+        for an A1111/Forge ``Model:`` field); base models first, at most 8, whole names of at
+        most 200 characters (longer ones are left out, never cut).
     generators: sorted distinct generator names.
     digital_source_types: IPTC DigitalSourceType values found in XMP (all, AI or not).
     decisive: ``True`` when a hit is decisive (score >= 0.9).
@@ -106,6 +111,73 @@ def _is_comfy_workflow(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("nodes"), list) and ("links" in obj or "last_node_id" in obj)
 
 
+#: ComfyUI loader inputs that name the model file a graph runs, and the role of that file.
+_MODEL_INPUTS = {"ckpt_name": "checkpoint", "unet_name": "diffusion_model", "model_name": "diffusion_model",
+                 "lora_name": "lora"}
+#: Loaders of parts that are not the generator (text encoders, VAEs, upscalers, control nets...).
+_OTHER_LOADERS = re.compile(r"clip|vae|upscale|controlnet|control_net|ipadapter|ip_adapter|style|gligen|hypernetwork|"
+                            r"photomaker|instantid|insightface|sam|yolo|detector|bbox|segm", re.I)
+_MODEL_FILE = re.compile(r"\.(?:safetensors|ckpt|gguf|pt|pth|bin|sft)$", re.I)
+_A1111_MODEL = re.compile(r"(?:^|, )Model: ([^,\n]+)", re.M)
+MAX_MODELS = 8
+MAX_MODEL_NAME = 200
+
+
+def model_files(text: str) -> list[dict[str, str]]:
+    """The model files a ComfyUI graph (API ``prompt`` or UI ``workflow``, with or without the
+    ``prompt:``/``workflow:`` prefix of EXIF) or A1111/Forge parameters load, each file once: in
+    an API graph the loaders a sampler's ``model`` input leads back to first; then checkpoint
+    and diffusion-model loaders before LoRA loaders."""
+    m = _COMFY_PREFIX.match(text)
+    obj = _json(m.group(2) if m else text)
+    found: list[tuple[str, Any, str, bool]] = []  # (role, file, node class, read by a sampler)
+    if _is_comfy_prompt(obj):
+        used = _sampled_models(obj)
+        for nid, node in obj.items():
+            cls = str(node.get("class_type", "")) if isinstance(node, dict) else ""
+            inputs = node.get("inputs") if isinstance(node, dict) else None
+            if "loader" in cls.lower() and not _OTHER_LOADERS.search(cls) and isinstance(inputs, dict):
+                found += [(role, inputs.get(key), cls, str(nid) in used) for key, role in _MODEL_INPUTS.items()]
+    elif _is_comfy_workflow(obj):
+        for node in obj["nodes"]:
+            cls = str(node.get("type", "")) if isinstance(node, dict) else ""
+            values = node.get("widgets_values") if isinstance(node, dict) else None
+            if "loader" in cls.lower() and not _OTHER_LOADERS.search(cls) and isinstance(values, list):
+                role = "lora" if "lora" in cls.lower() else "checkpoint" if "checkpoint" in cls.lower() else "diffusion_model"
+                found += [(role, v, cls, True) for v in values if isinstance(v, str) and _MODEL_FILE.search(v.strip())]
+    elif isinstance(obj, dict):  # Fooocus and other JSON parameters
+        found += [("checkpoint", obj.get(key), key, True) for key in ("Base Model", "base_model", "base_model_name")]
+    elif obj is None:
+        found += [("checkpoint", hit.group(1), "Model", True) for hit in _A1111_MODEL.finditer(text[:_LIMIT_JSON])]
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    # stable: what a sampler reads first, then base models before LoRAs, each in the file's order
+    for role, file, node, _ in sorted(found, key=lambda f: (not f[3], f[0] == "lora")):
+        if isinstance(file, str) and 0 < len(file.strip()) <= MAX_MODEL_NAME and file.isprintable():
+            out.setdefault((role, file.strip()), {"role": role, "file": file.strip(), "node": node[:MAX_MODEL_NAME]})
+    return list(out.values())[:MAX_MODELS]
+
+
+def _sampled_models(graph: dict[str, Any], limit: int = 1000) -> set[str]:
+    """Ids of the nodes upstream of a sampler's ``model`` input in a ComfyUI API graph (the
+    model the image was made with, through its LoRA loaders), following ``model`` inputs only;
+    at most ``limit`` nodes."""
+    def ref(node: Any) -> str | None:
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        link = inputs.get("model") if isinstance(inputs, dict) else None
+        return str(link[0]) if isinstance(link, list) and link else None
+
+    frontier = [r for n in graph.values() if isinstance(n, dict) and "sampler" in str(n.get("class_type", "")).lower()
+                and (r := ref(n)) is not None]
+    seen: set[str] = set()
+    while frontier and len(seen) < limit:
+        nid = frontier.pop()
+        if nid not in seen and nid in graph:
+            seen.add(nid)
+            if (r := ref(graph[nid])) is not None:
+                frontier.append(r)
+    return seen
+
+
 def _gen_keys(obj: Any) -> set[str]:
     return {k.lower() for k in obj} & _GEN_KEYS if isinstance(obj, dict) else set()
 
@@ -115,8 +187,11 @@ class _Hits:
         self.items: list[dict[str, Any]] = []
 
     def add(self, generator: str, kind: str, source: str, score: float, text: str) -> None:
-        self.items.append({"generator": generator, "kind": kind, "source": source, "score": score,
-                           "text": md.clip(text)})
+        hit = {"generator": generator, "kind": kind, "source": source, "score": score, "text": md.clip(text)}
+        models = model_files(text) if kind in ("parameters", "workflow") else []
+        if models:
+            hit["models"] = models
+        self.items.append(hit)
 
 
 def _a1111_name(text: str) -> str:

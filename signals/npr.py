@@ -92,7 +92,7 @@ class NprSignal(BaseSignal):
         cells = self.logit_map(image.rgb[None, top:top + h, left:left + w])[0]
         score = float(cells.mean())
         rows, cols = math.ceil(image.height / CELL), math.ceil(image.width / CELL)
-        hm = np.full((rows, cols), 0.5, np.float32)
+        hm = np.full((rows, cols), np.nan, np.float32)  # NaN outside the region the network read
         r0, c0 = top // CELL, left // CELL
         gh, gw = min(cells.shape[0], rows - r0), min(cells.shape[1], cols - c0)
         hm[r0:r0 + gh, c0:c0 + gw] = sigmoid(cells[:gh, :gw])

@@ -368,14 +368,18 @@ class C2paSignal:
 
     def brief(self, result: SignalResult) -> str | None:
         """``"signed C2PA manifest (Adobe Firefly)"`` for an origin claim (AI or capture), with the
-        signer's standing when it matters; ``None`` without one."""
+        signer's standing when it matters; ``"signed edit history (Adobe Photoshop); no AI claim"``
+        for an edit-only manifest; ``None`` without a manifest."""
         ev = result.evidence
         origin = ev.get("origin") if result.status == "ok" else None
-        if origin not in ("ai", "ai_composite", "synthetic", "capture"):
+        if origin not in ("ai", "ai_composite", "synthetic", "capture", "edited"):
             return None
         who = ev.get("claim_generator") or "unknown generator"
         if ev.get("tampered"):
-            return f"C2PA manifest ({who}) that fails its integrity check"
+            what = "C2PA edit history" if origin == "edited" else "C2PA manifest"
+            return f"{what} ({who}) that fails its integrity check"
+        if origin == "edited":
+            return f"signed edit history ({who}); no AI claim"
         what = "signed C2PA capture claim" if origin == "capture" else "signed C2PA manifest"
         if origin == "capture":  # a camera claim is only as good as its signer
             standing = {"trusted": "trusted signer", "valid": "signer not on a trust list"}.get(
@@ -387,6 +391,13 @@ class C2paSignal:
         elif origin == "synthetic":
             what += " of synthetic (algorithmic) media"
         return f"{what} ({who})"
+
+    def edited(self, result: SignalResult) -> str | None:
+        """The editor of an edit-only manifest whose integrity holds (``"Adobe Photoshop"``)."""
+        ev = result.evidence
+        if result.status == "ok" and ev.get("origin") == "edited" and not ev.get("tampered"):
+            return str(ev.get("claim_generator") or "unknown editor")
+        return None
 
     def _ok(self, score: float, ev: dict[str, Any], summary: str) -> SignalResult:
         return SignalResult(self.name, self.version, "ok", score=float(score), evidence=ev, summary=summary)

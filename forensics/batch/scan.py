@@ -12,8 +12,8 @@ line is a result or error row of ``schema/analysis.schema.json`` with one extra 
              "sha256": "<sha256 of the file's bytes, null when unreadable>"}
 
 A rerun skips every file whose absolute path, bytes (sha256) and settings (signal names,
-versions, fingerprints and availability; fusion sha256; calibration; max pixels; forensics
-version) already have a row, so a scan killed at any moment (even SIGKILL) resumes where it
+versions, fingerprints and availability; fusion sha256; calibration; max pixels; base rate;
+forensics version) already have a row, so a scan killed at any moment (even SIGKILL) resumes where it
 stopped, losing and duplicating nothing: a partially written last line is cut off first.
 """
 
@@ -130,7 +130,7 @@ def file_sha256(path: str) -> str | None:
 def scan_settings(engine) -> tuple[str, dict[str, Any]]:
     """``(sha256, description)`` of everything that changes a result: each signal's name,
     version, fingerprint and availability, the fusion's sha256, the calibration, the pixel
-    limit, the forensics version, the result schema's version and the attribution model. Builds no model (signal constructors store arguments only)."""
+    limit, the base rate, the forensics version, the result schema's version and the attribution model. Builds no model (signal constructors store arguments only)."""
     sigs = []
     for sig in engine.signals_:
         try:
@@ -146,6 +146,7 @@ def scan_settings(engine) -> tuple[str, dict[str, Any]]:
         "calibration_sha256": (hashlib.sha256(json.dumps(cal.to_dict(), sort_keys=True).encode()).hexdigest()
                                if cal is not None else None),
         "max_pixels": engine.max_pixels,
+        "base_rate": engine.base_rate,
         "forensics": __version__,
         # a resumed scan must not keep rows of another schema or of another attribution model
         "schema_version": SCHEMA_VERSION,
@@ -240,11 +241,11 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, worke
          signals: Sequence[Any] | None = None, fusion: Any = None, calibration: Any = None,
          max_pixels: int = DEFAULT_MAX_PIXELS, timeout: float | None = DEFAULT_TIMEOUT,
          csv_path: str | os.PathLike | None = None, progress: bool = False,
-         runner: Runner | None = None) -> ScanSummary:
+         runner: Runner | None = None, base_rate: float = 0.5) -> ScanSummary:
     """Analyse every file named by ``paths`` (see :func:`expand_inputs`) into ``output``.
 
     ``workers`` processes (``0`` = in this process, without crash or hang isolation) each
-    hold one engine built from ``signals``/``fusion``/``calibration``/``max_pixels`` (as for
+    hold one engine built from ``signals``/``fusion``/``calibration``/``max_pixels``/``base_rate`` (as for
     :class:`~forensics.analysis.Engine`; objects must be picklable). ``timeout`` limits the
     seconds per file. ``csv_path`` also writes the flat CSV of the whole output. ``progress``
     draws a progress bar on stderr. A ``KeyboardInterrupt`` stops the scan cleanly (rows
@@ -258,7 +259,8 @@ def scan(paths: Iterable[str | os.PathLike], output: str | os.PathLike, *, worke
     """
     if workers < 0:
         raise ValueError(f"workers must be 0 (in this process) or more, got {workers}")
-    engine_kwargs = {"signals": signals, "fusion": fusion, "calibration": calibration, "max_pixels": max_pixels}
+    engine_kwargs = {"signals": signals, "fusion": fusion, "calibration": calibration, "max_pixels": max_pixels,
+                     "base_rate": base_rate}
     settings, _ = scan_settings(Engine(**engine_kwargs))
     files = expand_inputs(paths)
     summary = ScanSummary(output=str(output), settings=settings, inputs=len(files), workers=workers)

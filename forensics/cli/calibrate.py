@@ -23,6 +23,7 @@ def register(sub: Any) -> None:
                    help="with --fake: also fit a linear probe on the CLIP image embedding (needs clip_zeroshot's weights)")
     c.add_argument("--name", help="name recorded in the file")
     c.add_argument("--signals", metavar="NAMES", help="comma-separated signal names (default: all)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar (one is drawn on stderr by default)")
     c.set_defaults(func=cmd_calibrate)
 
 
@@ -30,7 +31,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # recorded in cal.warnings and printed below, once
         warnings.simplefilter("ignore", UserWarning)
         cal = fit_calibration(args.real, args.fake, target_fpr=args.target_fpr, signals=signal_list(args.signals),
-                              name=args.name, plots_dir=args.plots, probe=args.probe)
+                              name=args.name, plots_dir=args.plots, probe=args.probe, progress=not args.no_progress)
     cal.save(args.output)
     print(f"wrote {args.output}: {cal.kind} calibration on {cal.n_real} real"
           + (f" and {cal.data['n_fake']} fake" if cal.data.get("n_fake") else "") + f" images, target FPR {cal.alpha:g}")

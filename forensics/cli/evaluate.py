@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
                    help="worker processes (default: cores, at most 4); 0 = in this process")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print metrics.json instead of the Markdown table")
-    add_engine_options(p)
+    add_engine_options(p, with_base_rate=False)  # metrics are read at the fusion's own even odds
     p.set_defaults(func=cmd_evaluate)
 
 

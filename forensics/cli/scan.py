@@ -60,7 +60,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     eng = engine(args)  # loads the fusion/calibration files now: a bad one is a usage error
     options = dict(signals=signal_list(args.signals), fusion=eng.fusion, calibration=eng.calibration,
                    max_pixels=args.max_pixels, timeout=args.timeout if args.timeout > 0 else None, csv_path=args.csv,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, base_rate=args.base_rate)
     if args.backend == "ray":
         from forensics import distributed  # imports Ray only now
 

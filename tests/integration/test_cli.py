@@ -194,22 +194,23 @@ def test_one_compact_block_per_file(meta, capsys):
     assert main(["analyze", *opts, str(cam), str(png)]) == 0
     out = capsys.readouterr()
     # camera record 60 % complete: 1.5 * (0.1 - 1.1 * 0.6) = -0.84; library tables +0.1; logit -1.24
+    # thresholds as likelihood ratios: odds 9 and 1/4 less the intercept's e^-0.5: 14.8 and 1/2.43
     assert out.out == f"""{cam}
   {CAMERA_HEADLINE}
-  rule: meta-test fusion, likely_ai at P(AI) >= 0.90, likely_real at P(AI) <= 0.20: P(AI) 0.224 -> inconclusive
-  log-odds (+ towards AI, - towards real; with the intercept they add up to the logit):
+  rule: meta-test fusion at base rate 0.5, likely_ai at P(AI) >= 0.90 (likelihood ratio >= 14.8), likely_real at P(AI) <= 0.20 (likelihood ratio <= 1/2.43): P(AI) 0.224 -> inconclusive
+  log-odds (+ towards AI, - towards real; with the prior they add up to the logit):
     -0.84  exif                camera record Canon EOS 5D Mark IV, 60% complete
     +0.10  jpeg_tables         standard IJG tables at quality 90 (written by a library)
-    -0.50  (intercept)
+    -0.50  (prior)             base rate 0.5, fusion intercept -0.50
     -1.24  = logit             P(AI) 0.224
   found nothing, no weight: generator_metadata (absence proves nothing)
 
 {png}
   {PLAIN_HEADLINE}
-  rule: meta-test fusion, likely_ai at P(AI) >= 0.90, likely_real at P(AI) <= 0.20: P(AI) 0.413 -> inconclusive
-  log-odds (+ towards AI, - towards real; with the intercept they add up to the logit):
+  rule: meta-test fusion at base rate 0.5, likely_ai at P(AI) >= 0.90 (likelihood ratio >= 14.8), likely_real at P(AI) <= 0.20 (likelihood ratio <= 1/2.43): P(AI) 0.413 -> inconclusive
+  log-odds (+ towards AI, - towards real; with the prior they add up to the logit):
     +0.15  exif                no EXIF: a weak hint towards AI (generators write none, but screenshots, social networks and editors strip it too)
-    -0.50  (intercept)
+    -0.50  (prior)             base rate 0.5, fusion intercept -0.50
     -0.35  = logit             P(AI) 0.413
   found nothing, no weight: generator_metadata (absence proves nothing)
   did not score: jpeg_tables (not a JPEG (format PNG))

@@ -32,7 +32,10 @@ def test_breakdown_sums_to_logit_and_validates(png):
     d = a.to_dict()
     validate_row(d)
     assert d["verdict"] in ("likely_ai", "likely_real", "inconclusive")
-    assert d["decision"] == {"method": "fusion_thresholds", "threshold_ai": 0.8, "threshold_real": 0.2}
+    # the thresholds as log likelihood ratios: their log-odds less the intercept (-0.25)
+    assert d["decision"] == {"method": "fusion_thresholds", "base_rate": 0.5, "threshold_ai": 0.8, "threshold_real": 0.2,
+                             "log_lr_ai": pytest.approx(math.log(4) + 0.25), "log_lr_real": pytest.approx(-math.log(4) + 0.25)}
+    assert d["base_rate"] == 0.5 and d["prior_log_odds"] == -0.25
     hm = d["signals"][0]["heatmap"]
     assert len(hm) == 16 and len(hm[0]) == 20
 

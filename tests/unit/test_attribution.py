@@ -16,8 +16,8 @@ from PIL import Image, PngImagePlugin
 from support.images import camera_exif, encode, natural_rgb
 
 from forensics import Engine
-from forensics.analysis import validate_row
-from forensics.attribution import AttributionModel, attribute, provenance_attribution, unknown_inputs
+from forensics.analysis import SCHEMA_VERSION, validate_row
+from forensics.attribution import FAMILY_LABELS, AttributionModel, attribute, model_family, provenance_attribution, unknown_inputs
 from forensics.errors import WeightsError
 from forensics.image import load_image
 from forensics.signals.effnet_probe import EffnetProbeSignal
@@ -201,6 +201,94 @@ def test_a_resumed_scan_knows_the_schema_and_the_attribution_model():
 
     with_model, desc = scan_settings(Engine(signals=PROVENANCE_SIGNALS))
     without, _ = scan_settings(Engine(signals=PROVENANCE_SIGNALS, attribution=False))
-    assert desc["schema_version"] == 2
+    assert desc["schema_version"] == SCHEMA_VERSION
     assert desc["attribution"]["sha256"] == AttributionModel().fingerprint()["sha256"]
     assert with_model != without  # rows made with another attribution model are not resumed
+
+
+# -- the model a workflow loads: the model is the generator, the front-end the tool ------------
+def comfy_png(key: str, graph: dict) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text(key, json.dumps(graph))
+    buf = io.BytesIO()
+    Image.fromarray(natural_rgb(320, 320)).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def api_graph(loader: str, field: str, file: str, *, lora: str | None = None) -> dict:
+    """A ComfyUI API ``prompt``, padded with the nodes a real graph has (text encoders, a VAE,
+    a long prompt), so that its text is far longer than the 300 characters evidence keeps."""
+    g = {"1": {"class_type": loader, "inputs": {field: file, "weight_dtype": "default"}},
+         "2": {"class_type": "DualCLIPLoader", "inputs": {"clip_name1": "t5xxl_fp16.safetensors",
+                                                          "clip_name2": "clip_l.safetensors", "type": "flux"}},
+         "3": {"class_type": "VAELoader", "inputs": {"vae_name": "ae.safetensors"}},
+         "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk, " * 40, "clip": ["2", 0]}},
+         "5": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 20, "cfg": 1.0, "sampler_name": "euler",
+                                                    "model": ["1", 0], "positive": ["4", 0]}}}
+    if lora:
+        g["6"] = {"class_type": "LoraLoaderModelOnly", "inputs": {"lora_name": lora, "strength_model": 0.8, "model": ["1", 0]}}
+    return g
+
+
+def test_a_comfyui_workflow_loading_flux1_dev_is_flux(provenance_engine):
+    png = comfy_png("prompt", api_graph("UNETLoader", "unet_name", "flux1-dev.safetensors", lora="detail_tweaker.safetensors"))
+    att = provenance_engine.analyze(png).attribution
+    assert (att.status, att.basis, att.family, att.label) == ("attributed", "provenance", "flux", "FLUX.1 via ComfyUI")
+    assert att.evidence == "ComfyUI workflow embedded in png:prompt, diffusion model flux1-dev.safetensors"
+    validate_row(provenance_engine.analyze(png).to_dict())
+
+
+def test_a_comfyui_checkpoint_in_a_folder_is_found_by_its_own_name(provenance_engine):
+    png = comfy_png("prompt", api_graph("CheckpointLoaderSimple", "ckpt_name", "SD3\\sd3.5_large.safetensors"))
+    att = provenance_engine.analyze(png).attribution
+    assert (att.family, att.label) == ("sd35", "Stable Diffusion 3.5 via ComfyUI")
+    assert att.evidence.endswith(", checkpoint SD3\\sd3.5_large.safetensors")  # whole, never cut
+
+
+def test_a_comfyui_ui_workflow_names_its_loaders_models(provenance_engine):
+    workflow = {"last_node_id": 3, "links": [], "nodes": [
+        {"id": 1, "type": "CLIPLoader", "widgets_values": ["sdxl_clip_g.safetensors"]},  # a text encoder, not the model
+        {"id": 2, "type": "LoraLoader", "widgets_values": ["hidream_style.safetensors", 1.0, 1.0]},
+        {"id": 3, "type": "UnetLoaderGGUF", "widgets_values": ["HiDream-I1-Full-Q8_0.gguf"]}]}
+    att = provenance_engine.analyze(comfy_png("workflow", workflow)).attribution
+    assert (att.family, att.label) == ("hidream", "HiDream-I1 via ComfyUI")
+    hits = provenance_engine.analyze(comfy_png("workflow", workflow)).signal("generator_metadata").result.evidence["hits"]
+    assert hits[0]["models"] == [  # base models first, then LoRAs; never the text encoder
+        {"role": "diffusion_model", "file": "HiDream-I1-Full-Q8_0.gguf", "node": "UnetLoaderGGUF"},
+        {"role": "lora", "file": "hidream_style.safetensors", "node": "LoraLoader"}]
+
+
+def test_an_unrecognised_model_is_named_whole_with_its_front_end(provenance_engine):
+    name = "my_private_merge_" + "v" * 150 + ".safetensors"  # long, but one file name: never cut
+    att = provenance_engine.analyze(comfy_png("prompt", api_graph("CheckpointLoaderSimple", "ckpt_name", name))).attribution
+    assert (att.family, att.label) == ("comfyui", f"ComfyUI (checkpoint {name})")
+    assert "..." not in att.label and "chars]" not in att.label
+
+
+def test_forge_parameters_name_a_flux_model(provenance_engine):
+    att = provenance_engine.analyze(a1111_png("a cat\nSteps: 20, Sampler: Euler, Schedule type: Simple, CFG scale: 1, "
+                                              "Distilled CFG Scale: 3.5, Seed: 1, Size: 896x1152, Model hash: 1, "
+                                              "Model: flux1-dev-bnb-nf4-v2, Version: f2.0.1v1.10.1")).attribution
+    assert (att.family, att.label) == ("flux", "FLUX.1 via Forge")
+
+
+@pytest.mark.parametrize("file, family", [
+    ("flux1-schnell-fp8.safetensors", "flux"), ("sd3_medium_incl_clips.safetensors", "sd3"),
+    ("sd_xl_base_1.0.safetensors", "sdxl"), ("juggernautXL_v9.safetensors", "sdxl"),
+    ("v1-5-pruned-emaonly.safetensors", "sd1"), ("v2-1_768-ema-pruned.safetensors", "sd2"),
+    ("stable_cascade_stage_c.safetensors", "cascade"), ("hunyuan_dit_1.2.safetensors", "hunyuan"),
+    ("qwen_image_fp8_e4m3fn.safetensors", "qwen_image"), ("wan2.1_t2v_14B_fp16.safetensors", "wan"),
+    ("lumina_2.safetensors", "lumina"), ("PixArt-Sigma-XL-2-1024-MS.pth", "pixart"),
+    ("kolors_unet_fp16.safetensors", "kolors"), ("aura_flow_0.3.safetensors", "auraflow"),
+    ("dreamshaper_8.safetensors", None)])
+def test_the_model_file_table(file, family):
+    assert model_family(file) == family
+    assert family is None or family in FAMILY_LABELS
+
+
+def test_the_model_a_sampler_runs_comes_before_a_loader_left_unused(provenance_engine):
+    graph = api_graph("UNETLoader", "unet_name", "flux1-dev.safetensors")
+    graph = {"0": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
+             **graph}  # listed first, but no sampler reads it
+    att = provenance_engine.analyze(comfy_png("prompt", graph)).attribution
+    assert (att.family, att.label) == ("flux", "FLUX.1 via ComfyUI")

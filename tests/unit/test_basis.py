@@ -108,8 +108,9 @@ def test_repr_is_short_and_explain_is_the_cli_block():
     text = a.explain()
     lines = text.splitlines()
     assert lines[0] == "<bytes>" and lines[1] == f"  {a.headline}"
-    assert lines[2] == (f"  rule: test fusion, likely_ai at P(AI) >= 0.90, likely_real at P(AI) <= 0.30: "
-                        f"P(AI) {a.probability:.3f} -> likely_real")
+    # intercept 0: the thresholds' likelihood ratios are their odds, 0.9/0.1 = 9 and 0.3/0.7 = 1/2.33
+    assert lines[2] == (f"  rule: test fusion at base rate 0.5, likely_ai at P(AI) >= 0.90 (likelihood ratio >= 9), "
+                        f"likely_real at P(AI) <= 0.30 (likelihood ratio <= 1/2.33): P(AI) {a.probability:.3f} -> likely_real")
     c = a.signal("pixel_brightness").contribution
     assert f"  {c:+7.2f}  pixel_brightness" in text and f"  {a.logit:+7.2f}  = logit" in text
 
@@ -122,8 +123,9 @@ def test_predict_proba_is_sklearn_shaped(tmp_path):
     assert p.shape == (2, 2) and np.allclose(p.sum(axis=1), 1.0)
     assert p[0, 1] == pytest.approx(eng.analyze(str(good)).probability) and p[0, 1] > p[1, 1]
     with pytest.raises(ValueError, match="no such file"):
-        eng.predict_proba([str(tmp_path / "missing.png")])
-    q = eng.predict_proba([str(tmp_path / "missing.png"), str(good)], errors="nan")
+        eng.predict_proba([str(tmp_path / "missing.png")], errors="raise")
+    with pytest.warns(UserWarning, match=r"1 of 2 input\(s\) could not be read and have NaN rows.*row 0: .*missing.png: no such file"):
+        q = eng.predict_proba([str(tmp_path / "missing.png"), str(good)])  # the default: a NaN row, the batch kept
     assert np.isnan(q[0]).all() and q[1, 1] == pytest.approx(p[0, 1])
     assert eng.predict_proba([]).shape == (0, 2)
 
@@ -147,8 +149,8 @@ def test_calibrated_decision_tells_one_story(tmp_path):
     assert mid.verdict == "inconclusive" and mid.decision["p_value"] == pytest.approx(6 / 41)
     assert mid.headline.startswith("inconclusive: pixel evidence not rare among 40 known-real images (p ")
     assert "p 0.1463 (5 of them score as high or higher) -> not flagged" in mid.explain()
-    assert f"-> not flagged; P(AI) {mid.probability:.3f} from the test fusion is above its likely_real threshold 0.30 -> inconclusive" \
-        in mid.explain()
+    assert (f"-> not flagged; P(AI) {mid.probability:.3f} from the test fusion at base rate 0.5 is above its likely_real "
+            "threshold 0.30 (likelihood ratio <= 1/2.33) -> inconclusive") in mid.explain()
     validate_row(json.loads(mid.to_json()))
 
 

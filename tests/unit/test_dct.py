@@ -62,11 +62,26 @@ def test_deterministic_ok_result_with_heatmap(signal: DCTSignal) -> None:
     assert a.evidence == b.evidence
     json.dumps(a.evidence, allow_nan=False)
     grid = a.evidence["heatmap_grid"]
-    assert a.heatmap.shape == (grid["rows"], grid["cols"]) == (2, 3)
+    assert a.heatmap.shape == (grid["rows"], grid["cols"]) == (512 // 8, 768 // 8) and grid["cell_height"] == 8
+    # six 256-px tiles cover the image: every cell was measured
     assert a.heatmap.dtype == np.float32 and a.heatmap.min() >= 0 and a.heatmap.max() <= 1
     assert a.evidence["tiles"] == 6 and a.evidence["tile_size"] == 256
     assert abs(a.evidence["head_probability"] - 1 / (1 + np.exp(-a.score))) < 1e-3
     assert "period-8 peak" in a.summary
+
+
+def test_a_large_image_is_mapped_only_where_tiles_were_read(signal: DCTSignal) -> None:
+    image = load_image(encode(natural(1200, 1600)))
+    res = signal.analyze(image)
+    _, _, t, corners = tile_layout(1200, 1600, signal.tile, signal.max_tiles)
+    cell = res.evidence["heatmap_grid"]["cell_height"]
+    read = np.zeros(res.heatmap.shape, bool)
+    for top, left in corners:  # a cell is measured when its centre lies in a tile
+        centre_y = (np.arange(read.shape[0]) + 0.5) * cell
+        centre_x = (np.arange(read.shape[1]) + 0.5) * cell
+        read |= ((centre_y >= top) & (centre_y < top + t))[:, None] & ((centre_x >= left) & (centre_x < left + t))[None, :]
+    assert 0 < read.mean() < 1  # 16 tiles of 256 px do not cover 1600x1200
+    assert np.isnan(res.heatmap[~read]).all() and np.isfinite(res.heatmap[read]).all()
 
 
 def test_tiles_capped_on_a_large_image(signal: DCTSignal) -> None:

@@ -33,6 +33,33 @@ def test_contributions_sum_to_logit(fitted):
         assert abs(manual - e.logit) < 1e-9
 
 
+def test_the_base_rate_shifts_the_prior_and_the_thresholds_are_likelihood_ratios(fitted):
+    model, rows, _ = fitted
+    assert model.thresholds_at(0.5) == model.thresholds_
+    lr = model.log_lr_thresholds()
+    for b in (0.01, 0.3, 0.5, 0.97):
+        shift = math.log(b / (1 - b))
+        for r in rows[:40]:
+            e, even = model.explain(r, base_rate=b), model.explain(r)
+            assert e.prior_log_odds == pytest.approx(model.intercept_ + shift)
+            assert e.logit == pytest.approx(even.logit + shift) and e.log_lr == even.log_lr
+            want = "likely_ai" if e.log_lr >= lr["ai"] else "likely_real" if e.log_lr <= lr["real"] else "inconclusive"
+            if min(abs(e.log_lr - lr["ai"]), abs(e.log_lr - lr["real"])) > 1e-9:  # not on a threshold, where rounding decides
+                assert model.verdict(e.probability, base_rate=b) == want
+    with pytest.raises(ValueError, match="base_rate must be a share of AI images strictly between 0 and 1"):
+        model.explain(rows[0], base_rate=0.0)
+
+
+def test_no_evidence_gets_the_prior_and_decisive_evidence_holds_at_any_base_rate(fitted):
+    model, _, _ = fitted
+    for b in (0.01, 0.5):
+        assert model.explain({}, base_rate=b).probability == pytest.approx(1 / (1 + math.exp(-model.intercept_) * (1 - b) / b))
+    decisive = LogisticFusion.from_dict({**model.to_dict(), "features": [
+        {**f.to_dict(), "decisive_at": 0.9} if f.name == "meta" else f.to_dict() for f in model.features_.values()]})
+    e = decisive.explain({"a": -3.0, "meta": 1.0}, base_rate=0.001)
+    assert e.decisive == ("meta",) and e.logit == pytest.approx(decisive.decisive_logit)
+
+
 def test_feature_names_sorted_and_checked(fitted):
     model, _, _ = fitted
     assert list(model.feature_names_in_) == ["a", "b", "meta"]
