@@ -93,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     eng = engine(args)  # loads the fusion/calibration files now: a bad one is a usage error
     eng.signals_  # an unknown signal name fails here, not in every worker
     engine_kwargs = dict(signals=signal_list(args.signals), fusion=eng.fusion, calibration=eng.calibration,
-                         max_pixels=args.max_pixels)
+                         max_pixels=args.max_pixels, base_rate=args.base_rate)
     timeout = args.timeout if args.timeout > 0 else None
     dispatcher = Dispatcher(engine_kwargs, workers=args.workers, timeout=timeout, queue=args.queue)
     app = AccessLog(create_app(dispatcher, Settings(token=token, max_bytes=args.max_bytes, timeout=timeout)),

@@ -67,7 +67,7 @@ def _engine_for(engine: Engine, signals: tuple[str, ...] | None) -> Engine:
         if len(_ENGINES) >= MAX_ENGINES:
             _ENGINES.clear()
         _ENGINES[signals] = Engine(list(signals), fusion=engine.fusion, calibration=engine.calibration,
-                                   max_pixels=engine.max_pixels)
+                                   max_pixels=engine.max_pixels, base_rate=engine.base_rate)
     return _ENGINES[signals]
 
 

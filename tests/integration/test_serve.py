@@ -305,12 +305,14 @@ def test_serve_refuses_other_addresses_without_a_token(tmp_path, capsys):
 
 
 def test_forensics_serve_end_to_end(tmp_path):
-    """The issue's 'done means', through the installed command with two cheap real signals."""
+    """The issue's 'done means', through the installed command with two cheap real signals, at a
+    base rate of one in a hundred."""
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
     sample = Path(__file__).resolve().parents[2] / "forensics" / "data" / "sample.jpg"
     proc = subprocess.Popen([sys.executable, "-m", "forensics", "serve", "--port", "0", "--workers", "1",
-                             "--token-file", str(token), "--max-bytes", "2000000", "--signals", "dct,exif", "--log-json"],
+                             "--token-file", str(token), "--max-bytes", "2000000", "--signals", "dct,exif", "--log-json",
+                             "--base-rate", "0.01"],
                             stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         first = proc.stderr.readline()
@@ -322,8 +324,9 @@ def test_forensics_serve_end_to_end(tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.3)
         status, body, _ = s.request("POST", "/v1/analyze", body=sample.read_bytes(), headers={"Content-Type": "image/jpeg"})
-        cli = Engine(["dct", "exif"]).analyze(str(sample))
+        cli = Engine(["dct", "exif"], base_rate=0.01).analyze(str(sample))
         assert status == 200 and body["probability"] == round(cli.probability, 6) and body["verdict"] == cli.verdict
+        assert body["base_rate"] == 0.01
         assert s.request("POST", "/v1/analyze", body=b"x", headers={"Content-Type": "image/jpeg"}, auth=False)[0] == 401
         assert s.post_file("/v1/analyze", b"plain text", name="a.txt")[0] == 415
         assert s.request("POST", "/v1/analyze", body=os.urandom(3_000_000), headers={"Content-Type": "image/jpeg"})[0] == 413
