@@ -27,6 +27,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageLoadError
 from .formats import FORMATS, SUPPORTED_TEXT
+from .tiff import overreach
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +272,9 @@ def _unsupported_format(data: bytes) -> str | None:
 
 
 def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
+    problem = overreach(data)  # a TIFF file's own tags: Pillow reads every value while opening it
+    if problem:
+        raise ImageLoadError(f"{name}: TIFF tags refused before parsing: {problem.replace('EXIF', 'the file')}")
     try:
         im, notes = _open_recording(data)
     except Image.DecompressionBombError as exc:
@@ -593,10 +597,15 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
 def _build(im: Image.Image, name: str, sha: str, data: bytes, truncated: bool, notes: list[str]) -> LoadedImage:
     exif = _exif_bytes(im, notes)
     orientation = 1
-    try:
-        orientation = int(im.getexif().get(0x0112, 1) or 1)
-    except Exception as exc:
-        notes.append(f"EXIF could not be parsed for orientation ({type(exc).__name__})")
+    problem = overreach(exif)
+    if problem:  # neither kept nor handed to Pillow, which would materialise every value
+        notes.append(f"EXIF not read: {problem}")
+        exif = None
+    else:
+        try:
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+        except Exception as exc:
+            notes.append(f"EXIF could not be parsed for orientation ({type(exc).__name__})")
     if not 1 <= orientation <= 8:
         notes.append(f"EXIF orientation {orientation} is not a valid value (1-8); ignored")
         orientation = 1
