@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import re
+import stat
 import struct
 import sys
 import tempfile
@@ -192,26 +193,8 @@ def load_image(
     if isinstance(src, str) and is_url(src):  # before Path(), which folds "https://" into "https:/"
         raise ImageLoadError(f"{src}: URLs are never fetched; download the file first")
     if isinstance(src, (str, os.PathLike)):
-        path = Path(src)
-        name = str(path)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise ImageLoadError(f"{name}: no such file") from None
-        except OSError as exc:
-            raise ImageLoadError(f"{name}: cannot read ({exc.strerror or exc})") from None
-        if path.is_dir():
-            raise ImageLoadError(f"{name}: is a directory, expected an image file")
-        if size > max_bytes:
-            raise ImageLoadError(
-                f"{name}: file is {size:,} bytes, above the {max_bytes:,}-byte limit; "
-                "raise max_bytes if this file is trusted"
-            )
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ImageLoadError(f"{name}: cannot read ({exc.strerror or exc})") from None
-        return _from_bytes(data, name, max_pixels, max_bytes)
+        name = str(Path(src))
+        return _from_bytes(read_regular(src, max_bytes, ImageLoadError, "image file"), name, max_pixels, max_bytes)
     if hasattr(src, "read"):
         name = str(getattr(src, "name", "<file>"))
         data = src.read(max_bytes + 1)
@@ -224,6 +207,38 @@ def load_image(
         f"cannot load an image from {type(src).__name__}; expected a path, bytes, a binary file "
         "object, a PIL.Image.Image or a numpy array"
     )
+
+
+def read_regular(path: str | os.PathLike, max_bytes: int, error: type[Exception] = ImageLoadError,
+                 what: str = "file") -> bytes:
+    """The bytes of the regular file at ``path``, reading at most ``max_bytes + 1`` of them.
+    FIFOs, sockets and devices (a link to ``/dev/zero`` too) are refused before they are
+    opened: reading them could block forever or never end. Raises ``error`` naming the path."""
+    name = str(Path(path))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{name}: no such file") from None
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{name}: is a directory, expected an {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{name}: not a regular file (a FIFO, socket or device); expected an {what}")
+    if st.st_size > max_bytes:
+        raise error(f"{name}: file is {st.st_size:,} bytes, above the {max_bytes:,}-byte limit; "
+                    "raise max_bytes if this file is trusted")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # never blocks, should it be swapped
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise error(f"{name}: not a regular file (a FIFO, socket or device); expected an {what}")
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise error(f"{name}: file is above the {max_bytes:,}-byte limit (it grew while read)")
+    return data
 
 
 #: A URL, not a path: a scheme of two or more letters (so "C://x" stays a Windows path) and "//".

@@ -106,12 +106,15 @@ def _expand_one(spec: str) -> list[str]:
 
 
 def _walk(folder: str) -> list[str]:
+    """The regular files with an image suffix under ``folder`` (FIFOs, sockets and devices are
+    left out: they are never read), sorted; links to folders are not followed."""
     found = []
     for root, dirs, files in os.walk(folder, onerror=lambda e: log.warning("cannot list %s: %s", e.filename, e.strerror)):
         dirs.sort()
         for name in sorted(files):
-            if has_image_suffix(name):
-                found.append(os.path.join(root, name))
+            path = os.path.join(root, name)
+            if has_image_suffix(name) and os.path.isfile(path):
+                found.append(path)
     return found
 
 

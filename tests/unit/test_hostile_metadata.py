@@ -6,12 +6,10 @@ from __future__ import annotations
 import struct
 import time
 import tracemalloc
-import zlib
 
-import numpy as np
 import piexif
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import PngImagePlugin
 
 from forensics.image import MAX_TEXT_CHARS, load_image
 from forensics.signals import _metadata as md
