@@ -15,6 +15,7 @@ from typing import Any
 
 from forensics.attribution import short
 from forensics.errors import ForensicsError
+from forensics.safe import csv_row
 
 log = logging.getLogger(__name__)
 
@@ -225,20 +226,19 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
                 names.append(s["name"])
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    try:
+        fh = open(tmp, "w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ForensicsError(f"{tmp}: cannot write the CSV ({exc.strerror or exc})") from None
+    with fh:
         w = csv.writer(fh)
-        w.writerow(["path", "sha256", "probability", "verdict", *[f"contribution_{n}" for n in names], "error"])
+        w.writerow(csv_row(["path", "sha256", "probability", "verdict", *[f"contribution_{n}" for n in names], "error"]))
         for row in rows:
             contrib = {s["name"]: s.get("contribution") for s in row.get("signals") or []}
             err = row.get("error")
-            w.writerow([row.get("source"), row.get("sha256") or (row.get("scan") or {}).get("sha256") or "",
-                        _fmt(row.get("probability")), row.get("verdict") or "",
-                        *[_fmt(contrib.get(n)) for n in names],
-                        f"{err['type']}: {err['message']}" if isinstance(err, dict) else ""])
+            w.writerow(csv_row([row.get("source"), row.get("sha256") or (row.get("scan") or {}).get("sha256"),
+                                row.get("probability"), row.get("verdict"), *[contrib.get(n) for n in names],
+                                f"{err['type']}: {err['message']}" if isinstance(err, dict) else None]))
     os.replace(tmp, path)
-
-
-def _fmt(v: Any) -> str:
-    return "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
 
 

@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 from forensics.calibration import fit_calibration
+from forensics.safe import say
 
 from .common import EXIT_INPUT, EXIT_OK, signal_list
 
@@ -32,15 +33,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         cal = fit_calibration(args.real, args.fake, target_fpr=args.target_fpr, signals=signal_list(args.signals),
                               name=args.name, plots_dir=args.plots, probe=args.probe)
     cal.save(args.output)
-    print(f"wrote {args.output}: {cal.kind} calibration on {cal.n_real} real"
+    say(f"wrote {args.output}: {cal.kind} calibration on {cal.n_real} real"
           + (f" and {cal.data['n_fake']} fake" if cal.data.get("n_fake") else "") + f" images, target FPR {cal.alpha:g}")
     keys = ("auroc", "average_precision", "tpr_at_fpr_5pct", "brier", "ece")
     for label, key in (("held-out", "held_out"), ("CLIP probe alone, held-out", "probe_held_out")):
         held = cal.metrics.get(key)
         if held:
-            print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in held.items() if k in keys))
+            say(f"{label}: " + ", ".join(f"{k} {v}" for k, v in held.items() if k in keys))
     for w in cal.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        say(f"warning: {w}", file=sys.stderr)
     for e in cal.data.get("errors", []):
-        print(f"forensics: error: {e['error']}", file=sys.stderr)
+        say(f"forensics: error: {e['error']}", file=sys.stderr)
     return EXIT_INPUT if cal.data.get("n_errors") else EXIT_OK

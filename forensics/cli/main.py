@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from forensics.errors import ForensicsError, ImageLoadError
 from forensics.image import quiet_decoder_warnings
 from forensics.malloc import reuse_pixel_buffers
+from forensics.safe import say
 from forensics.version import __version__
 
 from . import analyze, calibrate, evaluate, report, scan, signals, weights
@@ -50,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_INPUT
     except ImageLoadError as exc:
-        print(f"forensics: error: {exc}", file=sys.stderr)
+        say(f"forensics: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except ForensicsError as exc:  # an unknown signal name is one (UnknownSignalError); a bug is not
-        print(f"forensics: error: {exc}", file=sys.stderr)
+        say(f"forensics: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from forensics.batch.report import build_report
+from forensics.safe import say
 
 from .common import EXIT_OK, EXIT_USAGE
 
@@ -29,9 +30,9 @@ def register(subparsers: Any) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.results):
-        print(f"forensics report: {args.results}: no such results file (run `forensics scan ... -o {args.results}` first)",
+        say(f"forensics report: {args.results}: no such results file (run `forensics scan ... -o {args.results}` first)",
               file=sys.stderr)
         return EXIT_USAGE
     summary = build_report(args.results, args.output, thumbnails=not args.no_thumbnails, title=args.title)
-    print(summary.format())
+    say(summary.format())
     return EXIT_OK

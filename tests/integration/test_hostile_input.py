@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -63,3 +62,121 @@ def test_analyze_r_and_calibrate_skip_non_regular_files(specials, tmp_path):
     from forensics.calibration.calibration import expand_sources
 
     assert expand_sources(folder) == [str(folder / "good.png")]
+
+
+# -- 4, 5, 7: what files say reaches terminals and spreadsheets escaped -------------------------
+META = "exif,jpeg_tables,generator_metadata"
+FORGED = "holiday.jpg: likely camera original (P 0.01)\n\x1b[8m"
+CLEAR = "\x1b[2J"
+TITLE = "\x1b]0;pwned\x07"
+FORMULA = '=HYPERLINK("http://x.test/","open")'
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """An AI image with a forged name, a screen-clearing camera Make, a checkpoint name that
+    sets the window title, and a formula as its name; plus the metadata-only fusion."""
+    from PIL import PngImagePlugin
+
+    import piexif
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", f"a cat\nSteps: 20, Sampler: Euler, Seed: 1, Model: {TITLE}sdxl_base, Version: v1.9.0")
+    exif = piexif.dump({"0th": {piexif.ImageIFD.Make: f"{CLEAR}Canon".encode(), piexif.ImageIFD.Model: FORMULA.encode()}})
+    data = encode(natural_rgb(48, 64), "PNG", pnginfo=info, exif=exif)
+    names = [FORGED + ".png", "=1+2.png", "caf\udce9.png"]  # the last is the byte 0xe9: not UTF-8
+    for n in names:
+        (tmp_path / n).write_bytes(data)
+    fusion = tmp_path / "fusion.json"
+    fusion.write_text(json.dumps({
+        "format": "forensics.fusion", "format_version": 1, "intercept": 0.0,
+        "features": [{"name": "exif", "kind": "prior", "coef": 1.5}, {"name": "jpeg_tables", "kind": "prior", "coef": 1.0},
+                     {"name": "generator_metadata", "kind": "prior", "coef": 12.0, "decisive_at": 0.9}],
+        "thresholds": {"ai": 0.9, "real": 0.2}, "provenance": {"name": "meta-test"}}))
+    return [str(tmp_path / n) for n in names], ["--signals", META, "--fusion", str(fusion)]
+
+
+def _live_controls(text: str) -> list[str]:
+    return sorted({c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F})
+
+
+def test_terminal_output_carries_no_live_control_characters(hostile, capsys):
+    from forensics.cli.main import main
+
+    files, opts = hostile
+    assert main(["analyze", "-q", *opts, *files]) == 0
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert len(lines) == 3  # the forged name makes no extra line
+    assert lines[0].startswith(files[0].replace("\n", "\\n").replace("\x1b", "\\x1b") + ": ")
+    assert "AI-generated" in lines[0]
+    assert not _live_controls(out.out + out.err)
+    assert main(["analyze", *opts, *files]) == 0
+    out = capsys.readouterr()
+    assert not _live_controls(out.out + out.err)
+    assert "\\x1b[2JCanon" in out.out or "\\x1b]0;pwned\\x07" in out.out
+    assert "caf\\xe9.png" in out.out
+
+
+def test_errors_name_files_escaped(tmp_path, capsys):
+    from forensics.cli.main import main
+
+    bad = tmp_path / f"{CLEAR}nope\n.png"
+    bad.write_bytes(b"not an image at all")
+    assert main(["analyze", "--signals", META, str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "\\x1b[2Jnope\\n.png: not a recognised image" in err and not _live_controls(err)
+
+
+def _csv_cells(text: str) -> list[str]:
+    return [c for row in csv.reader(io.StringIO(text)) for c in row]
+
+
+def test_csv_outputs_hold_no_formulas(hostile, tmp_path, capsys):
+    from forensics.cli.main import main
+
+    files, opts = hostile
+    assert main(["analyze", "--format", "csv", *opts, *files]) == 0
+    cells = _csv_cells(capsys.readouterr().out)
+    out = tmp_path / "scan.jsonl"
+    assert main(["scan", *files, "-o", str(out), "--csv", str(tmp_path / "scan.csv"), "--workers", "0",
+                 "--no-progress", *opts]) == 0
+    capsys.readouterr()
+    cells += _csv_cells((tmp_path / "scan.csv").read_text(encoding="utf-8"))
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r")) and not _number(c)]
+    assert not [c for c in cells if _live_controls(c)]
+    assert "'" + str(tmp_path / "=1+2.png") not in cells  # a path starts with "/": only its tail is odd
+    assert str(tmp_path / "caf\\xe9.png") in cells  # the name's byte, escaped losslessly
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def test_relative_formula_names_are_neutralised(hostile, capsys):
+    from forensics.cli.main import main
+
+    files, opts = hostile
+    cwd = os.getcwd()
+    os.chdir(os.path.dirname(files[1]))
+    try:
+        assert main(["analyze", "--format", "csv", *opts, "=1+2.png"]) == 0
+    finally:
+        os.chdir(cwd)
+    cells = _csv_cells(capsys.readouterr().out)
+    assert "'=1+2.png" in cells and "=1+2.png" not in cells
+
+
+def test_the_safe_layer_is_lossless():
+    from forensics.safe import csv_cell, escape, unescape
+
+    for text in [FORGED, CLEAR + TITLE, "caf\udce9", "a\\x1b", "\x85\u2028\ud800", "plain"]:
+        assert unescape(escape(text)) == text
+        assert not _live_controls(escape(text))
+    assert [csv_cell(v) for v in ("=1+2", "+1", "-x", "@a", "\tx", "\rx", -1.5, 3, None, "ok")] == [
+        "'=1+2", "'+1", "'-x", "'@a", "'\\tx", "'\\rx", "-1.5", "3", "", "ok"]
