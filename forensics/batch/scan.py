@@ -19,11 +19,13 @@ stopped, losing and duplicating nothing: a partially written last line is cut of
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import sys
 import time
@@ -58,7 +60,9 @@ def expand_inputs(specs: Iterable[str | os.PathLike]) -> list[str]:
     """Files named by ``specs``: folders (recursive, image suffixes, sorted), glob patterns,
     ``@list.txt`` files (one path per line; relative paths are relative to the list's folder;
     blank lines and ``#`` comments skipped) and plain paths, which are kept even when they do
-    not exist or are not images (they become error rows). Duplicates are dropped, order kept.
+    not exist or are not images (they become error rows). Links to folders are not followed
+    (so a link loop cannot hang a glob); a file named twice (or through a link) is kept once,
+    under the first name, order kept.
 
     Raises :class:`ForensicsError` when a ``@list`` cannot be read.
     """
@@ -66,7 +70,7 @@ def expand_inputs(specs: Iterable[str | os.PathLike]) -> list[str]:
     seen: set[str] = set()
 
     def add(p: str) -> None:
-        key = os.path.abspath(p)
+        key = os.path.realpath(p)
         if key not in seen:
             seen.add(key)
             out.append(p)
@@ -95,14 +99,49 @@ def _expand_one(spec: str) -> list[str]:
     if os.path.isdir(spec):
         return _walk(spec)
     if not os.path.lexists(spec) and glob.has_magic(spec):
-        matches = sorted(glob.glob(spec, recursive=True))
+        matches = _glob(spec)
         if not matches:
             log.warning("%s: the pattern matched nothing", spec)
         files: list[str] = []
-        for m in matches:  # a matching folder is walked; anything else is taken as named
-            files.extend(_walk(m) if os.path.isdir(m) and not has_image_suffix(m) else [m])
+        for m in matches:  # a matching folder is walked, a link to one left out; anything else is taken as named
+            if os.path.isdir(m) and not has_image_suffix(m):
+                files.extend([] if os.path.islink(m) else _walk(m))
+            else:
+                files.append(m)
         return files
     return [spec]
+
+
+def _glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)``, sorted, except that ``**`` never follows a link
+    to a folder (``glob`` does, and loops forever on ``sub/up -> ..``). The folders before the
+    first wildcard are taken as they are; the rest is matched a path component at a time."""
+    parts = pattern.split(os.sep)
+    fixed = next(i for i, p in enumerate(parts) if glob.has_magic(p))
+    if "**" not in parts[fixed:]:
+        return sorted(glob.glob(pattern))
+    root = os.sep.join(parts[:fixed]) or ("." if not pattern.startswith(os.sep) else os.sep)
+    rest = [re.compile(fnmatch.translate(p)) if p != "**" else None for p in parts[fixed:]]
+    found = []
+    for top, dirs, files in os.walk(root):  # followlinks=False
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = os.path.relpath(top, root)
+        base = [] if rel == "." else rel.split(os.sep)
+        for name in dirs + sorted(files):
+            if not name.startswith(".") and _match(rest, [*base, name]):
+                found.append(os.path.join(top, name) if parts[:fixed] else os.path.relpath(os.path.join(top, name)))
+    return sorted(found)
+
+
+def _match(pattern: list[re.Pattern[str] | None], names: list[str]) -> bool:
+    """``names`` (path components) match ``pattern`` (``None`` is ``**``: any number of them)."""
+    ends = {0}  # positions in names reachable after the pattern's components so far
+    for part in pattern:
+        if part is None:
+            ends = set(range(min(ends), len(names) + 1)) if ends else ends
+        else:
+            ends = {i + 1 for i in ends if i < len(names) and part.fullmatch(names[i])}
+    return len(names) in ends
 
 
 def _walk(folder: str) -> list[str]:

@@ -180,3 +180,25 @@ def test_the_safe_layer_is_lossless():
         assert not _live_controls(escape(text))
     assert [csv_cell(v) for v in ("=1+2", "+1", "-x", "@a", "\tx", "\rx", -1.5, 3, None, "ok")] == [
         "'=1+2", "'+1", "'-x", "'@a", "'\\tx", "'\\rx", "-1.5", "3", "", "ok"]
+
+
+# -- 6. globs ----------------------------------------------------------------------------------
+def test_globs_follow_no_symlink_loops_and_list_each_file_once(tmp_path):
+    from forensics.batch.scan import expand_inputs
+
+    root = tmp_path / "dir"
+    (root / "sub").mkdir(parents=True)
+    for p in (root / "a.jpg", root / "sub" / "b.jpg", root / "sub" / "c.png"):
+        p.write_bytes(b"x")
+    (root / "sub" / "up1").symlink_to("..")
+    (root / "sub" / "up2").symlink_to("..")
+    (root / "again.jpg").symlink_to(root / "a.jpg")
+    code = ("import sys; from forensics.batch.scan import expand_inputs; "
+            "print('\\n'.join(expand_inputs([sys.argv[1]])))")
+    proc = subprocess.run([sys.executable, "-c", code, f"{root}/**/*.jpg"], capture_output=True, timeout=60, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [f"{root}/a.jpg", f"{root}/sub/b.jpg"]
+    assert expand_inputs([f"{root}/**/*.png", f"{root}/sub/*"]) == [f"{root}/sub/c.png", f"{root}/sub/b.jpg"]
+    assert expand_inputs([f"{root}/*.jpg"]) == [f"{root}/a.jpg"]  # again.jpg is a.jpg
+    (root / ".hidden.jpg").write_bytes(b"x")
+    assert f"{root}/.hidden.jpg" not in expand_inputs([f"{root}/**/*.jpg"])  # as glob: * skips dot files
