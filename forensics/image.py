@@ -303,7 +303,7 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
     except ValueError as exc:
         if data.startswith(_PNG_SIGNATURE) and _is_text_limit(exc):
             return _from_png_without_text(data, name, sha, max_pixels, exc)
-        raise ImageLoadError(f"{name}: header could not be parsed (ValueError: {exc})") from None
+        raise ImageLoadError(f"{name}: header could not be parsed ({_why(exc)})") from None
     except UnidentifiedImageError:
         other = _unsupported_format(data)
         if other is not None:
@@ -315,7 +315,7 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
             f"{name}: not a recognised image ({_sniff(data)}); supported: {SUPPORTED_TEXT}"
         ) from None
     except Exception as exc:  # Pillow plugins raise many types on hostile headers
-        raise ImageLoadError(f"{name}: header could not be parsed ({type(exc).__name__}: {exc})") from None
+        raise ImageLoadError(f"{name}: header could not be parsed ({_why(exc)})") from None
     _check_size(im, name, max_pixels, len(data))
     truncated = False
     try:
@@ -334,7 +334,7 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
             return _from_png_without_text(data, name, sha, max_pixels, exc)
         else:
             raise ImageLoadError(
-                f"{name}: {im.format or 'image'} data is corrupt or truncated ({type(exc).__name__}: {exc})"
+                f"{name}: {im.format or 'image'} data is corrupt or truncated ({_why(exc)})"
                 + "".join(f"; {n}" for n in notes if n.startswith("libtiff: "))[:600]
             ) from None
     return _build_checked(im, name, sha, data, truncated, notes)
@@ -408,7 +408,7 @@ def _build_checked(im: Image.Image, name: str, sha: str, data: bytes, truncated:
         raise
     except Exception as exc:
         raise ImageLoadError(
-            f"{name}: {im.format or 'image'} ({im.mode}) could not be converted to RGB ({type(exc).__name__}: {exc})"
+            f"{name}: {im.format or 'image'} ({im.mode}) could not be converted to RGB ({_why(exc)})"
         ) from None
 
 
@@ -434,7 +434,7 @@ def _from_png_without_text(data: bytes, name: str, sha: str, max_pixels: int, ex
     except ImageLoadError:
         raise
     except Exception as exc2:
-        raise ImageLoadError(f"{name}: PNG data is corrupt ({type(exc2).__name__}: {exc2})") from None
+        raise ImageLoadError(f"{name}: PNG data is corrupt ({_why(exc2)})") from None
     note = f"PNG text chunks exceed Pillow's limits ({exc}); read here, values cut at {MAX_TEXT_CHARS:,} characters"
     loaded = _build_checked(im, name, sha, data, False, [note, *notes])
     xmp = text.pop("XML:com.adobe.xmp", None)
@@ -509,8 +509,17 @@ def _decode_truncated_jpeg(data: bytes, name: str, exc: Exception) -> Image.Imag
         im = Image.open(io.BytesIO(data + b"\xff\xd9"), formats=("JPEG",))
         im.load()
     except Exception:
-        raise ImageLoadError(f"{name}: JPEG data is truncated and cannot be decoded ({exc})") from None
+        raise ImageLoadError(f"{name}: JPEG data is truncated and cannot be decoded ({_why(exc)})") from None
     return im
+
+
+#: A bytes or string literal in a decoder's message (Pillow quotes headers and chunk names).
+_QUOTED = re.compile(r"b?'(?:[^'\\]|\\.){0,200}'" + r'|b?"(?:[^"\\]|\\.){0,200}"')
+
+
+def _why(exc: BaseException) -> str:
+    """``"Type: message"`` of a decoder's exception, without what it quotes of the file."""
+    return f"{type(exc).__name__}: {_QUOTED.sub('<...>', str(exc)[:1000])[:200]}"
 
 
 def _sniff(data: bytes) -> str:
@@ -521,7 +530,7 @@ def _sniff(data: bytes) -> str:
         return "looks like a PDF"
     if head.startswith(b"PK\x03\x04"):
         return "looks like a ZIP archive"
-    return f"starts with bytes {head[:8].hex()}"
+    return "no known signature"  # its bytes are never quoted: they may be anything (a link to /proc/self/environ)
 
 
 def _exif_bytes(im: Image.Image, notes: list[str]) -> bytes | None:
@@ -560,7 +569,7 @@ def _text_chunks(im: Image.Image, notes: list[str]) -> dict[str, str]:
         try:
             items.update(im.text)  # type: ignore[attr-defined]  # includes chunks after IDAT
         except Exception as exc:  # huge or malformed zTXt/iTXt
-            notes.append(f"PNG text chunks could not all be read ({type(exc).__name__}: {exc})")
+            notes.append(f"PNG text chunks could not all be read ({_why(exc)})")
     for key, value in items.items():
         if key in skip or not isinstance(key, str):
             continue

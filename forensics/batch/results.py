@@ -8,6 +8,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,8 +64,14 @@ class ResultsFile:
 
     def _recover(self) -> None:
         assert self._fd is not None
-        size = os.fstat(self._fd).st_size
+        st = os.fstat(self._fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ForensicsError(f"{self.path}: not a regular file; -o expects a file name such as results.jsonl")
+        size = st.st_size
         data = os.pread(self._fd, size, 0) if size else b""
+        if data and not is_results_data(data):  # never cut or append to someone's file
+            raise ForensicsError(f"{self.path}: exists and is not a results file of `forensics scan` (its first line "
+                                 "is not a result row); nothing was written to it: choose another -o")
         cut = data.rfind(b"\n") + 1
         tail = data[cut:]
         if tail:
@@ -112,6 +119,20 @@ class ResultsFile:
             self.sync()
             os.close(self._fd)  # releases the lock
             self._fd = None
+
+
+#: How every row the engine writes begins (``json.dumps`` of a row: ``schema`` comes first).
+ROW_START = b'{"schema": "forensics.analysis"'
+
+
+def is_results_data(data: bytes) -> bool:
+    """``data`` (a file's first bytes or all of it) starts as a results file: with a result or
+    error row, complete or cut by a kill (blank lines first are allowed)."""
+    head = data.lstrip(b"\r\n")
+    if head.startswith(ROW_START):
+        return True
+    row = _parse(head.split(b"\n", 1)[0])
+    return row is not None and row.get("schema") == "forensics.analysis"
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:

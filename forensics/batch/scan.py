@@ -218,6 +218,8 @@ def scan_row(engine, source: str, settings: str) -> dict[str, Any]:
         sha = row["sha256"]
     except FileNotFoundError:
         row, sha = error_row(source, ImageLoadError(f"{source}: no such file")), None
+    except OSError as exc:  # a link loop, a name too long, no permission: the reason, no traceback
+        row, sha = error_row(source, ImageLoadError(f"{source}: cannot read ({exc.strerror or type(exc).__name__})")), None
     except Exception as exc:  # ImageLoadError, and any engine failure: a row with the reason
         if not isinstance(exc, ImageLoadError):
             log.warning("%s: analysis failed", source, exc_info=True)

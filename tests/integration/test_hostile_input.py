@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -202,3 +203,119 @@ def test_globs_follow_no_symlink_loops_and_list_each_file_once(tmp_path):
     assert expand_inputs([f"{root}/*.jpg"]) == [f"{root}/a.jpg"]  # again.jpg is a.jpg
     (root / ".hidden.jpg").write_bytes(b"x")
     assert f"{root}/.hidden.jpg" not in expand_inputs([f"{root}/**/*.jpg"])  # as glob: * skips dot files
+
+
+# -- 8. one odd row does not sink the report; the report reads only results files --------------
+@pytest.fixture
+def results(hostile, tmp_path):
+    from forensics.batch.scan import scan
+    from forensics.fusion import LogisticFusion
+
+    files, opts = hostile
+    out = tmp_path / "results.jsonl"
+    scan(files, out, workers=0, signals=META.split(","), fusion=LogisticFusion.load(opts[-1]))
+    return out
+
+
+def _odd_rows(good: dict) -> list[str]:
+    def variant(**changes):
+        row = json.loads(json.dumps(good))
+        row["scan"] = {**row["scan"], "path": f"/odd/{len(changes)}-{sorted(changes)}"}
+        for k, v in changes.items():
+            if k == "contribution":
+                row["signals"][0]["contribution"] = v
+            elif k == "heatmap":
+                row["signals"][0]["heatmap"] = v
+            else:
+                row[k] = v
+        return json.dumps(row)
+
+    big = [[0.5] * 300 for _ in range(200)]
+    return [variant(probability=1e308), variant(probability=-5), variant(logit="abc"), variant(intercept=[1]),
+            variant(contribution=float("nan")), "[1, 2]", "not json", variant(heatmap=big)]
+
+
+def test_odd_rows_are_listed_unreadable_and_the_page_renders(results, tmp_path):
+    from forensics.batch.report import build_report
+
+    good = json.loads(results.read_text(encoding="utf-8").splitlines()[0])
+    odd = _odd_rows(good)
+    with open(results, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(odd) + "\n")
+        fh.write('{"schema": "forensics.analysis", "pad": "' + "x" * (9 << 20) + '"}\n')
+    page = tmp_path / "r.html"
+    summary = build_report(results, page, thumbnails=False)
+    html_text = page.read_text(encoding="utf-8")
+    assert summary.results == 4 and summary.unreadable == 8
+    for n, why in [(4, "probability"), (5, "probability"), (6, "logit"), (7, "intercept"), (8, "not a finite number"),
+                   (9, "not a JSON object"), (10, "not JSON"), (12, "above the")]:
+        assert re.search(f"line {n}</td><td>unreadable row</td><td>[^<]*{why}", html_text), (n, why)
+    assert "abc" not in html_text.split("Inputs that could not")[1]  # reasons never quote the row
+    assert "heatmap dropped" in html_text  # the oversized map, with a note; its row still shown
+    assert "caf\\\\xe9.png" in html_text or "caf\\xe9.png" in html_text
+
+
+def test_report_refuses_what_is_not_a_results_file(tmp_path, capsys):
+    from forensics.cli.main import main
+
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(encode(natural_rgb(32, 32), "JPEG"))
+    assert main(["report", str(image), "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "not a results file" in err and f"-o {image}" not in err
+    assert not (tmp_path / "r.html").exists()
+    assert main(["report", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "r.html")]) == 2
+    assert "-o " + str(tmp_path / "missing.jsonl") not in capsys.readouterr().err
+
+
+def test_report_never_writes_over_a_file_that_is_not_a_report(results, tmp_path, capsys):
+    from forensics.cli.main import main
+
+    precious = tmp_path / "precious.jpg"
+    data = encode(natural_rgb(32, 32), "JPEG")
+    precious.write_bytes(data)
+    assert main(["report", str(results), "-o", str(precious), "--no-thumbnails"]) == 2
+    assert "precious.jpg" in capsys.readouterr().err and precious.read_bytes() == data
+    page = tmp_path / "r.html"
+    assert main(["report", str(results), "-o", str(page), "--no-thumbnails"]) == 0
+    assert main(["report", str(results), "-o", str(page), "--no-thumbnails"]) == 0  # a report is rewritten
+
+
+# -- 10. -o never writes into a file that is not a results file ----------------------------------
+def test_scan_o_refuses_an_existing_file_that_is_not_a_results_file(hostile, tmp_path, capsys):
+    from forensics.cli.main import main
+
+    files, opts = hostile
+    precious = tmp_path / "precious.jpg"
+    data = encode(natural_rgb(32, 32), "JPEG")
+    precious.write_bytes(data)
+    assert main(["scan", files[1], "-o", str(precious), "--workers", "0", "--no-progress", *opts]) == 2
+    assert "precious.jpg" in capsys.readouterr().err
+    assert precious.read_bytes() == data
+    out = tmp_path / "results.jsonl"
+    out.write_text('{"schema": "forensics.analysis", "schema_version": 2, "sou')  # a scan killed in its first row
+    assert main(["scan", files[1], "-o", str(out), "--workers", "0", "--no-progress", *opts]) == 0
+    assert len(out.read_text().splitlines()) == 1
+
+
+# -- 11. no traceback, no file content in messages -----------------------------------------------
+def test_a_link_loop_is_an_error_row_without_a_traceback(tmp_path):
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    proc = run("scan", str(loop), "-o", str(tmp_path / "r.jsonl"), "--workers", "0", "--no-progress",
+               "--signals", META, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "Traceback" not in err
+    assert "loop.jpg: cannot read" in err
+
+
+def test_messages_never_quote_the_file(tmp_path):
+    secret = b"SHELL=/bin/sh\0PASSWORD=hunter2\0"
+    for name, data in [("env.jpg", secret), ("tiff.tif", b"II*\0" + secret), ("png.png", b"\x89PNG\r\n\x1a\n" + secret)]:
+        p = tmp_path / name
+        p.write_bytes(data)
+        with pytest.raises(ImageLoadError) as info:
+            load_image(p)
+        msg = str(info.value)
+        for token in ("SHELL", "hunter2", "5348454c", "PASS"):
+            assert token not in msg, msg
