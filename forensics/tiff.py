@@ -7,6 +7,8 @@ million LONG values each at one shared offset: 4 MB of bytes become gigabytes of
 what is wrong when the declared values need more than the data holds:
 
 * more than :data:`MAX_ENTRIES` entries in all, or more than :data:`MAX_IFDS` IFDs;
+* one entry declaring more bytes than the whole data (piexif builds a ``struct`` format string
+  of one letter per declared value before it finds the data short: 4 GB for a count of 2**32);
 * values (those not inline in their entry) declaring more bytes in all than the data holds
   plus :data:`SLACK_BYTES` (values that overlap: nothing a real writer produces at scale);
 * more than :data:`MAX_VALUES` numeric values in all (a numeric array becomes one Python int
@@ -59,9 +61,9 @@ def overreach(data: bytes | None) -> str | None:
             if unit is None:
                 continue
             size = unit * cnt
-            if size > 4:
-                if val + size > n:
-                    continue  # past the end: the parsers refuse or cut it, reading at most the data
+            if size > n:  # piexif builds a struct format of cnt letters before it finds the data short
+                return f"EXIF tag {tag:#06x} declares {size:,} bytes of values in {n:,} bytes"
+            if 4 < size and val + size <= n:  # past the end, the parsers refuse or cut it
                 value_bytes += size
             if typ not in BLOB_TYPES:
                 values += cnt

@@ -146,3 +146,23 @@ def test_ordinary_exif_still_parses():
     assert image.orientation == 6 and image.exif is not None
     parsed = md.parse_exif(image.exif)
     assert parsed["parser"] == "piexif" and parsed["0th"][md.TAG_MAKE] == b"Canon"
+
+
+def test_a_count_beyond_the_data_is_refused_before_piexif_builds_its_format():
+    """Found by tests/fuzz: a SHORT count of 0x07000001 made piexif build a 117 MB struct
+    format (22 GB for larger counts) before it noticed the data was short."""
+    exif = bytearray(piexif.dump({"0th": {piexif.ImageIFD.Make: b"Canon", piexif.ImageIFD.PlanarConfiguration: 1}})[6:])
+    entry = exif.index(struct.pack("<HH", piexif.ImageIFD.PlanarConfiguration, 3) if exif[:2] == b"II"
+                       else struct.pack(">HH", piexif.ImageIFD.PlanarConfiguration, 3))
+    order = "<" if exif[:2] == b"II" else ">"
+    exif[entry + 4:entry + 8] = struct.pack(order + "I", 0x07000001)
+    tracemalloc.start()
+    try:
+        t0 = time.perf_counter()
+        parsed = md.parse_exif(bytes(exif))
+        took = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert took < BUDGET_S and peak < 20 * 2**20, (took, peak)
+    assert any("declares" in p for p in parsed["problems"])
