@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ import numpy as np
 from forensics.attribution import describe, short
 from forensics.basis import fmt_p
 from forensics.errors import ForensicsError, ImageLoadError
-from forensics.image import DEFAULT_MAX_PIXELS, load_image
+from forensics.image import DEFAULT_MAX_PIXELS, load_image, read_regular
 from forensics.safe import escape, for_terminal
 from forensics.text import rule_text
 
@@ -86,17 +85,9 @@ def decoded_pixels(path: str, sha256: str | None, max_pixels: int) -> tuple[np.n
     applied), and a note (why there are none, or that the file changed since the scan). Never
     raises; never opens anything but a regular file."""
     try:
-        st = os.stat(path)
-    except OSError as exc:
-        return None, f"source not readable here ({exc.strerror or exc})"
-    if not stat.S_ISREG(st.st_mode):
-        return None, "source is not a regular file"
-    if st.st_size > MAX_THUMB_BYTES:
-        return None, "source too large for a thumbnail"
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return None, f"source not readable here ({exc.strerror or exc})"
+        data = read_regular(path, MAX_THUMB_BYTES)
+    except ImageLoadError as exc:  # missing, not a regular file, too large: the reason without the path
+        return None, f"source not readable here ({str(exc).removeprefix(f'{Path(path)}: ')})"
     note = None
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
         note = "file changed since the scan: the image shows the current file"
