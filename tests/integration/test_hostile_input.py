@@ -319,3 +319,20 @@ def test_messages_never_quote_the_file(tmp_path):
         msg = str(info.value)
         for token in ("SHELL", "hunter2", "5348454c", "PASS"):
             assert token not in msg, msg
+
+
+def test_the_report_csv_export_neutralises_formulas():
+    """The page's own cell() function, run by Node: the export a reviewer opens in a spreadsheet."""
+    import shutil
+
+    from forensics.batch.report import JS
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node not installed")
+    cell = re.search(r"function cell\(v\)\{.*?\n.*?\}", JS, re.S).group(0)
+    values = ["=1+2.jpg", FORMULA, "+x", "-x", "@x", "\tx", "plain, with comma", 'say "hi"', None]
+    script = f"{cell}\nconsole.log(JSON.stringify({json.dumps(values)}.map(cell)));"
+    out = json.loads(subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30, check=True).stdout)
+    assert out == ["'=1+2.jpg", '"\'=HYPERLINK(""http://x.test/"",""open"")"', "'+x", "'-x", "'@x", "'\tx",
+                   '"plain, with comma"', '"say ""hi"""', ""]
