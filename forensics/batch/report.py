@@ -96,7 +96,7 @@ def decoded_pixels(path: str, sha256: str | None, max_pixels: int) -> tuple[np.n
     except ImageLoadError as exc:
         return None, f"no thumbnail: {str(exc).removeprefix('<bytes>: ')}"
     except Exception as exc:  # a decoder bug must not sink the report
-        log.warning("%s: thumbnail failed", path, exc_info=True)
+        log.warning("%s: thumbnail failed (%s)", path, type(exc).__name__, exc_info=log.isEnabledFor(logging.INFO))
         return None, f"no thumbnail ({type(exc).__name__})"
 
 

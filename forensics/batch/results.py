@@ -71,7 +71,7 @@ class ResultsFile:
         data = os.pread(self._fd, size, 0) if size else b""
         if data and not is_results_data(data):  # never cut or append to someone's file
             raise ForensicsError(f"{self.path}: exists and is not a results file of `forensics scan` (its first line "
-                                 "is not a result row); nothing was written to it: choose another -o")
+                                 "is not a JSON row); nothing was written to it: choose another -o")
         cut = data.rfind(b"\n") + 1
         tail = data[cut:]
         if tail:
@@ -126,13 +126,11 @@ ROW_START = b'{"schema": "forensics.analysis"'
 
 
 def is_results_data(data: bytes) -> bool:
-    """``data`` (a file's first bytes or all of it) starts as a results file: with a result or
-    error row, complete or cut by a kill (blank lines first are allowed)."""
+    """``data`` (a file's first bytes or all of it) starts as a results file: with a JSON object
+    line, or a row cut by a kill (blank lines first are allowed). An image, a CSV or a text file
+    does not."""
     head = data.lstrip(b"\r\n")
-    if head.startswith(ROW_START):
-        return True
-    row = _parse(head.split(b"\n", 1)[0])
-    return row is not None and row.get("schema") == "forensics.analysis"
+    return head.startswith(ROW_START) or _parse(head.split(b"\n", 1)[0]) is not None
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:

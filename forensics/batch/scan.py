@@ -222,7 +222,8 @@ def scan_row(engine, source: str, settings: str) -> dict[str, Any]:
         row, sha = error_row(source, ImageLoadError(f"{source}: cannot read ({exc.strerror or type(exc).__name__})")), None
     except Exception as exc:  # ImageLoadError, and any engine failure: a row with the reason
         if not isinstance(exc, ImageLoadError):
-            log.warning("%s: analysis failed", source, exc_info=True)
+            # the traceback with -v only (logging at INFO): without it, one line and the row's reason
+            log.warning("%s: analysis failed (%s)", source, type(exc).__name__, exc_info=log.isEnabledFor(logging.INFO))
         row, sha = error_row(source, exc), file_sha256(source)
     row["scan"] = {"settings": settings, "path": os.path.abspath(source), "sha256": sha}
     return row
