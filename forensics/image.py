@@ -287,7 +287,8 @@ def _unsupported_format(data: bytes) -> str | None:
 
 
 def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
-    problem = overreach(data)  # a TIFF file's own tags: Pillow reads every value while opening it
+    # a TIFF file's own tags: Pillow reads every value while opening it
+    problem = overreach(data, pillow=True) if data[:4] in (b"II*\0", b"MM\0*") else None
     if problem:
         raise ImageLoadError(f"{name}: TIFF tags refused before parsing: {problem.replace('EXIF', 'the file')}")
     try:

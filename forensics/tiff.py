@@ -31,15 +31,16 @@ MAX_VALUES = 1_000_000
 SLACK_BYTES = 64 * 1024
 
 
-def overreach(data: bytes | None) -> str | None:
-    """What makes ``data`` (TIFF-structured: ``II*\\0`` or ``MM\\0*``) too costly to parse, or
-    ``None`` when its declared values fit (or it is not classic TIFF: the parsers refuse it)."""
-    if not data or len(data) < 8 or data[:2] not in (b"II", b"MM"):
+def overreach(data: bytes | None, *, pillow: bool = False) -> str | None:
+    """What makes ``data`` (TIFF-structured EXIF) too costly to parse, or ``None`` when its
+    declared values fit. Read as piexif reads it: little-endian after ``II``, big-endian after
+    anything else, the magic number unchecked (a file of another kind is read as garbage IFDs,
+    which is what piexif would do with it). ``pillow``: bound what Pillow reads instead (a TIFF
+    file's own tags): it skips a value past the end of the data without reading it."""
+    if not data or len(data) < 8:
         return None
     order = "<" if data[:2] == b"II" else ">"
-    magic, first = struct.unpack(order + "HI", data[2:8])
-    if magic != 42:
-        return None
+    (first,) = struct.unpack(order + "I", data[4:8])
     n = len(data)
     queue, seen = [first], set()
     entries = values = value_bytes = 0
@@ -61,9 +62,12 @@ def overreach(data: bytes | None) -> str | None:
             if unit is None:
                 continue
             size = unit * cnt
+            past_end = size > 4 and val + size > n
+            if pillow and past_end:
+                continue
             if size > n:  # piexif builds a struct format of cnt letters before it finds the data short
                 return f"EXIF tag {tag:#06x} declares {size:,} bytes of values in {n:,} bytes"
-            if 4 < size and val + size <= n:  # past the end, the parsers refuse or cut it
+            if size > 4 and not past_end:
                 value_bytes += size
             if typ not in BLOB_TYPES:
                 values += cnt

@@ -166,3 +166,27 @@ def test_a_count_beyond_the_data_is_refused_before_piexif_builds_its_format():
         tracemalloc.stop()
     assert took < BUDGET_S and peak < 20 * 2**20, (took, peak)
     assert any("declares" in p for p in parsed["problems"])
+
+
+def test_exif_without_a_byte_order_mark_is_bounded_as_piexif_reads_it():
+    """Found by tests/fuzz: piexif reads any first two bytes but ``II`` as big-endian and never
+    checks the magic number, so the bound must read such EXIF the same way."""
+    exif = bytearray(_exif_amplifier(n_tags=60, count=200_000))
+    big = bytearray(b"MM\0*" + struct.pack(">I", 8))
+    n = struct.unpack("<H", exif[8:10])[0]
+    big += struct.pack(">H", n)
+    for i in range(n):
+        tag, typ, cnt, val = struct.unpack("<HHII", exif[10 + 12 * i:22 + 12 * i])
+        big += struct.pack(">HHII", tag, typ, cnt, val)
+    big += exif[10 + 12 * n:]
+    big[:4] = b"@B\x0f\x00"  # no byte-order mark, no magic number
+    tracemalloc.start()
+    try:
+        t0 = time.perf_counter()
+        parsed = md.parse_exif(bytes(big))
+        took = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert took < BUDGET_S and peak < 50 * 2**20, (took, peak)
+    assert parsed["parser"] is None and any("declares" in p for p in parsed["problems"])
