@@ -336,3 +336,15 @@ def test_the_report_csv_export_neutralises_formulas():
     out = json.loads(subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30, check=True).stdout)
     assert out == ["'=1+2.jpg", '"\'=HYPERLINK(""http://x.test/"",""open"")"', "'+x", "'-x", "'@x", "'\tx",
                    '"plain, with comma"', '"say ""hi"""', ""]
+
+
+def test_calibrate_o_never_overwrites_a_file_that_is_not_a_calibration(tmp_path, capsys):
+    from forensics.cli.main import main
+
+    precious = tmp_path / "precious.jpg"
+    data = encode(natural_rgb(32, 32), "JPEG")
+    precious.write_bytes(data)
+    (tmp_path / "real").mkdir()
+    assert main(["calibrate", "--real", str(tmp_path / "real"), "-o", str(precious), "--signals", "exif"]) == 2
+    assert "precious.jpg: exists and is not a calibration file" in capsys.readouterr().err
+    assert precious.read_bytes() == data
