@@ -39,7 +39,7 @@ from forensics.analysis import SCHEMA_VERSION, Engine, error_row
 from forensics.errors import ForensicsError, ImageLoadError
 from forensics.formats import has_image_suffix
 from forensics.hashing import sha256_file
-from forensics.image import DEFAULT_MAX_PIXELS
+from forensics.image import DEFAULT_MAX_PIXELS, read_regular
 from forensics.version import __version__
 
 from .pool import TaskFailed, WorkerPool, make_engine, run_inline
@@ -47,6 +47,8 @@ from .results import ResultsFile, read_results, write_csv
 
 log = logging.getLogger(__name__)
 
+#: Largest @list file read (about a million paths).
+MAX_LIST_BYTES = 256 * 1024 * 1024
 #: Default per-file time limit in seconds (a worker past it is stopped and replaced).
 DEFAULT_TIMEOUT = 300.0
 HANDLER = "forensics.batch.scan:analyze_file"
@@ -79,10 +81,11 @@ def expand_inputs(specs: Iterable[str | os.PathLike]) -> list[str]:
         spec = os.fspath(spec)
         if spec.startswith("@") and len(spec) > 1:
             listing = Path(spec[1:])
-            try:
-                lines = listing.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ForensicsError(f"{spec}: cannot read the file list ({exc}); expected a UTF-8 text file with one path per line") from None
+            try:  # a regular file only: a FIFO named as a list would block forever
+                lines = read_regular(listing, MAX_LIST_BYTES, ForensicsError, "file list").decode("utf-8").splitlines()
+            except UnicodeDecodeError as exc:
+                raise ForensicsError(f"{spec}: cannot read the file list (not UTF-8 at byte {exc.start:,}); expected a "
+                                     "UTF-8 text file with one path per line") from None
             for line in lines:
                 line = line.strip()
                 if line and not line.startswith("#"):

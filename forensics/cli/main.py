@@ -3,7 +3,7 @@
 Exit codes: 0 success; 1 some inputs could not be read (the others are still reported);
 2 usage or configuration error (bad option, unknown signal, unreadable or mismatched
 calibration or fusion file, too few readable images to calibrate, a scan PATH that does not
-exist); 3 ``analyze --fail-on`` matched a file; 130 ``scan`` interrupted.
+exist, an -o that exists and is not a file of the kind the command writes); 3 ``analyze --fail-on`` matched a file; 130 ``scan`` interrupted.
 """
 
 from __future__ import annotations

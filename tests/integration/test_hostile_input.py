@@ -348,3 +348,13 @@ def test_calibrate_o_never_overwrites_a_file_that_is_not_a_calibration(tmp_path,
     assert main(["calibrate", "--real", str(tmp_path / "real"), "-o", str(precious), "--signals", "exif"]) == 2
     assert "precious.jpg: exists and is not a calibration file" in capsys.readouterr().err
     assert precious.read_bytes() == data
+
+
+def test_a_fifo_given_as_a_file_list_is_refused(tmp_path):
+    from forensics.batch.scan import expand_inputs
+    from forensics.errors import ForensicsError
+
+    fifo = tmp_path / "list.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(ForensicsError, match="not a regular file"):
+        expand_inputs([f"@{fifo}"])
