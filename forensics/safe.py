@@ -4,12 +4,13 @@ Text drawn from files (names, EXIF Make/Model, a checkpoint name, a C2PA ``softw
 is hostile: a name holding ``ESC[2J`` clears the reader's screen, one holding a newline
 forges an extra ``-q`` line, and a CSV cell starting with ``=`` is a formula to a spreadsheet.
 
-* :func:`escape` writes every control character (C0, DEL, C1, and the line and paragraph
-  separators U+2028/U+2029) as a Python-style escape (``\\x1b``, ``\\n``, ``\\u0085``, ``\\u2028``); the bytes
+* :func:`escape` writes every control character (C0, DEL, C1, the line and paragraph
+  separators U+2028/U+2029, and the bidirectional overrides U+202A-U+202E and U+2066-U+2069,
+  which make a name read backwards) as a Python-style escape (``\\x1b``, ``\\n``, ``\\u0085``, ``\\u2028``); the bytes
   of a non-UTF-8 file name (which Python holds as lone surrogates, ``\\udcff``) as ``\\xff``;
   and a backslash as ``\\\\``, so the escaped text is lossless: :func:`unescape` gives it back.
 * :func:`csv_cell` neutralises formulas the way OWASP recommends (a cell starting with ``=``,
-  ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'``), after :func:`escape`.
+  ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'``); the text is then escaped.
   Numbers the engine formats itself are written as they are.
 * :func:`for_terminal` is a copy of an analysis (any dataclass, dict, list) whose every
   string is escaped, for text built from it (``Analysis.explain``) to carry no live control
@@ -22,8 +23,9 @@ import dataclasses
 import re
 from typing import Any
 
-#: What :func:`escape` rewrites: backslash, C0 controls, DEL, C1 controls, U+2028/U+2029, lone surrogates.
-_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+#: What :func:`escape` rewrites: backslash, C0 controls, DEL, C1 controls, U+2028/U+2029, the
+#: bidirectional embeddings, overrides and isolates, lone surrogates.
+_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 #: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
