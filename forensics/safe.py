@@ -20,6 +20,7 @@ forges an extra ``-q`` line, and a CSV cell starting with ``=`` is a formula to 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from typing import Any
 
@@ -106,3 +107,12 @@ def say(text: Any, *, file: Any = None, multiline: bool = False) -> None:
 
     text = "" if text is None else str(text)
     print(lines(text) if multiline else escape(text), file=file or sys.stdout, flush=True)
+
+
+class LogFormatter(logging.Formatter):
+    """A formatter whose messages are escaped (a logged file name is text from a file); the
+    traceback ``-v`` adds keeps its line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from forensics.errors import ForensicsError, ImageLoadError
 from forensics.image import quiet_decoder_warnings
 from forensics.malloc import reuse_pixel_buffers
-from forensics.safe import say
+from forensics.safe import LogFormatter, say
 from forensics.version import __version__
 
 from . import analyze, calibrate, evaluate, report, scan, signals, weights
@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     reuse_pixel_buffers()
     if not args.verbose:
         quiet_decoder_warnings()

@@ -359,3 +359,10 @@ def test_a_fifo_given_as_a_file_list_is_refused(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ForensicsError, match="not a regular file"):
         expand_inputs([f"@{fifo}"])
+
+
+def test_log_lines_name_files_escaped(tmp_path):
+    proc = run("scan", f"{tmp_path}/{CLEAR}*.nothing", "-o", str(tmp_path / "r.jsonl"), "--workers", "0",
+               "--no-progress", "--signals", META, timeout=120)
+    err = proc.stderr.decode()
+    assert "\\x1b[2J*.nothing: the pattern matched nothing" in err and not _live_controls(err)
