@@ -34,6 +34,16 @@ def _timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
+def _cost(fn, *args):
+    """``(result, seconds, peak bytes of Python allocations)`` of ``fn(*args)``."""
+    tracemalloc.start()
+    try:
+        out, took = _timed(fn, *args)
+        return out, took, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("key", ["parameters", "prompt", "Comment", "Description"])
 def test_a1111_pattern_is_linear_at_the_text_limit(key):
     text = ("\nSteps: 1, " * (MAX_TEXT_CHARS // 11 + 1))[:MAX_TEXT_CHARS]
@@ -113,14 +123,12 @@ def test_exif_that_declares_more_values_than_it_holds_is_not_materialised():
     exif = _exif_amplifier()
     data = encode(natural_rgb(16, 16), "PNG")
     data = data[:-12] + png_chunk(b"eXIf", exif) + data[-12:]
-    tracemalloc.start()
-    try:
+    def read(data):
         image = load_image(data)
-        parsed = md.parse_exif(image.exif)
         find_generator_metadata(image)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+        return image, md.parse_exif(image.exif)
+
+    (image, parsed), _, peak = _cost(read, data)
     assert peak < 200 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     assert image.exif is None
     assert any("EXIF" in w and "not read" in w for w in image.warnings)
@@ -128,12 +136,7 @@ def test_exif_that_declares_more_values_than_it_holds_is_not_materialised():
 
 
 def test_parse_exif_refuses_the_amplifier_itself():
-    tracemalloc.start()
-    try:
-        parsed = md.parse_exif(_exif_amplifier())
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    parsed, _, peak = _cost(md.parse_exif, _exif_amplifier())
     assert peak < 100 * 2**20
     assert parsed["parser"] is None
     assert any("declares" in p for p in parsed["problems"])
@@ -156,14 +159,7 @@ def test_a_count_beyond_the_data_is_refused_before_piexif_builds_its_format():
                        else struct.pack(">HH", piexif.ImageIFD.PlanarConfiguration, 3))
     order = "<" if exif[:2] == b"II" else ">"
     exif[entry + 4:entry + 8] = struct.pack(order + "I", 0x07000001)
-    tracemalloc.start()
-    try:
-        t0 = time.perf_counter()
-        parsed = md.parse_exif(bytes(exif))
-        took = time.perf_counter() - t0
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    parsed, took, peak = _cost(md.parse_exif, bytes(exif))
     assert took < BUDGET_S and peak < 20 * 2**20, (took, peak)
     assert any("declares" in p for p in parsed["problems"])
 
@@ -180,13 +176,6 @@ def test_exif_without_a_byte_order_mark_is_bounded_as_piexif_reads_it():
         big += struct.pack(">HHII", tag, typ, cnt, val)
     big += exif[10 + 12 * n:]
     big[:4] = b"@B\x0f\x00"  # no byte-order mark, no magic number
-    tracemalloc.start()
-    try:
-        t0 = time.perf_counter()
-        parsed = md.parse_exif(bytes(big))
-        took = time.perf_counter() - t0
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    parsed, took, peak = _cost(md.parse_exif, bytes(big))
     assert took < BUDGET_S and peak < 50 * 2**20, (took, peak)
     assert parsed["parser"] is None and any("declares" in p for p in parsed["problems"])
