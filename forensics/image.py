@@ -194,7 +194,7 @@ def load_image(
         raise ImageLoadError(f"{src}: URLs are never fetched; download the file first")
     if isinstance(src, (str, os.PathLike)):
         name = str(Path(src))
-        return _from_bytes(read_regular(src, max_bytes, ImageLoadError, "image file"), name, max_pixels, max_bytes)
+        return _from_bytes(read_regular(src, max_bytes, ImageLoadError, "an image file"), name, max_pixels, max_bytes)
     if hasattr(src, "read"):
         name = str(getattr(src, "name", "<file>"))
         data = src.read(max_bytes + 1)
@@ -210,7 +210,7 @@ def load_image(
 
 
 def read_regular(path: str | os.PathLike, max_bytes: int, error: type[Exception] = ImageLoadError,
-                 what: str = "file") -> bytes:
+                 what: str = "a file") -> bytes:
     """The bytes of the regular file at ``path``, reading at most ``max_bytes + 1`` of them.
     FIFOs, sockets and devices (a link to ``/dev/zero`` too) are refused before they are
     opened: reading them could block forever or never end. Raises ``error`` naming the path."""
@@ -222,17 +222,18 @@ def read_regular(path: str | os.PathLike, max_bytes: int, error: type[Exception]
     except OSError as exc:
         raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
-        raise error(f"{name}: is a directory, expected an {what}")
+        raise error(f"{name}: is a directory, expected {what}")
     if not stat.S_ISREG(st.st_mode):
-        raise error(f"{name}: not a regular file (a FIFO, socket or device); expected an {what}")
+        raise error(f"{name}: not a regular file (a FIFO, socket or device); expected {what}")
     if st.st_size > max_bytes:
         raise error(f"{name}: file is {st.st_size:,} bytes, above the {max_bytes:,}-byte limit; "
                     "raise max_bytes if this file is trusted")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # never blocks, should it be swapped
+        # non-blocking: a FIFO put in the file's place after the stat cannot hang the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise error(f"{name}: not a regular file (a FIFO, socket or device); expected an {what}")
+                raise error(f"{name}: not a regular file (a FIFO, socket or device); expected {what}")
             data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise error(f"{name}: cannot read ({exc.strerror or exc})") from None

@@ -21,7 +21,7 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 def read_json(path: str | Path, error: type[Exception], what: str) -> Any:
     """Parse strict JSON: ``NaN`` and ``Infinity`` (which Python's json accepts) are refused.
     Only a regular file of at most :data:`MAX_JSON_BYTES` is read."""
-    data = read_regular(path, MAX_JSON_BYTES, error, f"{what} file")
+    data = read_regular(path, MAX_JSON_BYTES, error, f"a {what} file")
     try:
         return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:  # its text would quote the file's bytes

@@ -82,7 +82,7 @@ def expand_inputs(specs: Iterable[str | os.PathLike]) -> list[str]:
         if spec.startswith("@") and len(spec) > 1:
             listing = Path(spec[1:])
             try:  # a regular file only: a FIFO named as a list would block forever
-                lines = read_regular(listing, MAX_LIST_BYTES, ForensicsError, "file list").decode("utf-8").splitlines()
+                lines = read_regular(listing, MAX_LIST_BYTES, ForensicsError, "a file list").decode("utf-8").splitlines()
             except UnicodeDecodeError as exc:
                 raise ForensicsError(f"{spec}: cannot read the file list (not UTF-8 at byte {exc.start:,}); expected a "
                                      "UTF-8 text file with one path per line") from None
