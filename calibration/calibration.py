@@ -29,6 +29,7 @@ from forensics.analysis import Engine
 from forensics.errors import CalibrationError, FusionError
 from forensics.formats import IMAGE_SUFFIXES
 from forensics.fusion import LogisticFusion
+from forensics.fusion.logistic import MAX_WEIGHT, bounded
 from forensics.hashing import sha256_file
 from forensics.jsonfile import check_header, read_json
 from forensics.numeric import sigmoid
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = "forensics.calibration"
 FORMAT_VERSION = 2
+#: Largest real logit or contribution a calibration file may hold (a fusion within its bounds
+#: gives far less); beyond it the file is refused, so no p-value is computed from 1e308.
+MAX_LOGIT = 1e6
 
 
 class Calibration:
@@ -192,16 +196,13 @@ class Calibration:
         check_header(d, FORMAT, FORMAT_VERSION, source, CalibrationError, "calibration")
         try:
             fusion = LogisticFusion.from_dict(d["fusion"], source=source) if d.get("fusion") else None
-            logits = [float(x) for x in d["real_logits"]]
-            if not logits or not all(math.isfinite(x) for x in logits):
+            logits = [bounded(x, "real_logits", MAX_LOGIT) for x in d["real_logits"]]
+            if not logits:
                 raise ValueError("real_logits must be a non-empty list of finite numbers")
-            contributions = [{str(k): float(v) for k, v in dict(c).items()} for c in d["real_contributions"]]
-            if not all(math.isfinite(v) for c in contributions for v in c.values()):
-                raise ValueError("real_contributions must hold finite numbers")
+            contributions = [{str(k): bounded(v, "real_contributions", MAX_LOGIT) for k, v in dict(c).items()}
+                             for c in d["real_contributions"]]
             decisive = [[str(n) for n in fired] for fired in d["real_decisive"]]
-            decisive_logit = float(d["decisive_logit"])
-            if not math.isfinite(decisive_logit):
-                raise ValueError("decisive_logit must be finite")
+            decisive_logit = bounded(d["decisive_logit"], "decisive_logit", MAX_WEIGHT)
             if not isinstance(d["signals"], Mapping) or not all(
                     isinstance(v, Mapping) and isinstance(v.get("available"), bool)
                     and isinstance(v.get("fingerprint"), Mapping) for v in d["signals"].values()):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from forensics.errors import CalibrationError
+from forensics.fusion.logistic import MAX_CENTER, MAX_GAIN, MAX_WEIGHT, MIN_SCALE, bounded
 from forensics.numeric import sigmoid
 from forensics.signals.base import SignalResult
 
@@ -97,9 +98,17 @@ class LinearProbe:
     def from_dict(cls, d: Mapping[str, Any]) -> "LinearProbe":
         if d.get("name") != NAME or d.get("version") != VERSION:
             raise CalibrationError(f"probe {d.get('name')!r} version {d.get('version')!r} is not {NAME} {VERSION}")
-        return cls(source=str(d["source"]), fingerprint=dict(d["fingerprint"]), mean=[float(x) for x in d["mean"]],
-                   scale=[float(x) for x in d["scale"]], coef=[float(x) for x in d["coef"]],
-                   intercept=float(d["intercept"]), C=float(d["C"]), metrics=d.get("metrics"), data=d.get("data"))
+        try:  # the bounds of a fusion file's numbers (forensics.fusion.logistic), products included
+            mean = [bounded(x, "probe mean", MAX_CENTER) for x in d["mean"]]
+            scale = [bounded(x, "probe scale", MAX_CENTER) for x in d["scale"]]
+            coef = [bounded(x, "probe coef", MAX_WEIGHT) for x in d["coef"]]
+            intercept = bounded(d["intercept"], "probe intercept", MAX_WEIGHT)
+        except ValueError as exc:
+            raise CalibrationError(str(exc)) from None
+        if any(s > 0 and (s < MIN_SCALE or abs(c) / s > MAX_GAIN) for s, c in zip(scale, coef)):
+            raise CalibrationError(f"probe scale must be at least {MIN_SCALE:g} and |coef / scale| at most {MAX_GAIN:g}")
+        return cls(source=str(d["source"]), fingerprint=dict(d["fingerprint"]), mean=mean, scale=scale, coef=coef,
+                   intercept=intercept, C=float(d["C"]), metrics=d.get("metrics"), data=d.get("data"))
 
 
 def fit_probe(X: np.ndarray, y: np.ndarray, *, source: str, fingerprint: Mapping[str, Any], C: float = 1.0,

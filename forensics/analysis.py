@@ -321,7 +321,7 @@ class Engine:
             except ImageLoadError as exc:
                 batch.append((src, exc))
             except Exception as exc:  # a bug must not sink the batch: report it on this input
-                log.error("unexpected failure reading %s", src, exc_info=True)
+                log.error("unexpected %s reading %s", type(exc).__name__, src, exc_info=log.isEnabledFor(logging.INFO))
                 batch.append((src, ImageLoadError(f"{src}: unexpected {type(exc).__name__} while reading ({exc})")))
             if len(batch) >= batch_size:
                 yield from self._run_batch(batch)

@@ -81,7 +81,7 @@ def bytes_row(engine, path: str, data: bytes, settings: str) -> dict[str, Any]:
         row["source"] = path
     except Exception as exc:  # ImageLoadError, and any engine failure: a row with the reason
         if not isinstance(exc, ImageLoadError):
-            log.warning("%s: analysis failed", path, exc_info=True)
+            log.warning("%s: analysis failed (%s)", path, type(exc).__name__, exc_info=log.isEnabledFor(logging.INFO))
         row = error_row(path, exc)
     row["scan"] = {"settings": settings, "path": path, "sha256": row.get("sha256") or sha256_bytes(data)}
     return row

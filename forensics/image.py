@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import re
+import stat
 import struct
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageLoadError
 from .formats import FORMATS, JPEG_FORMATS, SUPPORTED_TEXT
+from .tiff import overreach
 
 log = logging.getLogger(__name__)
 
@@ -216,26 +218,8 @@ def load_image(
     if isinstance(src, str) and is_url(src):  # before Path(), which folds "https://" into "https:/"
         raise ImageLoadError(f"{src}: URLs are never fetched; download the file first")
     if isinstance(src, (str, os.PathLike)):
-        path = Path(src)
-        name = str(path)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise ImageLoadError(f"{name}: no such file") from None
-        except OSError as exc:
-            raise ImageLoadError(f"{name}: cannot read ({exc.strerror or exc})") from None
-        if path.is_dir():
-            raise ImageLoadError(f"{name}: is a directory, expected an image file")
-        if size > max_bytes:
-            raise ImageLoadError(
-                f"{name}: file is {size:,} bytes, above the {max_bytes:,}-byte limit; "
-                "raise max_bytes if this file is trusted"
-            )
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ImageLoadError(f"{name}: cannot read ({exc.strerror or exc})") from None
-        return _from_bytes(data, name, max_pixels, max_bytes)
+        name = str(Path(src))
+        return _from_bytes(read_regular(src, max_bytes, ImageLoadError, "an image file"), name, max_pixels, max_bytes)
     if hasattr(src, "read"):
         name = str(getattr(src, "name", "<file>"))
         data = src.read(max_bytes + 1)
@@ -248,6 +232,39 @@ def load_image(
         f"cannot load an image from {type(src).__name__}; expected a path, bytes, a binary file "
         "object, a PIL.Image.Image or a numpy array"
     )
+
+
+def read_regular(path: str | os.PathLike, max_bytes: int, error: type[Exception] = ImageLoadError,
+                 what: str = "a file") -> bytes:
+    """The bytes of the regular file at ``path``, reading at most ``max_bytes + 1`` of them.
+    FIFOs, sockets and devices (a link to ``/dev/zero`` too) are refused before they are
+    opened: reading them could block forever or never end. Raises ``error`` naming the path."""
+    name = str(Path(path))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{name}: no such file") from None
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{name}: is a directory, expected {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{name}: not a regular file (a FIFO, socket or device); expected {what}")
+    if st.st_size > max_bytes:
+        raise error(f"{name}: file is {st.st_size:,} bytes, above the {max_bytes:,}-byte limit; "
+                    "raise max_bytes if this file is trusted")
+    try:
+        # non-blocking: a FIFO put in the file's place after the stat cannot hang the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise error(f"{name}: not a regular file (a FIFO, socket or device); expected {what}")
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise error(f"{name}: file is above the {max_bytes:,}-byte limit (it grew while read)")
+    return data
 
 
 #: A URL, not a path: a scheme of two or more letters (so "C://x" stays a Windows path) and "//".
@@ -296,6 +313,10 @@ def _unsupported_format(data: bytes) -> str | None:
 
 
 def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
+    # a TIFF file's own tags: Pillow reads every value while opening it
+    problem = overreach(data, pillow=True) if data[:4] in (b"II*\0", b"MM\0*") else None
+    if problem:
+        raise ImageLoadError(f"{name}: TIFF tags refused before parsing: {problem.replace('EXIF', 'the file')}")
     try:
         im, notes = _open_recording(data)
     except Image.DecompressionBombError as exc:
@@ -309,7 +330,7 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
     except ValueError as exc:
         if data.startswith(_PNG_SIGNATURE) and _is_text_limit(exc):
             return _from_png_without_text(data, name, sha, max_pixels, exc)
-        raise ImageLoadError(f"{name}: header could not be parsed (ValueError: {exc})") from None
+        raise ImageLoadError(f"{name}: header could not be parsed ({_why(exc)})") from None
     except UnidentifiedImageError:
         other = _unsupported_format(data)
         if other is not None:
@@ -321,7 +342,7 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
             f"{name}: not a recognised image ({_sniff(data)}); supported: {SUPPORTED_TEXT}"
         ) from None
     except Exception as exc:  # Pillow plugins raise many types on hostile headers
-        raise ImageLoadError(f"{name}: header could not be parsed ({type(exc).__name__}: {exc})") from None
+        raise ImageLoadError(f"{name}: header could not be parsed ({_why(exc)})") from None
     _check_size(im, name, max_pixels, len(data))
     decoded_rows = None
     try:
@@ -341,7 +362,7 @@ def _decode(data: bytes, name: str, sha: str, max_pixels: int) -> LoadedImage:
             return _from_png_without_text(data, name, sha, max_pixels, exc)
         else:
             raise ImageLoadError(
-                f"{name}: {im.format or 'image'} data is corrupt or truncated ({type(exc).__name__}: {exc})"
+                f"{name}: {im.format or 'image'} data is corrupt or truncated ({_why(exc)})"
                 + "".join(f"; {n}" for n in notes if n.startswith("libtiff: "))[:600]
             ) from None
     return _build_checked(im, name, sha, data, decoded_rows, notes)
@@ -416,7 +437,7 @@ def _build_checked(im: Image.Image, name: str, sha: str, data: bytes, decoded_ro
         raise
     except Exception as exc:
         raise ImageLoadError(
-            f"{name}: {im.format or 'image'} ({im.mode}) could not be converted to RGB ({type(exc).__name__}: {exc})"
+            f"{name}: {im.format or 'image'} ({im.mode}) could not be converted to RGB ({_why(exc)})"
         ) from None
 
 
@@ -442,7 +463,7 @@ def _from_png_without_text(data: bytes, name: str, sha: str, max_pixels: int, ex
     except ImageLoadError:
         raise
     except Exception as exc2:
-        raise ImageLoadError(f"{name}: PNG data is corrupt ({type(exc2).__name__}: {exc2})") from None
+        raise ImageLoadError(f"{name}: PNG data is corrupt ({_why(exc2)})") from None
     note = f"PNG text chunks exceed Pillow's limits ({exc}); read here, values cut at {MAX_TEXT_CHARS:,} characters"
     loaded = _build_checked(im, name, sha, data, None, [note, *notes])
     xmp = text.pop("XML:com.adobe.xmp", None)
@@ -517,7 +538,7 @@ def _decode_truncated_jpeg(data: bytes, name: str, exc: Exception) -> Image.Imag
         im = Image.open(io.BytesIO(data + b"\xff\xd9"), formats=("JPEG",))
         im.load()
     except Exception:
-        raise ImageLoadError(f"{name}: JPEG data is truncated and cannot be decoded ({exc})") from None
+        raise ImageLoadError(f"{name}: JPEG data is truncated and cannot be decoded ({_why(exc)})") from None
     return im
 
 
@@ -553,6 +574,15 @@ def _decoded_box(size: tuple[int, int], rows: int | None, orientation: int) -> t
     return mask.getbbox() or (0, 0, 0, 0)
 
 
+#: A bytes or string literal in a decoder's message (Pillow quotes headers and chunk names).
+_QUOTED = re.compile(r"b?'(?:[^'\\]|\\.){0,200}'" + r'|b?"(?:[^"\\]|\\.){0,200}"')
+
+
+def _why(exc: BaseException) -> str:
+    """``"Type: message"`` of a decoder's exception, without what it quotes of the file."""
+    return f"{type(exc).__name__}: {_QUOTED.sub('<...>', str(exc)[:1000])[:200]}"
+
+
 def _sniff(data: bytes) -> str:
     head = data[:64]
     if head.lstrip().startswith((b"<", b"{", b"[")) or all(32 <= b < 127 or b in (9, 10, 13) for b in head):
@@ -561,7 +591,7 @@ def _sniff(data: bytes) -> str:
         return "looks like a PDF"
     if head.startswith(b"PK\x03\x04"):
         return "looks like a ZIP archive"
-    return f"starts with bytes {head[:8].hex()}"
+    return "no known signature"  # its bytes are never quoted: they may be anything (a link to /proc/self/environ)
 
 
 def _exif_bytes(im: Image.Image, notes: list[str]) -> bytes | None:
@@ -600,7 +630,7 @@ def _text_chunks(im: Image.Image, notes: list[str]) -> dict[str, str]:
         try:
             items.update(im.text)  # type: ignore[attr-defined]  # includes chunks after IDAT
         except Exception as exc:  # huge or malformed zTXt/iTXt
-            notes.append(f"PNG text chunks could not all be read ({type(exc).__name__}: {exc})")
+            notes.append(f"PNG text chunks could not all be read ({_why(exc)})")
     for key, value in items.items():
         if key in skip or not isinstance(key, str):
             continue
@@ -652,10 +682,15 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
 def _build(im: Image.Image, name: str, sha: str, data: bytes, decoded_rows: int | None, notes: list[str]) -> LoadedImage:
     exif = _exif_bytes(im, notes)
     orientation = 1
-    try:
-        orientation = int(im.getexif().get(0x0112, 1) or 1)
-    except Exception as exc:
-        notes.append(f"EXIF could not be parsed for orientation ({type(exc).__name__})")
+    problem = overreach(exif)
+    if problem:  # neither kept nor handed to Pillow, which would materialise every value
+        notes.append(f"EXIF not read: {problem}")
+        exif = None
+    else:
+        try:
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+        except Exception as exc:
+            notes.append(f"EXIF could not be parsed for orientation ({type(exc).__name__})")
     if not 1 <= orientation <= 8:
         notes.append(f"EXIF orientation {orientation} is not a valid value (1-8); ignored")
         orientation = 1

@@ -7,16 +7,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .image import read_regular
+
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number this file may hold")
 
 
+#: Largest fusion or calibration file read.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
 def read_json(path: str | Path, error: type[Exception], what: str) -> Any:
-    """Parse strict JSON: ``NaN`` and ``Infinity`` (which Python's json accepts) are refused."""
+    """Parse strict JSON: ``NaN`` and ``Infinity`` (which Python's json accepts) are refused.
+    Only a regular file of at most :data:`MAX_JSON_BYTES` is read."""
+    data = read_regular(path, MAX_JSON_BYTES, error, f"a {what} file")
     try:
-        return json.loads(Path(path).read_text(), parse_constant=_refuse_constant)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:  # its text would quote the file's bytes
+        raise error(f"{path}: cannot read {what} file (not UTF-8 at byte {exc.start:,})") from None
+    except (ValueError, RecursionError) as exc:  # json's messages give a place, never the content
         raise error(f"{path}: cannot read {what} file ({exc})") from None
 
 

@@ -46,6 +46,16 @@ from forensics.signals import fingerprint_of
 
 FORMAT = "forensics.fusion"
 FORMAT_VERSION = 1
+#: Bounds on a fusion file's numbers (a file beyond them is refused when loaded): finite numbers
+#: such as coef 1e308 with scale 1e-300 would make every logit inf - inf. ``|coef|``,
+#: ``|intercept|`` and ``decisive_logit`` at most MAX_WEIGHT; ``|center|`` and ``|decisive_at|`` at
+#: most MAX_CENTER; ``scale`` within [MIN_SCALE, MAX_CENTER]; ``clip`` in (0, MAX_CLIP]; and the
+#: products: ``|coef| x clip`` (clipped) or ``|coef| / scale`` (unclipped) at most MAX_GAIN.
+MAX_WEIGHT = 100.0
+MAX_CENTER = 1e6
+MIN_SCALE = 1e-6
+MAX_CLIP = 1e3
+MAX_GAIN = 1e4
 
 
 @dataclass(frozen=True)
@@ -334,16 +344,17 @@ class LogisticFusion:
                                None if f.get("decisive_at") is None else _finite(f["decisive_at"]))
                 if feat.kind not in ("fitted", "prior") or feat.scale <= 0:
                     raise ValueError(f"bad feature {feat.name!r}")
+                _check_bounds(feat)
                 feats[feat.name] = feat
             thresholds = {"ai": _finite(data["thresholds"]["ai"]), "real": _finite(data["thresholds"]["real"])}
-            intercept = _finite(data["intercept"])
+            intercept = bounded(data["intercept"], "intercept", MAX_WEIGHT)
             params = dict(data.get("params") or {})
             unknown = sorted(set(params) - _PARAMS)
             if unknown:
                 raise ValueError(f"unknown params {unknown}")
             for k in ("C", "drop_rate", "clip", "decisive_logit"):
                 if k in params:
-                    params[k] = _finite(params[k])
+                    params[k] = bounded(params[k], k, MAX_WEIGHT if k == "decisive_logit" else MAX_CENTER)
             model = cls(**params)
             signals = {str(k): dict(v) for k, v in dict(data.get("signals") or {}).items()}
             metrics, provenance = dict(data.get("metrics") or {}), dict(data.get("provenance") or {})
@@ -398,6 +409,32 @@ def _finite(v: Any) -> float:
     if not math.isfinite(x):
         raise ValueError(f"expected a finite number, got {x}")
     return x
+
+
+def bounded(v: Any, name: str, limit: float) -> float:
+    """``v`` as a finite float of size at most ``limit``, else ``ValueError`` naming the bound."""
+    x = _finite(v)
+    if abs(x) > limit:
+        raise ValueError(f"{name} {x:g} is not at most {limit:g} in size (the documented bound)")
+    return x
+
+
+def _check_bounds(f: Feature) -> None:
+    """Raise ``ValueError`` when a feature's numbers, or their products, exceed the bounds."""
+    where = f"feature {f.name!r}:"
+    bounded(f.coef, f"{where} coef", MAX_WEIGHT)
+    bounded(f.center, f"{where} center", MAX_CENTER)
+    if f.decisive_at is not None:
+        bounded(f.decisive_at, f"{where} decisive_at", MAX_CENTER)
+    if not MIN_SCALE <= f.scale <= MAX_CENTER:
+        raise ValueError(f"{where} scale {f.scale:g} is not at least {MIN_SCALE:g} and at most {MAX_CENTER:g}")
+    if f.clip is not None:
+        if not 0 < f.clip <= MAX_CLIP:
+            raise ValueError(f"{where} clip {f.clip:g} is not above 0 and at most {MAX_CLIP:g}")
+        if abs(f.coef) * f.clip > MAX_GAIN:
+            raise ValueError(f"{where} |coef x clip| {abs(f.coef) * f.clip:g} is not at most {MAX_GAIN:g}")
+    elif abs(f.coef) / f.scale > MAX_GAIN:
+        raise ValueError(f"{where} |coef / scale| {abs(f.coef) / f.scale:g} is not at most {MAX_GAIN:g}")
 
 
 def _num(v: float | None) -> float:

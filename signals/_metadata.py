@@ -11,6 +11,9 @@ import logging
 import warnings
 from typing import Any
 
+from forensics.image import MAX_TEXT_CHARS
+from forensics.tiff import overreach
+
 log = logging.getLogger(__name__)
 
 #: Longest evidence text kept per item (prompts and workflows can be megabytes).
@@ -52,19 +55,20 @@ def clip(text: str, limit: int = EVIDENCE_CHARS) -> str:
 
 
 def as_text(value: Any) -> str | None:
-    """An EXIF/PNG value as stripped text (bytes decoded as UTF-8, invalid bytes replaced)."""
+    """An EXIF/PNG value as stripped text (bytes decoded as UTF-8, invalid bytes replaced), cut
+    at ``MAX_TEXT_CHARS`` (as intake cuts PNG text) so that no pattern runs over more."""
     if value is None:
         return None
     if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("utf-8", errors="replace")
+        value = bytes(value[:4 * MAX_TEXT_CHARS]).decode("utf-8", errors="replace")
     elif isinstance(value, (tuple, list)):
         if value and all(isinstance(v, int) and 0 <= v < 256 for v in value):
-            value = bytes(value).decode("utf-8", errors="replace")  # BYTE arrays
+            value = bytes(value[:4 * MAX_TEXT_CHARS]).decode("utf-8", errors="replace")  # BYTE arrays
         else:
             return None
     elif not isinstance(value, str):
         value = str(value)
-    value = value.replace("\x00", "").strip()
+    value = value[:MAX_TEXT_CHARS].replace("\x00", "").strip()
     return value or None
 
 
@@ -105,14 +109,14 @@ def decode_user_comment(value: Any) -> str | None:
         raw = bytes(value)
     except (TypeError, ValueError):
         return None
-    prefix, body = raw[:8], raw[8:]
+    prefix, body = raw[:8], raw[8:8 + 4 * MAX_TEXT_CHARS]
     if prefix.startswith(b"UNICODE"):
         cands = [body.decode(enc, errors="replace") for enc in ("utf-16-be", "utf-16-le")]
         text = max(cands, key=lambda s: sum(ch.isprintable() or ch in "\n\r\t" for ch in s[:4096]))
     elif prefix.startswith(b"ASCII") or prefix == b"\x00" * 8 or prefix.startswith(b"JIS"):
         text = body.decode("utf-8", errors="replace")
     else:  # no prefix: some writers store the text directly
-        text = raw.decode("utf-8", errors="replace")
+        text = raw[:4 * MAX_TEXT_CHARS].decode("utf-8", errors="replace")
     return as_text(text)
 
 
@@ -125,6 +129,10 @@ def parse_exif(data: bytes | None) -> dict[str, Any]:
     out: dict[str, Any] = {"0th": {}, "Exif": {}, "GPS": {}, "1st": {}, "thumbnail": None,
                            "parser": None, "problems": []}
     if not data:
+        return out
+    problem = overreach(data)
+    if problem:
+        out["problems"].append(f"{problem}; not parsed")
         return out
     try:
         import piexif

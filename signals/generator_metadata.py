@@ -43,9 +43,12 @@ No hit: 0.0 (absence proves nothing: most files lose their metadata on the way).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import TYPE_CHECKING, Any
+
+from forensics.xmlscan import xml_field_values
 
 from . import _metadata as md
 from .base import BaseSignal, Prior, SignalResult
@@ -76,12 +79,15 @@ GENERATOR_NAMES: list[tuple[str, str]] = [
     (r"playground\s?ai", "Playground AI"), (r"\bgpt-4o\b|chatgpt", "ChatGPT"), (r"meta\s?ai\b", "Meta AI"),
 ]
 _NAMES = [(re.compile(p, re.I), n) for p, n in GENERATOR_NAMES]
-_A1111 = re.compile(r"(?:^|\n)Steps: \d+, (?:.*?)(?:Sampler|CFG scale|Seed): ", re.S)
+#: A1111 parameters: a line starting "Steps: <n>, " with "Sampler: ", "CFG scale: " or "Seed: "
+#: somewhere after it. Matched as two linear searches (:func:`_is_a1111`): the one pattern
+#: ``(?:^|\n)Steps: \d+, .*?(?:Sampler|...): `` retried from every "Steps" is quadratic.
+_A1111_STEPS = re.compile(r"(?:^|\n)Steps: \d+, ")
+_A1111_KEYS = ("Sampler: ", "CFG scale: ", "Seed: ")
 _A1111_VERSION = re.compile(r"Version: ([^,\n]+)")
 _MJ_JOB = re.compile(r"Job ID: [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 _COMFY_PREFIX = re.compile(r"^\s*(workflow|prompt)\s*:\s*(.*)$", re.S)
 _DST = re.compile(r"digitalsourcetype/([A-Za-z]+)")
-_XMP_FIELD = r"{0}\s*(?:=\s*[\"']([^\"']*)[\"']|>\s*(?:<rdf:Alt>\s*<rdf:li[^>]*>)?([^<]*)<)"
 _MARKER = re.compile(r"\bAI[- ]generated\b|\bgenerated (?:by|with) AI\b|\bmade with AI\b", re.I)
 _GEN_KEYS = {"steps", "sampler", "seed", "cfg_scale", "scale", "cfg", "sampler_name", "noise_schedule"}
 #: PNG text keys whose presence alone names the tool.
@@ -91,7 +97,8 @@ _TOOL_KEYS = {
     "generation_data": "Tensor.Art", "SwarmUI": "SwarmUI", "sui_image_params": "SwarmUI",
 }
 _LIMIT_JSON = 2_000_000  # longest text handed to json.loads
-_XMP_SCAN_CHARS = 2_000_000  # longest XMP prefix scanned (the regexes are linear; the cap fixes the cost)
+_XMP_VALUES = 64  # most values read per XMP field
+_XMP_SCAN_CHARS = 2_000_000  # longest XMP prefix scanned (the scans are linear; the cap fixes the cost)
 
 
 def _json(text: str) -> Any:
@@ -206,9 +213,16 @@ def _a1111_name(text: str) -> str:
     return "Automatic1111" if version.startswith("v") else "Automatic1111-compatible UI"
 
 
+def _is_a1111(text: str) -> bool:
+    """``text`` holds A1111-style parameters. The first "Steps" line has the most text after
+    it, so a keyword after any "Steps" line is after the first: one search for each."""
+    m = _A1111_STEPS.search(text)
+    return m is not None and any(text.find(k, m.end()) >= 0 for k in _A1111_KEYS)
+
+
 def _parameters_text(hits: _Hits, source: str, text: str) -> bool:
     """A1111-style or JSON generation parameters in ``text``; True when found."""
-    if _A1111.search(text):
+    if _is_a1111(text):
         hits.add(_a1111_name(text), "parameters", source, S_PARAMS, text)
         return True
     obj = _json(text)
@@ -279,7 +293,7 @@ def _scan_exif(hits: _Hits, exif: bytes | None) -> None:
     xp = zeroth.get(md.TAG_XP_COMMENT)
     if isinstance(xp, (tuple, list, bytes)):
         try:
-            text = bytes(xp).decode("utf-16-le", errors="replace").replace("\x00", "")
+            text = bytes(xp[:2 * md.MAX_TEXT_CHARS]).decode("utf-16-le", errors="replace").replace("\x00", "")
         except (TypeError, ValueError):
             text = ""
         if text:
@@ -290,12 +304,8 @@ def _scan_exif(hits: _Hits, exif: bytes | None) -> None:
 
 
 def _xmp_values(xmp: str, field: str) -> list[str]:
-    out = []
-    for m in re.finditer(_XMP_FIELD.format(re.escape(field)), xmp):
-        value = (m.group(1) if m.group(1) is not None else m.group(2) or "").strip()
-        if value:
-            out.append(value)
-    return out
+    """The first :data:`_XMP_VALUES` non-empty values of ``field`` (a real packet has one or two)."""
+    return list(itertools.islice((v.strip() for v in xml_field_values(xmp, field) if v.strip()), _XMP_VALUES))
 
 
 def _scan_xmp(hits: _Hits, xmp: str | None) -> list[str]:

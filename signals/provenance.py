@@ -65,6 +65,8 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
+from forensics.xmlscan import xml_field_values
+
 from . import _metadata as md
 from .base import Availability, Prior, SignalResult
 
@@ -91,7 +93,6 @@ _CREDENTIAL_PREFIXES = ("signingCredential.", "timeStamp.", "cawg.")
 _CREDENTIAL_INTEGRITY = {"signingCredential.invalid", "timeStamp.mismatch"}
 _URL = re.compile(r"https?://[^\s\"'<>]+")
 _LABEL = re.compile(r"/c2pa/([^/]+)")
-_PROVENANCE = re.compile(r"dcterms:provenance\s*(?:=\s*[\"']([^\"']+)[\"']|>([^<]+)<)")
 INSTALL_HINT = "pip install c2pa-python (a core dependency of forensics; reinstall forensics)"
 
 
@@ -420,8 +421,7 @@ class C2paSignal:
 def _xmp_provenance(xmp: str | None) -> str | None:
     if not xmp or "provenance" not in xmp:
         return None
-    m = _PROVENANCE.search(xmp[:2_000_000])
-    url = (m.group(1) or m.group(2) or "").strip() if m else ""
+    url = next((v.strip() for v in xml_field_values(xmp[:2_000_000], "dcterms:provenance") if v.strip()), "")
     return url if url.startswith(("http://", "https://")) else None
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from forensics.analysis import Engine
 from forensics.errors import ForensicsError
 from forensics.image import quiet_decoder_warnings
+from forensics.safe import LogFormatter
 from forensics.malloc import reuse_pixel_buffers
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ def _worker_main(conn: connection.Connection, engine_kwargs: dict[str, Any], han
     reuse_pixel_buffers()
     if quiet_pillow:  # they would garble the parent's progress bar
         quiet_decoder_warnings()
+    if not logging.getLogger().handlers:  # spawned: log as the CLI does, file names escaped
+        out = logging.StreamHandler()
+        out.setFormatter(LogFormatter("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.WARNING if quiet_pillow else logging.INFO, handlers=[out])
     try:
         engine = make_engine(engine_kwargs)
         fn = resolve(handler)

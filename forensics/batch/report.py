@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import os
-import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +38,11 @@ import numpy as np
 from forensics.attribution import describe, short
 from forensics.basis import fmt_p
 from forensics.errors import ForensicsError, ImageLoadError
-from forensics.image import DEFAULT_MAX_PIXELS, load_image
+from forensics.image import DEFAULT_MAX_PIXELS, load_image, read_regular
+from forensics.safe import escape, for_terminal
 from forensics.text import rule_text
 
-from .results import read_results
+from .results import row_key
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -73,10 +73,12 @@ class ReportSummary:
     errors: int
     thumbnails: int
     changed: int
+    unreadable: int = 0
 
     def format(self) -> str:
         return (f"wrote {self.output}: {self.results} result(s), {self.errors} error row(s), "
-                f"{self.thumbnails} thumbnail(s)" + (f"; {self.changed} file(s) changed since the scan" if self.changed else ""))
+                f"{self.thumbnails} thumbnail(s)" + (f"; {self.changed} file(s) changed since the scan" if self.changed else "")
+                + (f"; {self.unreadable} unreadable line(s) listed with the errors" if self.unreadable else ""))
 
 
 # -- images ------------------------------------------------------------------------------------
@@ -86,17 +88,9 @@ def decoded_pixels(path: str, sha256: str | None, max_pixels: int) -> tuple[np.n
     applied), and a note (why there are none, or that the file changed since the scan). Never
     raises; never opens anything but a regular file."""
     try:
-        st = os.stat(path)
-    except OSError as exc:
-        return None, f"source not readable here ({exc.strerror or exc})"
-    if not stat.S_ISREG(st.st_mode):
-        return None, "source is not a regular file"
-    if st.st_size > MAX_THUMB_BYTES:
-        return None, "source too large for a thumbnail"
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return None, f"source not readable here ({exc.strerror or exc})"
+        data = read_regular(path, MAX_THUMB_BYTES)
+    except ImageLoadError as exc:  # missing, not a regular file, too large: the reason without the path
+        return None, f"source not readable here ({str(exc).removeprefix(f'{Path(path)}: ')})"
     note = None
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
         note = "file changed since the scan: the image shows the current file"
@@ -105,7 +99,7 @@ def decoded_pixels(path: str, sha256: str | None, max_pixels: int) -> tuple[np.n
     except ImageLoadError as exc:
         return None, f"no thumbnail: {str(exc).removeprefix('<bytes>: ')}"
     except Exception as exc:  # a decoder bug must not sink the report
-        log.warning("%s: thumbnail failed", path, exc_info=True)
+        log.warning("%s: thumbnail failed (%s)", path, type(exc).__name__, exc_info=log.isEnabledFor(logging.INFO))
         return None, f"no thumbnail ({type(exc).__name__})"
 
 
@@ -162,8 +156,9 @@ def _valid_heatmap(hm: Any) -> bool:
 
 # -- HTML --------------------------------------------------------------------------------------
 def e(text: Any) -> str:
-    """HTML-escape any value (quotes included, for attributes)."""
-    return html.escape("" if text is None else str(text), quote=True)
+    """HTML-escape any value (quotes included, for attributes), control characters and the bytes
+    of non-UTF-8 names escaped first (:func:`forensics.safe.escape`)."""
+    return html.escape(escape(text), quote=True)
 
 
 def _json_block(value: Any) -> str:
@@ -432,7 +427,8 @@ REPORT_JS = r"""
   viewBtn.addEventListener('click',function(){
     var g=document.body.classList.toggle('gallery'); viewBtn.textContent=g?'table view':'gallery view';});
   // CSV of the rows the filter shows, in the order shown
-  function cell(v){v=(v===null||v===undefined)?'':String(v); return /[",\r\n]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
+  function cell(v){v=(v===null||v===undefined)?'':String(v); if(/^[=+\-@\t\r]/.test(v)) v="'"+v; // OWASP: no formulas
+    return /[",\r\n]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
   function csv(){
     var out=[['source','path','sha256','probability','verdict','basis','headline','generator','mark'].join(',')];
     visibleInOrder().forEach(function(i){var r=byI[i];
@@ -602,10 +598,7 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
     ``source``) with the engine's own intake, when they can be read here; a placeholder
     otherwise. Rows are sorted by P(AI), highest first.
     """
-    try:
-        rows = read_results(results)
-    except OSError as exc:
-        raise ForensicsError(f"{results}: cannot read the results ({exc.strerror or exc})") from None
+    rows, unreadable, dropped = load_rows(results)
     good = [r for r in rows if isinstance(r.get("probability"), (int, float)) and not isinstance(r.get("probability"), bool)
             and math.isfinite(r["probability"]) and "error" not in r]
     bad = [r for r in rows if isinstance(r.get("error"), dict)]
@@ -633,6 +626,8 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
         if note and note.startswith("file changed"):
             n_changed += 1
         row = panel_row(r, path, rgb, note)
+        if id(r) in dropped:
+            row["meta"].append(["report", dropped[id(r)]])
         image = r.get("image") if isinstance(r.get("image"), dict) else {}
         warn, verdict, headline, p = _intake_warning(image), row["verdict"], row["headline"], row["p"]
         basis_counts[row["basis"]] += 1
@@ -685,7 +680,7 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
     versions = sorted({str((r.get("versions") or {}).get("forensics")) for r in good if isinstance(r.get("versions"), dict)})
     settings = sorted({str(r["scan"].get("settings"))[:12] for r in rows if isinstance(r.get("scan"), dict)})
     title = title or f"forensics report: {Path(results).name}"
-    report_id = hashlib.sha256("\n".join(sorted(d["key"] for d in data_rows)).encode()).hexdigest()[:16]
+    report_id = hashlib.sha256("\n".join(sorted(d["key"] for d in data_rows)).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     chips = "".join(f'<span><span class="badge v-{v}">{VERDICT_LABELS[v]}</span> {counts.get(v, 0)}</span>'
                     for v in VERDICT_LABELS) + f'<span>errors {len(bad)}</span>'
     basis_chips = "".join(f"<span>{e(BASIS_LABELS.get(k, k))} {n}</span>" for k, n in basis_counts.most_common())
@@ -693,7 +688,8 @@ def build_report(results: str | os.PathLike, output: str | os.PathLike, *, thumb
     filters = "".join(
         f'<label><input type="checkbox" class="vf" value="{v}" checked> {VERDICT_LABELS[v]} ({counts.get(v, 0)})</label>'
         for v in VERDICT_LABELS) + f'<label><input type="checkbox" class="vf" value="error" checked> errors ({len(bad)})</label>'
-    payload = {"id": report_id, "scale": scale, "rows": data_rows,
+    err_rows += "".join(f'<tr><td>line {n}</td><td>unreadable row</td><td>{e(why)}</td></tr>' for n, why in unreadable)
+    payload = {"id": report_id, "scale": scale, "rows": for_terminal(data_rows),
                "csv_name": f"{Path(results).stem}-marks.csv"}
     ran = {str(sig.get("name")) for r in good for sig in r.get("signals") or [] if isinstance(sig, dict) and sig.get("status") == "ok"}
     footer = "; ".join(f"<b>{e(n)}</b> did not run ({e(why)})" for n, why in unavailable.items())
@@ -733,8 +729,8 @@ width). Click a row for the image, its heatmaps and evidence; keys: &larr; &rarr
 {"".join(body_rows)}
 </tbody></table></div>
 <div id="gallery">{"".join(tiles)}</div>
-<div id="errors"><h2>Inputs that could not be analysed ({len(bad)})</h2>
-{f'<table class="errors"><colgroup><col style="width:30%"><col style="width:150px"><col></colgroup><thead><tr><th>file</th><th>error</th><th>message</th></tr></thead><tbody>{err_rows}</tbody></table>' if bad else '<p class="small">none</p>'}
+<div id="errors"><h2>Inputs that could not be analysed ({len(bad) + len(unreadable)})</h2>
+{f'<table class="errors"><colgroup><col style="width:30%"><col style="width:150px"><col></colgroup><thead><tr><th>file</th><th>error</th><th>message</th></tr></thead><tbody>{err_rows}</tbody></table>' if err_rows else '<p class="small">none</p>'}
 </div>
 {f'<footer class="note">{footer}</footer>' if footer else ""}
 <aside id="detail" hidden aria-label="image detail"></aside>
@@ -746,7 +742,175 @@ width). Click a row for the image, its heatmaps and evidence; keys: &larr; &rarr
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
-    return ReportSummary(str(out), len(rows), len(good), len(bad), n_thumbs, n_changed)
+    return ReportSummary(str(out), len(rows), len(good), len(bad), n_thumbs, n_changed, len(unreadable))
+
+
+# -- reading the rows -----------------------------------------------------------------------------
+#: Longest line read as a row (a row with every signal's 64 x 64 heatmap is under 1 MB); a
+#: longer one is listed as unreadable without being parsed.
+MAX_ROW_BYTES = 8 * 1024 * 1024
+
+
+def load_rows(results: str | os.PathLike) -> tuple[list[dict[str, Any]], list[tuple[int, str]], dict[int, str]]:
+    """``(rows, unreadable, dropped)`` of a results file: the latest valid row per file; each
+    line that is not a valid row as ``(line number, reason)`` (the reason names the field and
+    the rule, never the value); and a note per row (by ``id``) whose oversized heatmaps were
+    dropped. Raises :class:`ForensicsError` when the file cannot be read or holds no result row
+    at all (an image, a CSV...): it is not a results file."""
+    from forensics.analysis import JSON_HEATMAP_MAX_SIDE
+
+    validators = _validators()
+    latest: dict[str, dict[str, Any]] = {}
+    unreadable: list[tuple[int, str]] = []
+    dropped: dict[int, str] = {}
+    rows_seen = lines = 0
+    try:
+        fh = open(results, "rb")
+    except OSError as exc:
+        raise ForensicsError(f"{results}: cannot read the results ({exc.strerror or exc})") from None
+    with fh:
+        for n, line, size in _lines(fh):
+            if line is None:
+                unreadable.append((n, f"a line of {size:,} bytes, above the {MAX_ROW_BYTES >> 20} MiB limit of a row"))
+                lines += 1
+                continue
+            if not line.strip():
+                continue
+            lines += 1
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):
+                unreadable.append((n, "not JSON"))
+                continue
+            if not isinstance(row, dict):
+                unreadable.append((n, "not a JSON object"))
+                continue
+            rows_seen += row.get("schema") == "forensics.analysis"
+            why, note = _row_problem(row, validators, JSON_HEATMAP_MAX_SIDE)
+            if why:
+                unreadable.append((n, why))
+                continue
+            latest[row_key(row)] = row
+            if note:
+                dropped[id(row)] = note
+    if lines and not rows_seen:
+        raise ForensicsError(f"{results}: not a results file (no line is a result row of `forensics scan`); "
+                             "give the JSON Lines file a scan wrote with -o")
+    return list(latest.values()), unreadable, dropped
+
+
+def _lines(fh: Any):
+    """``(line number, bytes or None when longer than MAX_ROW_BYTES, size)``, reading at most
+    ``MAX_ROW_BYTES + 1`` bytes of a line at once."""
+    n = 0
+    while True:
+        line = fh.readline(MAX_ROW_BYTES + 1)
+        if not line:
+            return
+        n += 1
+        if len(line) <= MAX_ROW_BYTES:
+            yield n, line, len(line)
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = fh.readline(1 << 20)
+            if not line:
+                break
+            size += len(line)
+        yield n, None, size
+
+
+def _validators() -> dict[int, Any]:
+    """A validator of the result schema per ``schema_version``: each older version is the current
+    one without what later versions added (2 lacks the base rate, the likelihood-ratio
+    thresholds and the decoded share; 1 also lacks ``headline``, ``basis`` and ``attribution``)."""
+    import copy
+
+    import jsonschema
+
+    from forensics.analysis import SCHEMA_VERSION, result_schema
+
+    added = {2: {"result": ("base_rate", "prior_log_odds"), "image": ("decoded_share",),
+                 "decision": ("base_rate", "log_lr_real")},
+             1: {"result": ("headline", "basis", "attribution")}}
+    schema = result_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    out = {SCHEMA_VERSION: cls(schema)}
+    older = schema
+    for version in range(SCHEMA_VERSION - 1, 0, -1):
+        older = copy.deepcopy(older)
+        older["$defs"]["header"]["properties"]["schema_version"] = {"const": version}
+        result = older["$defs"]["result"]
+        for where, names in added.get(version, {}).items():
+            node = result if where == "result" else result["properties"][where]
+            node["required"] = [k for k in node["required"] if k not in names]
+        out[version] = cls(older)
+    return out
+
+
+def _row_problem(row: dict[str, Any], validators: dict[int, Any], max_side: int) -> tuple[str | None, str | None]:
+    """``(why the row is invalid, note on heatmaps dropped)``. Heatmaps are checked here, not by
+    the schema (thousands of numbers each): larger than ``max_side`` a side they are dropped."""
+    bad = _non_finite(row, "")
+    if bad is not None:
+        return f"{bad or 'row'}: not a finite number", None
+    version = row.get("schema_version")
+    validator = validators.get(version) if isinstance(version, int) and not isinstance(version, bool) else None
+    if validator is None:
+        return f"schema_version: expected one of {sorted(validators)}", None
+    maps: list[tuple[dict[str, Any], Any]] = []
+    notes = []
+    for s in row.get("signals") if isinstance(row.get("signals"), list) else []:
+        if isinstance(s, dict) and s.get("heatmap") is not None:
+            maps.append((s, s["heatmap"]))
+            s["heatmap"] = None
+    try:
+        from jsonschema.exceptions import best_match
+
+        err = best_match(validator.iter_errors(row))
+    finally:
+        for s, hm in maps:
+            s["heatmap"] = hm
+    if err is not None:
+        where = "/".join(str(p) for p in err.absolute_path) or "row"
+        return f"{where}: does not satisfy {err.validator} {json.dumps(err.validator_value, default=str)[:80]}", None
+    for s, hm in maps:
+        shape = _heat_shape(hm)
+        if shape is None:
+            return f"signals/{s.get('name')}/heatmap: not a grid of numbers in [0, 1]", None
+        if max(shape) > max_side:
+            s["heatmap"] = None
+            notes.append(f"{s.get('name')} heatmap dropped: {shape[0]} x {shape[1]} cells, above {max_side} a side")
+    return None, "; ".join(notes) or None
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """The path of the first NaN or infinity in ``value`` (``json`` reads ``NaN``), else ``None``."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        if isinstance(v, (dict, list, float)):
+            found = _non_finite(v, f"{where}/{k}" if where else str(k))
+            if found is not None:
+                return found
+    return None
+
+
+def _heat_shape(hm: Any) -> tuple[int, int] | None:
+    """``(rows, columns)`` of a heatmap grid of numbers in [0, 1] or null (no value there)."""
+    if not (isinstance(hm, list) and hm and all(isinstance(r, list) for r in hm)):
+        return None
+    widths = {len(r) for r in hm}
+    if len(widths) != 1 or 0 in widths:
+        return None
+    ok = all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1) for r in hm for x in r)
+    return (len(hm), widths.pop()) if ok else None
 
 
 def _bar(c: float | None, scale: float) -> str:

@@ -8,6 +8,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from forensics.attribution import short
 from forensics.errors import ForensicsError
+from forensics.safe import csv_row
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,14 @@ class ResultsFile:
 
     def _recover(self) -> None:
         assert self._fd is not None
-        size = os.fstat(self._fd).st_size
+        st = os.fstat(self._fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ForensicsError(f"{self.path}: not a regular file; -o expects a file name such as results.jsonl")
+        size = st.st_size
         data = os.pread(self._fd, size, 0) if size else b""
+        if data and not is_results_data(data):  # never cut or append to someone's file
+            raise ForensicsError(f"{self.path}: exists and is not a results file of `forensics scan` (its first line "
+                                 "is not a JSON row); nothing was written to it: choose another -o")
         cut = data.rfind(b"\n") + 1
         tail = data[cut:]
         if tail:
@@ -111,6 +119,18 @@ class ResultsFile:
             self.sync()
             os.close(self._fd)  # releases the lock
             self._fd = None
+
+
+#: How every row the engine writes begins (``json.dumps`` of a row: ``schema`` comes first).
+ROW_START = b'{"schema": "forensics.analysis"'
+
+
+def is_results_data(data: bytes) -> bool:
+    """``data`` (a file's first bytes or all of it) starts as a results file: with a JSON object
+    line, or a row cut by a kill (blank lines first are allowed). An image, a CSV or a text file
+    does not."""
+    head = data.lstrip(b"\r\n")
+    return head.startswith(ROW_START) or _parse(head.split(b"\n", 1)[0]) is not None
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
@@ -225,20 +245,19 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
                 names.append(s["name"])
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    try:
+        fh = open(tmp, "w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ForensicsError(f"{tmp}: cannot write the CSV ({exc.strerror or exc})") from None
+    with fh:
         w = csv.writer(fh)
-        w.writerow(["path", "sha256", "probability", "verdict", *[f"contribution_{n}" for n in names], "error"])
+        w.writerow(csv_row(["path", "sha256", "probability", "verdict", *[f"contribution_{n}" for n in names], "error"]))
         for row in rows:
             contrib = {s["name"]: s.get("contribution") for s in row.get("signals") or []}
             err = row.get("error")
-            w.writerow([row.get("source"), row.get("sha256") or (row.get("scan") or {}).get("sha256") or "",
-                        _fmt(row.get("probability")), row.get("verdict") or "",
-                        *[_fmt(contrib.get(n)) for n in names],
-                        f"{err['type']}: {err['message']}" if isinstance(err, dict) else ""])
+            w.writerow(csv_row([row.get("source"), row.get("sha256") or (row.get("scan") or {}).get("sha256"),
+                                row.get("probability"), row.get("verdict"), *[contrib.get(n) for n in names],
+                                f"{err['type']}: {err['message']}" if isinstance(err, dict) else None]))
     os.replace(tmp, path)
-
-
-def _fmt(v: Any) -> str:
-    return "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
 
 

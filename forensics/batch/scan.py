@@ -19,11 +19,13 @@ stopped, losing and duplicating nothing: a partially written last line is cut of
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import sys
 import time
@@ -37,7 +39,7 @@ from forensics.analysis import SCHEMA_VERSION, Engine, error_row
 from forensics.errors import ForensicsError, ImageLoadError
 from forensics.formats import has_image_suffix
 from forensics.hashing import sha256_file
-from forensics.image import DEFAULT_MAX_PIXELS
+from forensics.image import DEFAULT_MAX_PIXELS, read_regular
 from forensics.version import __version__
 
 from .pool import TaskFailed, WorkerPool, make_engine, run_inline
@@ -45,6 +47,8 @@ from .results import ResultsFile, read_results, write_csv
 
 log = logging.getLogger(__name__)
 
+#: Largest @list file read (about a million paths).
+MAX_LIST_BYTES = 256 * 1024 * 1024
 #: Default per-file time limit in seconds (a worker past it is stopped and replaced).
 DEFAULT_TIMEOUT = 300.0
 HANDLER = "forensics.batch.scan:analyze_file"
@@ -58,7 +62,9 @@ def expand_inputs(specs: Iterable[str | os.PathLike]) -> list[str]:
     """Files named by ``specs``: folders (recursive, image suffixes, sorted), glob patterns,
     ``@list.txt`` files (one path per line; relative paths are relative to the list's folder;
     blank lines and ``#`` comments skipped) and plain paths, which are kept even when they do
-    not exist or are not images (they become error rows). Duplicates are dropped, order kept.
+    not exist or are not images (they become error rows). Links to folders are not followed
+    (so a link loop cannot hang a glob); a file named twice (or through a link) is kept once,
+    under the first name, order kept.
 
     Raises :class:`ForensicsError` when a ``@list`` cannot be read.
     """
@@ -66,7 +72,7 @@ def expand_inputs(specs: Iterable[str | os.PathLike]) -> list[str]:
     seen: set[str] = set()
 
     def add(p: str) -> None:
-        key = os.path.abspath(p)
+        key = os.path.realpath(p)
         if key not in seen:
             seen.add(key)
             out.append(p)
@@ -75,10 +81,11 @@ def expand_inputs(specs: Iterable[str | os.PathLike]) -> list[str]:
         spec = os.fspath(spec)
         if spec.startswith("@") and len(spec) > 1:
             listing = Path(spec[1:])
-            try:
-                lines = listing.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ForensicsError(f"{spec}: cannot read the file list ({exc}); expected a UTF-8 text file with one path per line") from None
+            try:  # a regular file only: a FIFO named as a list would block forever
+                lines = read_regular(listing, MAX_LIST_BYTES, ForensicsError, "a file list").decode("utf-8").splitlines()
+            except UnicodeDecodeError as exc:
+                raise ForensicsError(f"{spec}: cannot read the file list (not UTF-8 at byte {exc.start:,}); expected a "
+                                     "UTF-8 text file with one path per line") from None
             for line in lines:
                 line = line.strip()
                 if line and not line.startswith("#"):
@@ -95,23 +102,61 @@ def _expand_one(spec: str) -> list[str]:
     if os.path.isdir(spec):
         return _walk(spec)
     if not os.path.lexists(spec) and glob.has_magic(spec):
-        matches = sorted(glob.glob(spec, recursive=True))
+        matches = _glob(spec)
         if not matches:
             log.warning("%s: the pattern matched nothing", spec)
         files: list[str] = []
-        for m in matches:  # a matching folder is walked; anything else is taken as named
-            files.extend(_walk(m) if os.path.isdir(m) and not has_image_suffix(m) else [m])
+        for m in matches:  # a matching folder is walked, a link to one left out; anything else is taken as named
+            if os.path.isdir(m) and not has_image_suffix(m):
+                files.extend([] if os.path.islink(m) else _walk(m))
+            else:
+                files.append(m)
         return files
     return [spec]
 
 
+def _glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)``, sorted, except that ``**`` never follows a link
+    to a folder (``glob`` does, and loops forever on ``sub/up -> ..``). The folders before the
+    first wildcard are taken as they are; the rest is matched a path component at a time."""
+    parts = pattern.split(os.sep)
+    fixed = next(i for i, p in enumerate(parts) if glob.has_magic(p))
+    if "**" not in parts[fixed:]:
+        return sorted(glob.glob(pattern))
+    root = os.sep.join(parts[:fixed]) or ("." if not pattern.startswith(os.sep) else os.sep)
+    rest = [re.compile(fnmatch.translate(p)) if p != "**" else None for p in parts[fixed:]]
+    found = []
+    for top, dirs, files in os.walk(root):  # followlinks=False
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = os.path.relpath(top, root)
+        base = [] if rel == "." else rel.split(os.sep)
+        for name in dirs + sorted(files):
+            if not name.startswith(".") and _match(rest, [*base, name]):
+                found.append(os.path.join(top, name) if parts[:fixed] else os.path.relpath(os.path.join(top, name)))
+    return sorted(found)
+
+
+def _match(pattern: list[re.Pattern[str] | None], names: list[str]) -> bool:
+    """``names`` (path components) match ``pattern`` (``None`` is ``**``: any number of them)."""
+    ends = {0}  # positions in names reachable after the pattern's components so far
+    for part in pattern:
+        if part is None:
+            ends = set(range(min(ends), len(names) + 1)) if ends else ends
+        else:
+            ends = {i + 1 for i in ends if i < len(names) and part.fullmatch(names[i])}
+    return len(names) in ends
+
+
 def _walk(folder: str) -> list[str]:
+    """The regular files with an image suffix under ``folder`` (FIFOs, sockets and devices are
+    left out: they are never read), sorted; links to folders are not followed."""
     found = []
     for root, dirs, files in os.walk(folder, onerror=lambda e: log.warning("cannot list %s: %s", e.filename, e.strerror)):
         dirs.sort()
         for name in sorted(files):
-            if has_image_suffix(name):
-                found.append(os.path.join(root, name))
+            path = os.path.join(root, name)
+            if has_image_suffix(name) and os.path.isfile(path):
+                found.append(path)
     return found
 
 
@@ -177,9 +222,12 @@ def scan_row(engine, source: str, settings: str) -> dict[str, Any]:
         sha = row["sha256"]
     except FileNotFoundError:
         row, sha = error_row(source, ImageLoadError(f"{source}: no such file")), None
+    except OSError as exc:  # a link loop, a name too long, no permission: the reason, no traceback
+        row, sha = error_row(source, ImageLoadError(f"{source}: cannot read ({exc.strerror or type(exc).__name__})")), None
     except Exception as exc:  # ImageLoadError, and any engine failure: a row with the reason
         if not isinstance(exc, ImageLoadError):
-            log.warning("%s: analysis failed", source, exc_info=True)
+            # the traceback with -v only (logging at INFO): without it, one line and the row's reason
+            log.warning("%s: analysis failed (%s)", source, type(exc).__name__, exc_info=log.isEnabledFor(logging.INFO))
         row, sha = error_row(source, exc), file_sha256(source)
     row["scan"] = {"settings": settings, "path": os.path.abspath(source), "sha256": sha}
     return row

@@ -15,6 +15,7 @@ from forensics.batch.results import flatten
 from forensics.batch.scan import expand_inputs
 from forensics.calibration.probe import NAME as PROBE_NAME
 from forensics.errors import ImageLoadError
+from forensics.safe import csv_row, for_terminal, say
 from forensics.text import LEGEND, calibration_note, quiet_line, unavailable_note
 
 from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine
@@ -61,7 +62,7 @@ def _sample_path() -> str:
 
 
 def _usage(msg: str) -> int:
-    print(f"forensics analyze: {msg}", file=sys.stderr)
+    say(f"forensics analyze: {msg}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -81,7 +82,7 @@ def _inputs(args: argparse.Namespace) -> tuple[list[str], list[Any]] | str:
         elif args.recursive and os.path.isdir(f):
             found = expand_inputs([f])
             if not found:
-                print(f"forensics analyze: {f}: no image files in this folder", file=sys.stderr)
+                say(f"forensics analyze: {f}: no image files in this folder", file=sys.stderr)
             labels += found
             sources += found
         else:
@@ -126,24 +127,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for note in (unavailable_note(reasons),
                  calibration_note(eng.calibration.n_real, eng.calibration.alpha) if eng.calibration is not None else None):
         if note:
-            print(f"forensics: note: {note}", file=sys.stderr)
+            say(f"forensics: note: {note}", file=sys.stderr, multiline=True)
     writer = csv.writer(sys.stdout, lineterminator="\n") if fmt == "csv" else None
     names = [s.name for s in eng.signals_]
     if eng.calibration is not None and eng.calibration.probe is not None:
         names.append(PROBE_NAME)
     if writer is not None:
-        writer.writerow([*CSV_COLUMNS, *(f"contribution_{n}" for n in names), "error"])
+        writer.writerow(csv_row([*CSV_COLUMNS, *(f"contribution_{n}" for n in names), "error"]))
     failed = matched = 0
     first = True
     for label, (_, res) in zip(labels, eng.analyze_many(sources)):
         if isinstance(res, ImageLoadError):
             failed += 1
             res = _error(label, res, args.recursive)
-            print(f"forensics: error: {res}", file=sys.stderr)
+            say(f"forensics: error: {res}", file=sys.stderr)
             if fmt == "jsonl":
                 print(json.dumps(error_row(label, res)), flush=True)
             elif writer is not None:
-                writer.writerow([label, *[""] * (len(CSV_COLUMNS) - 1), *[""] * len(names), f"{type(res).__name__}: {res}"])
+                writer.writerow(csv_row([label, *[None] * (len(CSV_COLUMNS) - 1), *[None] * len(names), f"{type(res).__name__}: {res}"]))
             continue
         if label == STDIN:
             res = _relabel(res, STDIN)
@@ -152,12 +153,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             print(res.to_json(), flush=True)
         elif writer is not None:
             flat = flatten(res.to_dict(), names)
-            writer.writerow([_cell(flat[c]) for c in CSV_COLUMNS] + [_cell(flat[f"contribution_{n}"]) for n in names] + [""])
+            writer.writerow(csv_row([flat[c] for c in CSV_COLUMNS] + [flat[f"contribution_{n}"] for n in names] + [None]))
             sys.stdout.flush()
         elif args.quiet:
-            print(quiet_line(res), flush=True)
+            print(quiet_line(for_terminal(res)), flush=True)
         else:
-            print(("" if first else "\n") + res.explain(unavailable=False), flush=True)
+            print(("" if first else "\n") + for_terminal(res).explain(unavailable=False), flush=True)
         first = False
     if matched:
         return EXIT_MATCH
@@ -168,7 +169,3 @@ def _relabel(res: Any, source: str) -> Any:
     import dataclasses
 
     return dataclasses.replace(res, source=source)
-
-
-def _cell(v: Any) -> str:
-    return "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import warnings
 from typing import Any
 
 from forensics.calibration import fit_calibration
+from forensics.calibration.calibration import FORMAT
+from forensics.errors import ForensicsError
+from forensics.image import read_regular
+from forensics.jsonfile import MAX_JSON_BYTES
+from forensics.safe import say
 
-from .common import EXIT_INPUT, EXIT_OK, signal_list
+from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, signal_list
 
 
 def register(sub: Any) -> None:
@@ -28,20 +35,33 @@ def register(sub: Any) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    if os.path.lexists(args.output) and not _is_calibration(args.output):
+        say(f"forensics calibrate: {args.output}: exists and is not a calibration file; nothing was written to it: "
+            "choose another -o (such as calibration.json)", file=sys.stderr)
+        return EXIT_USAGE
     with warnings.catch_warnings():  # recorded in cal.warnings and printed below, once
         warnings.simplefilter("ignore", UserWarning)
         cal = fit_calibration(args.real, args.fake, target_fpr=args.target_fpr, signals=signal_list(args.signals),
                               name=args.name, plots_dir=args.plots, probe=args.probe, progress=not args.no_progress)
     cal.save(args.output)
-    print(f"wrote {args.output}: {cal.kind} calibration on {cal.n_real} real"
+    say(f"wrote {args.output}: {cal.kind} calibration on {cal.n_real} real"
           + (f" and {cal.data['n_fake']} fake" if cal.data.get("n_fake") else "") + f" images, target FPR {cal.alpha:g}")
     keys = ("auroc", "average_precision", "tpr_at_fpr_5pct", "brier", "ece")
     for label, key in (("held-out", "held_out"), ("CLIP probe alone, held-out", "probe_held_out")):
         held = cal.metrics.get(key)
         if held:
-            print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in held.items() if k in keys))
+            say(f"{label}: " + ", ".join(f"{k} {v}" for k, v in held.items() if k in keys))
     for w in cal.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        say(f"warning: {w}", file=sys.stderr)
     for e in cal.data.get("errors", []):
-        print(f"forensics: error: {e['error']}", file=sys.stderr)
+        say(f"forensics: error: {e['error']}", file=sys.stderr)
     return EXIT_INPUT if cal.data.get("n_errors") else EXIT_OK
+
+
+def _is_calibration(path: str) -> bool:
+    """``path`` is a calibration file (any version) this command may replace."""
+    try:
+        data = read_regular(path, MAX_JSON_BYTES)
+        return json.loads(data).get("format") == FORMAT
+    except (ForensicsError, ValueError, AttributeError):
+        return False

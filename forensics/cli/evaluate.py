@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from forensics.evaluation.evaluate import DEFAULT_CONDITIONS, evaluate
+from forensics.safe import say
 
 from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine, signal_list
 
@@ -48,13 +49,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   include_training=args.include_training, limit=args.limit, sample_per_class=args.sample_per_class,
                   seed=args.seed, workers=max(0, args.workers), progress=not args.no_progress)
     for n in ev.notes:
-        print(n, file=sys.stderr)
+        say(n, file=sys.stderr, multiline=True)
     print(f"evaluate: used {ev.n_used} of {ev.n_labelled} labelled images; {ev.n_excluded_training} excluded as the "
           f"fusion's training files" if not ev.include_training else
           f"evaluate: used {ev.n_used} of {ev.n_labelled} labelled images, training files included", file=sys.stderr)
-    print(json.dumps(ev.to_dict(), indent=2) if args.json else ev.markdown())
+    if args.json:
+        print(json.dumps(ev.to_dict(), indent=2))
+    else:
+        say(ev.markdown(), multiline=True)
     if args.output:
-        print(f"wrote {args.output}/evaluation.md, metrics.json and plots", file=sys.stderr)
+        say(f"wrote {args.output}/evaluation.md, metrics.json and plots", file=sys.stderr)
     for err in ev.errors[:20]:
-        print(f"forensics: error: {err['path']} ({err['condition']}): {err['error']}", file=sys.stderr)
+        say(f"forensics: error: {err['path']} ({err['condition']}): {err['error']}", file=sys.stderr)
     return EXIT_INPUT if ev.errors else EXIT_OK

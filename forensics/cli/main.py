@@ -3,7 +3,7 @@
 Exit codes: 0 success; 1 some inputs could not be read (the others are still reported);
 2 usage or configuration error (bad option, unknown signal, unreadable or mismatched
 calibration or fusion file, too few readable images to calibrate, a scan PATH that does not
-exist); 3 ``analyze --fail-on`` matched a file; 130 ``scan`` interrupted.
+exist, an -o that exists and is not a file of the kind the command writes); 3 ``analyze --fail-on`` matched a file; 130 ``scan`` interrupted.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from forensics.errors import ForensicsError, ImageLoadError
 from forensics.image import quiet_decoder_warnings
 from forensics.malloc import reuse_pixel_buffers
+from forensics.safe import LogFormatter, say
 from forensics.version import __version__
 
 from . import analyze, calibrate, evaluate, report, scan, serve, signals, weights
@@ -40,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     reuse_pixel_buffers()
     if not args.verbose:
         quiet_decoder_warnings()
@@ -50,8 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_INPUT
     except ImageLoadError as exc:
-        print(f"forensics: error: {exc}", file=sys.stderr)
+        say(f"forensics: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except ForensicsError as exc:  # an unknown signal name is one (UnknownSignalError); a bug is not
-        print(f"forensics: error: {exc}", file=sys.stderr)
+        say(f"forensics: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,6 +13,7 @@ from typing import Any
 from forensics.batch.results import read_results
 from forensics.batch.scan import DEFAULT_TIMEOUT, expand_inputs, scan
 from forensics.image import is_url
+from forensics.safe import say
 
 from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine, signal_list
 
@@ -68,7 +69,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
             summary = distributed.scan(args.paths, args.output, address=args.address, num_cpus=args.num_cpus, **options)
     else:
         summary = scan(args.paths, args.output, workers=args.workers, **options)
-    print(json.dumps(summary.to_dict()) if args.json else summary.format(), flush=True)
+    if args.json:
+        print(json.dumps(summary.to_dict()), flush=True)
+    else:
+        say(summary.format(), multiline=True)
     if summary.errors:
         _name_errors(args.paths, args.output)
     if summary.interrupted:
@@ -84,10 +88,10 @@ def _check_paths(paths: list[str]) -> int:
         if p.startswith("@") and len(p) > 1:
             continue  # expand_inputs reports an unreadable list
         if is_url(p):
-            print(f"forensics scan: {p}: URLs are never fetched; download the files first", file=sys.stderr)
+            say(f"forensics scan: {p}: URLs are never fetched; download the files first", file=sys.stderr)
             bad += 1
         elif not os.path.lexists(p) and not glob.has_magic(p):
-            print(f"forensics scan: {p}: no such file or folder", file=sys.stderr)
+            say(f"forensics scan: {p}: no such file or folder", file=sys.stderr)
             bad += 1
     return EXIT_USAGE if bad else 0
 
@@ -100,4 +104,4 @@ def _name_errors(paths: list[str], output: str) -> None:
         if isinstance(err, dict) and sc.get("path") in wanted:
             msg, source = str(err.get("message")), str(row.get("source"))
             where = "" if msg.startswith(source) else f"{source}: "
-            print(f"forensics: error: {where}{msg} ({err.get('type')})", file=sys.stderr)
+            say(f"forensics: error: {where}{msg} ({err.get('type')})", file=sys.stderr)

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from forensics.safe import say
 from forensics.signals import signal_table
 
 from .common import EXIT_OK
@@ -25,5 +26,5 @@ def cmd_signals(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             state = "available" if r["available"] else "unavailable"
-            print(f"{r['name']:<20} {r['version'] or '-':<8} {state}" + (f": {r['reason']}" if r["reason"] else ""))
+            say(f"{r['name']:<20} {r['version'] or '-':<8} {state}" + (f": {r['reason']}" if r["reason"] else ""))
     return EXIT_OK

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from forensics.errors import ForensicsError
+from forensics.safe import say
 from forensics.weights.install import add, download, status
 from forensics.weights.store import home
 
@@ -43,27 +44,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"weight store: {home() / 'weights'}")
+    say(f"weight store: {home() / 'weights'}")
     for r in rows:
         state = "installed" if r["installed"] else ("BROKEN" if r["problem"] else "not installed")
-        print(f"\n{r['name']}  [{state}]  used by: {r['signal'] or '-'}")
+        say(f"\n{r['name']}  [{state}]  used by: {r['signal'] or '-'}", multiline=True)
         if r["description"]:
-            print(f"  {r['description']}")
-        print(f"  file:    {r['file'] or '-'}   source: {r['source'] or 'local only'}")
-        print(f"  dir:     {r['dir']}")
+            say(f"  {r['description']}")
+        say(f"  file:    {r['file'] or '-'}   source: {r['source'] or 'local only'}")
+        say(f"  dir:     {r['dir']}")
         if r.get("installed_from"):
-            print(f"  from:    {r['installed_from']}")
-        print(f"  sha256:  {r['sha256'] or '(recorded at install)'}")
-        print(f"  licence: {r['licence'] or '-'}")
+            say(f"  from:    {r['installed_from']}")
+        say(f"  sha256:  {r['sha256'] or '(recorded at install)'}")
+        say(f"  licence: {r['licence'] or '-'}")
         if r["problem"]:
-            print(f"  problem: {r['problem']}")
+            say(f"  problem: {r['problem']}")
     return 0
 
 
 def _installed(side: dict[str, Any]) -> int:
-    print(f"installed {side['name']}: {side['file']} sha256 {side['sha256']}")
-    print(f"  onnx {side['onnx']['file']} (torch vs onnxruntime max abs diff {side['onnx']['parity_max_abs']:.2e})")
-    print(f"  licence: {side['licence']}")
+    say(f"installed {side['name']}: {side['file']} sha256 {side['sha256']}")
+    say(f"  onnx {side['onnx']['file']} (torch vs onnxruntime max abs diff {side['onnx']['parity_max_abs']:.2e})")
+    say(f"  licence: {side['licence']}")
     return 0
 
 
@@ -71,7 +72,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     try:
         return _installed(download(args.name))
     except ForensicsError as exc:
-        print(f"forensics weights download: error: {exc}", file=sys.stderr)
+        say(f"forensics weights download: error: {exc}", file=sys.stderr)
         return 1
 
 
@@ -79,5 +80,5 @@ def cmd_add(args: argparse.Namespace) -> int:
     try:
         return _installed(add(args.name, args.path))
     except ForensicsError as exc:
-        print(f"forensics weights add: error: {exc}", file=sys.stderr)
+        say(f"forensics weights add: error: {exc}", file=sys.stderr)
         return 1

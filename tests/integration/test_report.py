@@ -160,6 +160,30 @@ def test_rows_scanned_before_schema_2_still_render(scanned, tmp_path):
     assert all(r["headline"].endswith("scanned before the verdict's basis was recorded") for r in data["rows"])
 
 
+def test_rows_scanned_under_schema_2_still_render(scanned, tmp_path):
+    """Rows written before the base rate (schema 2: no base_rate, prior_log_odds, decoded_share or
+    likelihood-ratio thresholds) are results, not unreadable lines."""
+    d, _, _ = scanned
+    old = tmp_path / "v2.jsonl"
+    rows = [json.loads(x) for x in (d / "results.jsonl").read_text().splitlines()]
+    with open(old, "w") as fh:
+        for r in rows:
+            if "error" not in r:
+                r.pop("base_rate"), r.pop("prior_log_odds"), r["image"].pop("decoded_share")
+                for k in ("base_rate", "log_lr_ai", "log_lr_real"):
+                    r["decision"].pop(k, None)
+            r["schema_version"] = 2
+            fh.write(json.dumps(r) + "\n")
+    summary = build_report(old, tmp_path / "v2.html", thumbnails=False)
+    assert (summary.results, summary.errors, summary.unreadable) == (12, 2, 0)
+    r = next(r for r in rows if "error" not in r)
+    r["schema_version"] = 4  # a version this engine does not know is listed as unreadable, not guessed at
+    old.write_text(json.dumps(r) + "\n")
+    summary = build_report(old, tmp_path / "v4.html", thumbnails=False)
+    assert (summary.results, summary.unreadable) == (0, 1)
+    assert "schema_version: expected one of [1, 2, 3]" in (tmp_path / "v4.html").read_text()
+
+
 # -- in a browser: the system Chromium, driven through Playwright (nothing is downloaded) ---------
 def open_report(browser, page_path: Path, width: int):
     ctx = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
