@@ -11,6 +11,8 @@ from forensics.image import DEFAULT_MAX_PIXELS
 from forensics.numeric import check_base_rate
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+#: a bug (sysexits' EX_SOFTWARE): one line on stderr, the traceback only with -v
+EXIT_INTERNAL = 70
 
 
 def signal_list(text: str | None) -> list[str] | None:

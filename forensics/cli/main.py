@@ -3,7 +3,8 @@
 Exit codes: 0 success; 1 some inputs could not be read (the others are still reported);
 2 usage or configuration error (bad option, unknown signal, unreadable or mismatched
 calibration or fusion file, too few readable images to calibrate, a scan PATH that does not
-exist, an -o that exists and is not a file of the kind the command writes); 3 ``analyze --fail-on`` matched a file; 130 ``scan`` interrupted.
+exist, an -o that exists and is not a file of the kind the command writes); 3 ``analyze --fail-on`` matched a file; 70 internal error (a bug: one line, the traceback with ``-v``);
+130 ``scan`` interrupted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from forensics.safe import LogFormatter, say
 from forensics.version import __version__
 
 from . import analyze, calibrate, evaluate, report, scan, serve, signals, weights
-from .common import EXIT_INPUT, EXIT_USAGE
+from .common import EXIT_INPUT, EXIT_INTERNAL, EXIT_USAGE
 
 #: The subcommand modules, in ``--help`` order: each has ``register(subparsers)``, which adds
 #: its parser(s) and sets ``func`` (returning an exit code) as the parser default.
@@ -58,3 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ForensicsError as exc:  # an unknown signal name is one (UnknownSignalError); a bug is not
         say(f"forensics: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a bug: named in one line, the traceback only with -v
+        if args.verbose:
+            raise
+        say(f"forensics: internal error ({type(exc).__name__}: {str(exc)[:200]}); "
+            "rerun with -v for the traceback, and please report it", file=sys.stderr)
+        return EXIT_INTERNAL

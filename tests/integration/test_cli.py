@@ -151,13 +151,17 @@ def test_decisive_metadata_is_named(tmp_path, capsys):
 
 
 def test_an_internal_key_error_is_not_reported_as_a_usage_error(monkeypatch, capsys):
-    """Exit 2 means the user's input or configuration; a KeyError from a bug must surface."""
+    """Exit 2 means the user's input or configuration; a KeyError from a bug must surface: as an
+    internal error in one line (exit 70), and with -v as the exception itself."""
     def broken() -> list[dict]:
         raise KeyError("internal table")
 
     monkeypatch.setattr("forensics.cli.signals.signal_table", broken)
+    assert main(["signals"]) == 70
+    err = capsys.readouterr().err
+    assert "internal error (KeyError: 'internal table'); rerun with -v" in err and "Traceback" not in err
     with pytest.raises(KeyError, match="internal table"):
-        main(["signals"])
+        main(["-v", "signals"])
     assert main(["analyze", "--sample", "--signals", "nope"]) == 2  # UnknownSignalError still is
     assert "unknown signal 'nope'" in capsys.readouterr().err
 
