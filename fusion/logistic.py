@@ -128,6 +128,11 @@ class LogisticFusion:
         decisive_logit: the least logit when a decisive feature fires (6.91: P >= 0.999).
         class_weight: ``"balanced"`` weighs each class by ``n / (2 * n_class)``, so the fitted
             intercept assumes even prior odds instead of the training set's class ratio.
+        fit_intercept: learn the intercept; ``False`` keeps it at 0, the prior log-odds at even
+            odds, so that an image without evidence gets P(AI) = 0.5.
+        with_mean: centre each fitted feature at its mean over the training rows; ``False``
+            keeps ``center = 0``, for scores that are already log-odds at even odds (0 = no
+            evidence either way), so that a contribution has the sign of its score.
         random_state: seed of the drop augmentation.
 
     Fitted attributes: ``features_`` (dict by name), ``intercept_``, ``feature_names_in_``
@@ -139,7 +144,8 @@ class LogisticFusion:
     def __init__(self, *, C: float = 1.0, drop_rate: float = 0.3, n_drop_copies: int = 4,
                  clip: float = 5.0, priors: Mapping[str, Feature] | None = None,
                  thresholds: Mapping[str, float] | None = None, decisive_logit: float = 6.91,
-                 class_weight: str | None = None, random_state: int = 0):
+                 class_weight: str | None = None, fit_intercept: bool = True, with_mean: bool = True,
+                 random_state: int = 0):
         self.C = C
         self.drop_rate = drop_rate
         self.n_drop_copies = n_drop_copies
@@ -148,6 +154,8 @@ class LogisticFusion:
         self.thresholds = thresholds
         self.decisive_logit = decisive_logit
         self.class_weight = class_weight
+        self.fit_intercept = fit_intercept
+        self.with_mean = with_mean
         self.random_state = random_state
 
     # -- fitting -----------------------------------------------------------------------
@@ -171,7 +179,7 @@ class LogisticFusion:
         seen = np.isfinite(X).any(axis=0)
         if not seen.all():
             raise FusionError(f"features {[n for n, ok in zip(names, seen) if not ok]} have no scores in the training rows")
-        center = np.nanmean(X, axis=0)
+        center = np.nanmean(X, axis=0) if self.with_mean else np.zeros(len(names))
         scale = np.nanstd(X, axis=0)
         scale = np.where(scale > 1e-12, scale, 1.0)
         Z = np.clip((X - center) / scale, -self.clip, self.clip)
@@ -187,7 +195,7 @@ class LogisticFusion:
         Zs = [Z] + [Z * (rng.random(Z.shape) >= self.drop_rate) for _ in range(self.n_drop_copies)]
         reps = len(Zs)
         coef, intercept = _fit_logistic(np.vstack(Zs), np.tile(target, reps), np.tile(offset, reps),
-                                        np.tile(weight, reps) / reps, self.C)
+                                        np.tile(weight, reps) / reps, self.C, fit_intercept=self.fit_intercept)
         feats = {n: Feature(n, "fitted", float(c), float(m), float(s), self.clip)
                  for n, c, m, s in zip(names, coef, center, scale)}
         feats.update(priors)
@@ -326,7 +334,7 @@ class LogisticFusion:
             "thresholds": self.thresholds_,
             "params": {"C": self.C, "drop_rate": self.drop_rate, "n_drop_copies": self.n_drop_copies,
                        "clip": self.clip, "decisive_logit": self.decisive_logit, "class_weight": self.class_weight,
-                       "random_state": self.random_state},
+                       "fit_intercept": self.fit_intercept, "with_mean": self.with_mean, "random_state": self.random_state},
             "signals": self.signals_,
             "metrics": self.metrics_,
             "provenance": self.provenance_,
@@ -379,15 +387,17 @@ class LogisticFusion:
         return cls.from_dict(read_json(path, FusionError, "fusion"), source=str(path))
 
 
-_PARAMS = {"C", "drop_rate", "n_drop_copies", "clip", "decisive_logit", "class_weight", "random_state"}
+_PARAMS = {"C", "drop_rate", "n_drop_copies", "clip", "decisive_logit", "class_weight", "fit_intercept", "with_mean",
+           "random_state"}
 
 
 def platt_scale(part: Sequence[float], offset: Sequence[float], y: Sequence[int], *,
-                balanced: bool = True) -> tuple[float, float]:
+                balanced: bool = True, shift: bool = True) -> tuple[float, float]:
     """Platt scaling of a fusion's fitted part on rows it was not fitted on (held-out
     families): the ``(a, b)`` that maximise the likelihood of ``sigmoid(a * part + b + offset)``,
     classes weighed equally when ``balanced``; rows whose ``part`` is NaN (decisive) are left
-    out. A fusion fitted on the generators it knows is off in scale or shift on the next one;
+    out. ``shift=False`` keeps ``b = 0``: a scale alone keeps a fusion's neutral point (no
+    evidence, P = 0.5) where it is. A fusion fitted on the generators it knows is off in scale or shift on the next one;
     :meth:`LogisticFusion.rescale` then applies the scale it has there."""
     part, offset, y_arr = (np.asarray(v, dtype=float) for v in (part, offset, y))
     keep = np.isfinite(part)
@@ -396,7 +406,7 @@ def platt_scale(part: Sequence[float], offset: Sequence[float], y: Sequence[int]
     if counts.min() < 5:
         raise FusionError(f"Platt scaling needs at least 5 rows of each class; got {counts[0]} real, {counts[1]} AI")
     weight = len(y_arr) / (2.0 * counts[y_arr]) if balanced else np.ones(len(y_arr))
-    coef, b = _fit_logistic(part[:, None], y_arr.astype(float), offset, weight, 1e6)
+    coef, b = _fit_logistic(part[:, None], y_arr.astype(float), offset, weight, 1e6, fit_intercept=shift)
     if not coef[0] > 0:
         raise FusionError(f"Platt scaling found no positive scale (a = {coef[0]:.3g}): the fitted part does not rank these rows")
     return float(coef[0]), b
@@ -441,11 +451,12 @@ def _num(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _fit_logistic(Z: np.ndarray, y: np.ndarray, offset: np.ndarray, weight: np.ndarray, C: float) -> tuple[np.ndarray, float]:
+def _fit_logistic(Z: np.ndarray, y: np.ndarray, offset: np.ndarray, weight: np.ndarray, C: float, *,
+                  fit_intercept: bool = True) -> tuple[np.ndarray, float]:
     """L2-penalised logistic regression with a fixed per-row offset (the prior features' sum),
     targets in [0, 1] and row weights; scikit-learn's objective
     ``0.5*||w||^2 + C * sum(weight * logloss)``, which its ``LogisticRegression`` cannot take
-    with offsets or soft targets."""
+    with offsets or soft targets. Without ``fit_intercept`` the intercept stays 0."""
     from scipy.optimize import minimize
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -454,7 +465,7 @@ def _fit_logistic(Z: np.ndarray, y: np.ndarray, offset: np.ndarray, weight: np.n
         ll = weight * (np.logaddexp(0, t) - y * t)
         p = sigmoid(t)
         g = weight * (p - y)
-        return 0.5 * w @ w + C * ll.sum(), np.append(w + C * (Z.T @ g), C * g.sum())
+        return 0.5 * w @ w + C * ll.sum(), np.append(w + C * (Z.T @ g), C * g.sum() if fit_intercept else 0.0)
 
     res = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B")
     return res.x[:-1], float(res.x[-1])

@@ -19,16 +19,22 @@ Run after ``scripts/fit_pixel_heads.py``, ``scripts/train_npr.py --oof`` and
   hold on both. Classes are balanced (even prior odds) and fitted features are dropped at
   random (``drop_rate`` 0.3), so that the rest still give a meaningful probability when one
   cannot run.
+* One neutral point: each pixel signal's score is a log-odds at even odds (0 = no evidence
+  either way), so its feature is not centred (``center`` 0) and the intercept is not fitted
+  (0, the prior log-odds at even odds). A signal that did not run adds 0, an image with no
+  evidence gets P = 0.5, and a contribution has the sign of its score.
 * Metadata and neural signals enter with the priors their classes declare (``prior``,
-  ``decisive_at``); their scores on each row move the intercept's fit as offsets.
+  ``decisive_at``); their scores on each row enter the fit as offsets.
 * The fitted part is then Platt-rescaled (``LogisticFusion.rescale``) to the scale it has on
-  families it did not see: fitted on the families it knows, it is off on the next one (here
-  it rated held-out families' AI images too low: a shift of about +0.55 log-odds, a scale of
-  about 1). The scale and shift are fitted on out-of-fold fused scores (each fold scored by a
-  fusion fitted without it), so the probability is calibrated for the next generator.
-* Verdict thresholds are chosen on the same held-out scores under the same rescaling: ``ai``
-  keeps 1 % of held-out reals above it and ``real`` 3 % of held-out AI images below it (aiming
-  at 2 % and 5 % on new sources and families). For the evaluation, each fold's fusion, its
+  families it did not see: fitted on the families it knows, it is over- or under-confident on
+  the next one. The scale alone is fitted (no shift, which would move the neutral point), on
+  out-of-fold fused scores (each fold scored by a fusion fitted without it).
+* Verdict thresholds are chosen on the same held-out scores under the same rescaling, with every
+  AI family and every real source weighed alike (the GAN families and laundered copies count as
+  much as the large, easy sets): ``ai`` keeps 1 % of held-out reals above it and ``real`` 3 % of
+  held-out AI images below it (aiming at 2 % and 5 % on new sources and families). At even odds
+  a threshold ``p`` is the likelihood ratio ``p / (1 - p)``, which the fusion's metrics state.
+  For the evaluation, each fold's fusion, its
   rescaling and its thresholds all come from the other folds (fusions fitted without the fold
   and a second one, scored on that second one). A fusion fitted on in-distribution scores would
   place them where only the last generator's images fall.
@@ -70,30 +76,47 @@ def score_rows(cache: Path, rows: list[dict]) -> dict[str, list[dict]]:
     npr = np.load(cache / "oof_npr.npz")
     meta = json.loads((cache / "metadata.json").read_text())
     px = {c: SAME_PIXELS.get(c, c) for c in CONDITIONS}
-    pixel = {"dct": {c: heads[f"dct_{px[c]}"] for c in CONDITIONS}, "effnet_probe": {c: heads[f"eff_{px[c]}"] for c in CONDITIONS},
-             "npr": {c: npr[px[c]] for c in CONDITIONS}}
+    pixel = {"dct": {c: heads[f"dct_{px[c]}"] for c in CONDITIONS if f"dct_{px[c]}" in heads},
+             "effnet_probe": {c: heads[f"eff_{px[c]}"] for c in CONDITIONS}, "npr": {c: npr[px[c]] for c in CONDITIONS}}
     out = {}
     for c in CONDITIONS:
         out[c] = []
         for i in range(len(rows)):
             row = dict(meta[i].get(c, {}))
             for s in PIXEL:
+                if c not in pixel[s]:  # no dct scores: the cache was made without pixel_data.py --dct
+                    continue
                 v = float(pixel[s][c][i])
                 row[s] = v if np.isfinite(v) else None
             out[c].append(row)
     return out
 
 
-def thresholds(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    ai = float(np.quantile(p[y == 0], 1 - REAL_AS_AI, method="higher"))
-    real = float(np.quantile(p[y == 1], AI_AS_REAL, method="lower"))
+def weighted_quantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
+    """The least value of ``v`` at or below which lies a share ``q`` of the weight ``w``."""
+    order = np.argsort(v, kind="stable")
+    cum = np.cumsum(w[order]) / w.sum()
+    return float(v[order][min(int(np.searchsorted(cum, q)), len(v) - 1)])
+
+
+def thresholds(y: np.ndarray, p: np.ndarray, family: np.ndarray) -> dict[str, float]:
+    """Verdict thresholds with every AI family and every real source weighed alike, so that the
+    hard cases (GAN families, small real sources) count as much as the large, easy ones."""
+    w = np.zeros(len(y))
+    for f in np.unique(family):
+        m = family == f
+        w[m] = 1.0 / m.sum()
+    ai = weighted_quantile(p[y == 0], w[y == 0], 1 - REAL_AS_AI)
+    real = weighted_quantile(p[y == 1], w[y == 1], AI_AS_REAL)
     ai = min(max(ai, 1e-6), 1 - 1e-6)
     return {"ai": round(ai, 6), "real": round(min(real, ai), 6)}
 
 
 def make(thr: dict[str, float] | None = None) -> LogisticFusion:
+    """The default fusion's settings: no fitted intercept and uncentred features, so that no
+    evidence is P = 0.5 and each pixel signal's log-odds contributes with its own sign."""
     return LogisticFusion(C=1.0, drop_rate=0.3, n_drop_copies=4, priors=signal_priors(), class_weight="balanced",
-                          thresholds=thr)
+                          fit_intercept=False, with_mean=False, thresholds=thr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     fit_rows = ok & np.array([r["split"] == "fit" for r in rows])
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     fold = family_folds(rows)
+    family = np.array([r["family"] for r in rows])
+    scored = [s for s in PIXEL if any(s in row for row in S["orig"])]  # dct only from a cache made with --dct
 
     def lowest_family_auroc(idx: np.ndarray, signal: str) -> tuple[float, str, str]:
         """The signal's lowest per-family AUROC (out-of-family scores) over the AI families of
@@ -119,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     def train(idx: np.ndarray, thr=None) -> LogisticFusion:
-        fitted = [s for s in PIXEL if lowest_family_auroc(idx, s)[0] >= MIN_FAMILY_AUROC]
+        fitted = [s for s in scored if lowest_family_auroc(idx, s)[0] >= MIN_FAMILY_AUROC]
         return make(thr).fit([S[c][i] for c in FIT_CONDITIONS for i in idx], np.tile(y[idx], len(FIT_CONDITIONS)),
                              fitted=fitted)
 
@@ -134,19 +159,20 @@ def main(argv: list[str] | None = None) -> int:
                 parts.append(part)
                 offsets.append(offset)
                 labels.append(y[idx])
-        return platt_scale(np.concatenate(parts), np.concatenate(offsets), np.concatenate(labels))
+        return platt_scale(np.concatenate(parts), np.concatenate(offsets), np.concatenate(labels), shift=False)
 
     def rescaled_thresholds(models: dict[int, LogisticFusion], a: float, b: float) -> dict[str, float]:
         """Rescale each fusion in ``models`` by ``(a, b)`` (in place) and choose the verdict thresholds
         on the fit rows of the fold each one did not see."""
-        held_p, held_y = [], []
+        held_p, held_y, held_f = [], [], []
         for j, m in models.items():
             m.rescale(a, b)
             idx = np.flatnonzero(fit_rows & (fold == j))
             for c in FIT_CONDITIONS:
                 held_p.append(m.predict_proba([S[c][i] for i in idx])[:, 1])
                 held_y.append(y[idx])
-        return thresholds(np.concatenate(held_y), np.concatenate(held_p))
+                held_f.append(family[idx])
+        return thresholds(np.concatenate(held_y), np.concatenate(held_p), np.concatenate(held_f))
 
     # Every image gets its probability from a fusion fitted and rescaled without its fold k, and its
     # verdict from thresholds chosen without k: the rescaling comes from fusions fitted without k and
@@ -187,10 +213,15 @@ def main(argv: list[str] | None = None) -> int:
         "rescaled": {"a": round(a, 6), "b": round(b, 6),
                      "how": "Platt scaling of the fitted part on out-of-fold fused scores (each fold scored by a fusion "
                             "fitted without it), classes weighed equally"},
-        "thresholds_rule": f"ai: {REAL_AS_AI:.0%} of held-out-family reals above; real: {AI_AS_REAL:.0%} of held-out-family AI below",
+        "thresholds_rule": f"ai: {REAL_AS_AI:.0%} of held-out-family reals above; real: {AI_AS_REAL:.0%} of held-out-family AI "
+                           "below; every AI family and every real source weighed alike",
+        "thresholds_likelihood_ratio": {k: round(v / (1 - v), 4) if v < 1 else None for k, v in thr.items()},
+        "neutral_point": "intercept 0 (even prior odds) and fitted features uncentred (their scores are log-odds at even "
+                         "odds): no evidence gives P = 0.5, and the thresholds, probabilities at even odds, are the "
+                         "likelihood ratios above",
         "pixel_signals": {s: {"lowest_family_auroc": round(a_, 4), "family": f_, "condition": c_,
                               "weighed": s in model.features_}
-                          for s in PIXEL for a_, f_, c_ in [lowest_family_auroc(np.flatnonzero(fit_rows), s)]},
+                          for s in scored for a_, f_, c_ in [lowest_family_auroc(np.flatnonzero(fit_rows), s)]},
         "pixel_signals_rule": f"a pixel signal is weighed only if its out-of-family scores give every family an AUROC "
                               f">= {MIN_FAMILY_AUROC} against the reals, as found and laundered",
     }

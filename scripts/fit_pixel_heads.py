@@ -12,7 +12,8 @@ class- and family-balanced sample weights (``pixel_data.sample_weights``). The c
   native windows alone, or with the halved region beside them): best mean per-family AUROC at
   q75.
 * The shipped heads, fitted on every fit-split row, go to ``signals/data/effnet_probe.json``
-  and ``signals/data/dct_head.json``, with the scores they give a few corpus files so that a
+  and, when the cache holds the DCT features (``pixel_data.py --dct``; ``dct`` is not a default
+  signal), ``signals/data/dct_head.json``, with the scores they give a few corpus files so that a
   test can check that analysis reproduces them bit for bit.
 """
 
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         for v in VARIANTS:
             feats[f"{option}_{v}"] = np.concatenate([feats[f"{k}_{v}"] for k in EFF_VIEWS[views]], axis=1)
     oof, chosen = {}, {}
-    for kind, options in (("eff", list(EFF_OPTIONS)), ("dct", ["dct"])):
+    kinds = {"eff": list(EFF_OPTIONS), **({"dct": ["dct"]} if "dct_aug" in feats else {})}
+    for kind, options in kinds.items():
         by_c = {}
         for option in options:
             for c in C_GRID[kind]:
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from forensics.signals.effnet_probe import HEAD_FORMAT as EFF_FORMAT
     from forensics.signals.effnet_probe import HEAD_FORMAT_VERSION as EFF_VERSION
 
-    tr = np.flatnonzero(trainable & usable(feats, chosen["eff"][0][0]) & usable(feats, "dct"))
+    tr = np.flatnonzero(trainable & np.all([usable(feats, chosen[k][0][0]) for k in chosen], axis=0))
     families = sorted({rows[i]["family"] for i in tr})
     data = {"description": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family, "
                            "laundered identically for both classes (scripts/pixel_data.py)",
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             "variants": {"aug": "resize x0.5-1.5 (p 0.5), blur (p 0.1), crop <= 512, JPEG q60-100 (p 0.85) or PNG",
                          "web": "long side to 384-1024 px when longer (p 0.8), crop <= 512, JPEG q60-95"},
             "weights": "classes equal; a family of n images weighs sqrt(n)"}
-    for kind, out in (("eff", DATA / "effnet_probe.json"), ("dct", DATA / "dct_head.json")):
+    for kind, out in (("eff", DATA / "effnet_probe.json"), ("dct", DATA / "dct_head.json"))[:len(chosen)]:
         (option, c), by_c = chosen[kind]
         scaler, lr = fit(*training_set(rows, feats, y, tr, option), c)
         fam_auc = family_aurocs(rows, y, oof[f"{kind}_q75"])

@@ -1,8 +1,8 @@
 """Laundered material for the learned pixel signals, from the corpus and the fetched sources.
 
-    python scripts/pixel_data.py --train-dir DIR --out CACHE [--workers 2]
+    python scripts/pixel_data.py --train-dir DIR --out CACHE [--workers 2] [--dct]
 
-DIR is what ``../shared/corpus/extract_sources.py`` wrote (17 generator families, about 2,500
+DIR is what ``../shared/corpus/extract_sources.py`` wrote (23 generator families, about 2,850
 real photos; see the developers' guide); CACHE is a folder outside the repository. Every image
 gets the same processing whatever its class, in three variants:
 
@@ -21,7 +21,7 @@ gets the same processing whatever its class, in three variants:
 
 Each variant is decoded by the engine's own intake (``load_image``) and gives the pooled
 EfficientNet-Lite0 features of both views (``eff_*`` native, ``effh_*`` halved;
-``EffnetProbeSignal.features``, so training sees what analysis sees) and the DCT image features; 256-px uint8 crops (random for ``aug``, central otherwise,
+``EffnetProbeSignal.features``, so training sees what analysis sees) and, with ``--dct``, the DCT image features; 256-px uint8 crops (random for ``aug``, central otherwise,
 as ``npr`` analyses) are kept for the small network. Families are capped at ``CAP`` images,
 drawn by a hash of the group, so that 3,500 FLUX tiles do not drown 21 Majesty images.
 
@@ -60,7 +60,7 @@ CAP = 400
 CROP = 512
 KEEP = 256
 K = 5  # family folds
-FEATURE_KINDS = ("eff", "effh", "dct")  # effnet_probe's native and halved views, the DCT signal's features
+FEATURE_KINDS = ("eff", "effh", "dct")  # effnet_probe's native and halved views, the DCT signal's features (--dct)
 VARIANTS = ("aug", "web", "q75", "orig", "jpeg90", "downscale05")
 CROPS = ("aug", "q75", "orig", "jpeg90", "downscale05")  # the variants whose 256-px crops are kept for the small network
 #: the evaluation conditions: the file as found, forensics evaluate's launderings, the hidden set's q75
@@ -78,15 +78,54 @@ FAMILY = {
     "DALL-E 3 (screen captures: resampled)": "dalle3", "Stable Diffusion 3.5 Large": "sd35",
     "GPT-4o image generation (re-shared)": "gpt4o", "gpt-image-1 (OpenAI examples)": "gpt4o",
     "FLUX.1-dev (2x2 grid tiles: downscaled 2x and WebP)": "flux",
+    # round 2: GANs (one family per lineage; StyleGAN2 and its ADA variant are one), Gemini
+    "StyleGAN2 (official TF; FFHQ config-f; truncation psi 0.5/0.2/1.0)": "stylegan2",
+    "StyleGAN2-ADA (pytorch generate.py) FFHQ 1024 pretrained": "stylegan2",
+    "StyleGAN2 (rosinality stylegan2-pytorch generate.py) trained on pizza photos 256px": "stylegan2",
+    "AnimeGAN v1 (GAN photo-to-anime translation; Hayao style; outputs of the real photos in result/Hayao/photo)": "animegan",
+    "CycleGAN horse->zebra (official horse2zebra_pretrained + 3 own fine-tunes) 256px": "cyclegan",
+    "CycleGAN official monet2photo pretrained (Monet painting -> photo) 256px": "cyclegan",
+    # one manifest row holds both: its facades_pix2pix folder is pix2pix (``family_of``)
+    "CycleGAN (maps map->aerial; facades label->photo) + pix2pix (facades label->photo)": "cyclegan",
+    "pix2pix (U-Net G) label->photo: facades + cityscapes + maps (map->aerial)": "pix2pix",
+    "StarGAN v2 CelebA-HQ (reference-guided male->female) 256px": "stargan2",
+    "Gemini 3 Pro Image (Nano Banana Pro; re-encoded JPEG 1200 px)": "gemini",
 }
+#: the families and real sources of the manifest's round-2 rows: they join the folds after the
+#: first round's, so that the first round's folds, and its figures, stay comparable
+ROUND2 = {"stylegan2", "animegan", "cyclegan", "pix2pix", "stargan2", "gemini",
+          *(f"real:{s}" for s in ("TachibanaYoshino/AnimeGAN", "TachibanaYoshino/AnimeGANv3", "Tech4Tracing/CartridgeOCR",
+                                  "Hemnath0075/ee6180_practical_assignment", "blechn/3dcv-final"))}
+GAN_FAMILIES = ("animegan", "cyclegan", "pix2pix", "stargan2", "stylegan2")
+#: pytorch-CycleGAN-and-pix2pix result folders (by prefix) -> the dataset whose N-th test image they translate
+TRANSLATION_SETS = {"facades": "facades", "maps": "maps", "cityscapes": "cityscapes", "h2z": "horse2zebra",
+                    "horse2zebra": "horse2zebra", "monet2photo": "monet2photo"}
 
 
 def seed_of(key: str, what: str) -> int:
     return int.from_bytes(hashlib.sha256(f"forensics-pixels-v1|{what}|{key}".encode()).digest()[:8], "little")
 
 
+def family_of(generator: str, path: str) -> str:
+    if "/facades_pix2pix/" in path:
+        return "pix2pix"
+    return FAMILY[generator]
+
+
 def group_of(path: str) -> str:
-    """Files that must stay on one side of a split: the four tiles of a grid, a PolyU scene."""
+    """Files that must stay on one side of a split: the four tiles of a grid, a PolyU scene, a GAN's
+    output and its input or target (the N-th test image of a translation set in every model and
+    repository, an AnimeGAN photo and its anime rendition), a StarGAN v2 source face with all its
+    references, a StyleGAN2 seed at every truncation."""
+    if m := re.search(r"/results/([^/]+)/test_latest/images/(\w+?)_(?:fake|real)(?:_[AB])?\.png$", path):
+        return ("translation:" + next((v for k, v in TRANSLATION_SETS.items() if m.group(1).startswith(k)), m.group(1))
+                + ":" + m.group(2))
+    if m := re.search(r"/result/Hayao/photo(?:_result)?/([^/]+)$", path):
+        return "animegan:" + Path(m.group(1)).stem.strip()
+    if m := re.search(r"/expr/eval/celeba_hq/male2female/(\d+)_\d+\.png$", path):
+        return "stargan2:" + m.group(1)
+    if m := re.search(r"Project-on-StyleGAN/results/\d+-generate-images/(seed\d+)\.png$", path):
+        return "stylegan2-ffhq:" + m.group(1)
     p = re.sub(r"\.tile\d\.png$", "", path)
     if "PolyU" in p:
         return "polyu:" + "_".join(Path(p).name.split("_")[:5])
@@ -104,7 +143,7 @@ def read_rows(corpus: Path, train_dir: Path) -> list[dict]:
                 if r["label"] not in ("ai", "real") or (tag == "corpus" and r["path"].startswith("provenance/")):
                     continue
                 rows.append({"file": str(base / r["path"]), "path": f"{tag}/{r['path']}", "label": r["label"],
-                             "family": FAMILY[r["generator"]] if r["label"] == "ai" else "real:" + r["source"],
+                             "family": family_of(r["generator"], r["path"]) if r["label"] == "ai" else "real:" + r["source"],
                              "generator": r["generator"], "group": f"{tag}/{group_of(r['path'])}",
                              # the corpus's holdout half is never fitted on: forensics evaluate measures on it
                              "split": split_of(r["path"]) if tag == "corpus" else "fit"})
@@ -119,20 +158,50 @@ def read_rows(corpus: Path, train_dir: Path) -> list[dict]:
 
 
 def family_folds(rows: list[dict], k: int = K) -> np.ndarray:
-    """Fold of each row: every AI family and every real source lies wholly in one fold (greedy
-    by size), so an out-of-fold score comes from a model that never saw that family or source."""
+    """Fold of each row: every AI family and every real source lies wholly in one fold, so an
+    out-of-fold score comes from a model that never saw that family or source. Families and
+    sources that share a group (a GAN's outputs and its inputs, two GANs translating the same test
+    images) lie in one fold, so no pair is split. First-round families are placed greedily by size,
+    AI families and then real sources, as before round 2; then each round-2 unit (its linked
+    families and sources) goes to the fold with the fewest round-2 AI families, so that GAN families
+    are held out one at a time where they share nothing, then to the least loaded."""
     sizes: dict[str, int] = {}
     for r in rows:
         sizes[r["family"]] = sizes.get(r["family"], 0) + 1
+    unit = {f: f for f in sizes}  # union-find over families linked by a shared group
+
+    def root(f: str) -> str:
+        while unit[f] != f:
+            f = unit[f]
+        return f
+
+    first_family: dict[str, str] = {}
+    for r in rows:
+        g = first_family.setdefault(r["group"], r["family"])
+        if root(g) != root(r["family"]):
+            unit[max(root(g), root(r["family"]))] = min(root(g), root(r["family"]))
+    units: dict[str, list[str]] = {}
+    for f in sizes:
+        units.setdefault(root(f), []).append(f)
     fold_of = {}
+    load = {False: [0] * k, True: [0] * k}
     for real in (False, True):
-        fams = sorted((f for f in sizes if f.startswith("real:") == real),
+        fams = sorted((f for f in sizes if f.startswith("real:") == real and f not in ROUND2),
                       key=lambda f: (-sizes[f], hashlib.sha256(f.encode()).hexdigest()))
-        load = [0] * k
         for f in fams:
-            j = int(np.argmin(load))
+            j = int(np.argmin(load[real]))
             fold_of[f] = j
-            load[j] += sizes[f]
+            load[real][j] += sizes[f]
+    new_ai = [0] * k
+    for fs in sorted((sorted(u) for u in units.values() if set(u) <= ROUND2),
+                     key=lambda u: (-sum(sizes[f] for f in u), hashlib.sha256("|".join(u).encode()).hexdigest())):
+        n_ai = sum(not f.startswith("real:") for f in fs)
+        real = n_ai == 0
+        j = min(range(k), key=lambda j: ((new_ai[j], load[False][j]) if not real else (0, load[True][j])))
+        new_ai[j] += n_ai
+        for f in fs:
+            fold_of[f] = j
+            load[f.startswith("real:")][j] += sizes[f]
     return np.array([fold_of[r["family"]] for r in rows])
 
 
@@ -262,7 +331,7 @@ def dct_features(rgb: np.ndarray) -> np.ndarray:
     return feats[keep].mean(axis=0).astype(np.float32)
 
 
-def job(row: dict, only: tuple[str, ...] = VARIANTS) -> dict:
+def job(row: dict, only: tuple[str, ...] = VARIANTS, dct: bool = False) -> dict:
     try:
         data = Path(row["file"]).read_bytes()
         orig = decode(data)
@@ -277,7 +346,7 @@ def job(row: dict, only: tuple[str, ...] = VARIANTS) -> dict:
         for name in only:
             small = min(variants[name].shape[:2]) < MIN_SIDE  # a halved small image: the signals refuse it
             out[f"eff_{name}"], out[f"effh_{name}"] = (None, None) if small else effnet_features(variants[name])
-            out[f"dct_{name}"] = None if small else dct_features(variants[name])
+            out[f"dct_{name}"] = None if small or not dct else dct_features(variants[name])
         out["hw"] = {k: [min(variants[k].shape[0], KEEP), min(variants[k].shape[1], KEEP)] for k in CROPS}
         for k in CROPS:
             out[f"crop_{k}"] = keep_crop(variants[k], rng if k == "aug" else None)
@@ -292,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-dir", type=Path, required=True, help="output folder of extract_sources.py")
     ap.add_argument("--out", type=Path, required=True, help="cache folder (outside the repository)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dct", action="store_true",
+                    help="also the DCT signal's features, for its head (most of the time: dct is not a default signal)")
     ap.add_argument("--only", choices=VARIANTS, nargs="+",
                     help="recompute the features of these variants into an existing cache (same rows, same draws)")
     args = ap.parse_args(argv)
@@ -306,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         feats = dict(np.load(args.out / "features.npz"))
         with Pool(args.workers) as pool:
-            for i, r in enumerate(pool.imap(partial(job, only=tuple(args.only)), rows, chunksize=4)):
+            for i, r in enumerate(pool.imap(partial(job, only=tuple(args.only), dct=args.dct), rows, chunksize=4)):
                 for k in args.only:
                     for kind in FEATURE_KINDS:
                         if "error" not in r and r[f"{kind}_{k}"] is not None:
@@ -318,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     feats = {}
     crops = {k: np.lib.format.open_memmap(args.out / f"crop_{k}.npy", "w+", np.uint8, (n, KEEP, KEEP, 3)) for k in CROPS}
     with Pool(args.workers) as pool:
-        for i, r in enumerate(pool.imap(job, rows, chunksize=4)):
+        for i, r in enumerate(pool.imap(partial(job, dct=args.dct), rows, chunksize=4)):
             if "error" in r:
                 rows[i]["error"] = r["error"]
                 continue

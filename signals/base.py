@@ -125,6 +125,9 @@ class Signal(Protocol):
     ``weight_specs`` (the :class:`~forensics.weights.spec.WeightSpec` of each set of weights the
     signal reads).
 
+    ``by_default = False`` keeps a signal out of the engine's default set: it still runs when
+    named (``--signals``, ``Engine(["name"])``).
+
     Read by the engine for the verdict's headline: ``evidence_kind`` (one of
     :data:`EVIDENCE_KINDS`; what the signal reads) and, for signals whose result can carry a
     verdict by itself (provenance, a camera record), ``brief(result) -> str | None``: a few

@@ -539,6 +539,9 @@ class DCTSignal:
     name = "dct"
     version = f"1.0+f{FEATURES_VERSION}"
     evidence_kind = "pixels"
+    #: not in the default set: out of family it earns no weight in the default fusion
+    #: (docs/evaluation.md) and costs about 100 ms an image; it runs, and maps, when named
+    by_default = False
 
     def __init__(self, max_tiles: int = 16, tile: int = 256, min_size: int = 64,
                  head_path: str | Path | None = None) -> None:

@@ -136,13 +136,17 @@ def create_signal(name: str, **params: Any) -> Signal:
 
 
 def default_signals() -> list[Signal]:
-    """One instance of every registered signal that imports; broken plugins are skipped and logged."""
+    """One instance of every registered signal that imports, except those whose class sets
+    ``by_default = False``; broken plugins are skipped and logged."""
     out: list[Signal] = []
     for name in signal_names():
         try:
-            out.append(create_signal(name))
+            cls = signal_class(name)
         except ImportError as exc:
             if name in BUILTIN:
                 raise
             log.warning("%s", exc)
+            continue
+        if getattr(cls, "by_default", True):
+            out.append(cls())
     return out

@@ -268,3 +268,36 @@ def test_platt_scale_leaves_decisive_rows_out_and_refuses_what_it_cannot_rank():
         platt_scale(part, offset, 1 - np.asarray(y))
     with pytest.raises(FusionError, match="a > 0"):
         model.rescale(-1.0, 0.0)
+
+
+def test_neutral_point_fit_keeps_no_evidence_at_even_odds_and_signs_with_the_scores(tmp_path):
+    """Scores that are log-odds at even odds, fitted without intercept or centring: no evidence
+    is P = 0.5, each contribution has its score's sign, and the settings survive a file."""
+    rng = np.random.default_rng(7)
+    y = np.r_[np.zeros(300, int), np.ones(100, int)]
+    rows = [{"a": float(v), "b": float(w)} for v, w in zip(rng.normal(np.where(y, 2.5, -1.0), 1.5),
+                                                           rng.normal(np.where(y, 1.0, -0.5), 1.0))]
+    model = LogisticFusion(class_weight="balanced", fit_intercept=False, with_mean=False).fit(rows, y)
+    assert model.intercept_ == 0.0
+    assert all(model.features_[n].center == 0.0 and model.features_[n].coef > 0 for n in ("a", "b"))
+    assert model.predict_proba([{}])[0, 1] == 0.5
+    for r in rows[:50]:
+        e = model.explain(r)
+        assert all(np.sign(e.contributions[n]) == np.sign(r[n]) for n in ("a", "b"))
+    path = tmp_path / "neutral.json"
+    model.save(path)
+    again = LogisticFusion.load(path)
+    assert (again.fit_intercept, again.with_mean) == (False, False)
+    assert again.fit(rows, y).intercept_ == 0.0
+    centred = LogisticFusion(class_weight="balanced").fit(rows, y)
+    assert centred.features_["a"].center == pytest.approx(np.mean([r["a"] for r in rows]))
+
+
+def test_platt_scale_without_shift_keeps_the_neutral_point():
+    rng = np.random.default_rng(5)
+    part = rng.normal(0, 2, 4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(0.5 * part + 0.8)))).astype(int)
+    a, b = platt_scale(part, np.zeros(4000), y, balanced=False, shift=False)
+    assert b == 0.0 and a > 0
+    a_shift, b_shift = platt_scale(part, np.zeros(4000), y, balanced=False)
+    assert b_shift == pytest.approx(0.8, abs=0.15) and a_shift == pytest.approx(0.5, abs=0.05)

@@ -30,6 +30,19 @@ def test_unknown_name_suggests_close_match():
         registry.create_signal(name + "x")
 
 
+def test_dct_is_out_of_the_default_set_but_runs_when_named():
+    import numpy as np
+
+    from forensics import Engine
+
+    assert "dct" in registry.signal_names()
+    assert "dct" not in [s.name for s in registry.default_signals()]
+    assert "dct" not in [s.name for s in Engine().signals_]
+    rgb = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    result = Engine(["dct"]).analyze(rgb)
+    assert result.signal("dct").result.status == "ok" and result.heatmap("dct") is not None
+
+
 def test_unknown_name_is_a_key_error():
     with pytest.raises(KeyError):
         registry.signal_class("no_such_signal_anywhere")
