@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     fam = np.array([r["family"] for r in rows])
 
     md = ["# Evaluation: generator families the models never saw", "",
-          f"Written by `scripts/eval_generalisation.py` on {dt.date.today().isoformat()}. Reproduce with the commands in "
-          "README's \"Layout and reproducing the shipped models\".", "",
+          f"Written by `scripts/eval_generalisation.py` on {dt.date.today().isoformat()}. Reproduce with "
+          "`python scripts/refit.py` (docs/pixels.md, \"Reproducing\").", "",
           "**Material.** `../shared/corpus` and the sources of `../shared/corpus/training_sources.csv`, at most 400 images "
           f"per family or real source: {int(y.sum())} AI images from {len(set(fam[y == 1]))} families and {int((1 - y).sum())} "
           f"real photos from {len(set(fam[y == 0]))} sources. The corpus's holdout half is scored but never fitted on.", "",
