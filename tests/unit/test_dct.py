@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,7 +191,7 @@ def test_heldout_auroc_on_laundered_jpeg90(corpus_dir, corpus_labels) -> None:
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import StandardScaler
 
-    sys.path.insert(0, str(default_head_path().parents[2] / "scripts"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     from dct_data import _job, folds, read_corpus  # noqa: E402
 
     rows = read_corpus(corpus_dir)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import piexif
@@ -150,7 +151,7 @@ def test_effnet_heatmap_localises_a_generated_half(corpus_dir):
 
     from PIL import Image
 
-    sys.path.insert(0, str(data_path("x").parents[2] / "scripts"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     from corpus import read_corpus
 
     rows = read_corpus(corpus_dir, "holdout")
