@@ -343,7 +343,11 @@ var forensicsPanel=(function(){
       if(handlers.key(ev.key)) ev.preventDefault();
     });
   }
-  return {render:render, keys:keys, el:el};
+  // one CSV cell, for the report's and the service page's exports: quoted when needed, and never
+  // a live spreadsheet formula (OWASP: a leading ' before =, +, -, @, tab or CR)
+  function cell(v){v=(v===null||v===undefined)?'':String(v); if(/^[=+\-@\t\r]/.test(v)) v="'"+v;
+    return /[",\r\n]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
+  return {render:render, keys:keys, el:el, cell:cell};
 })();
 """.replace("HEAT_LOGIT", f"{HEAT_LOGIT:g}")
 
@@ -427,8 +431,7 @@ REPORT_JS = r"""
   viewBtn.addEventListener('click',function(){
     var g=document.body.classList.toggle('gallery'); viewBtn.textContent=g?'table view':'gallery view';});
   // CSV of the rows the filter shows, in the order shown
-  function cell(v){v=(v===null||v===undefined)?'':String(v); if(/^[=+\-@\t\r]/.test(v)) v="'"+v; // OWASP: no formulas
-    return /[",\r\n]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
+  var cell=forensicsPanel.cell;
   function csv(){
     var out=[['source','path','sha256','probability','verdict','basis','headline','generator','mark'].join(',')];
     visibleInOrder().forEach(function(i){var r=byI[i];

@@ -116,9 +116,7 @@ PAGE_JS = r"""
   });
   // exports: what the service answered, in the order shown
   function inOrder(){return Array.prototype.map.call(tbody.rows,function(tr){return byI[tr.getAttribute('data-i')];});}
-  function cell(v){v=(v===null||v===undefined)?'':String(v);
-    if(/^[=+\-@\t\r]/.test(v)) v="'"+v;  // never a live spreadsheet formula
-    return /[",\r\n]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
+  var cell=P.cell;
   function csv(){
     var out=[['source','sha256','probability','verdict','basis','headline','error'].join(',')];
     inOrder().forEach(function(r){var x=r.result;
