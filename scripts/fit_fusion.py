@@ -5,16 +5,19 @@
 Run after ``scripts/fit_pixel_heads.py``, ``scripts/train_npr.py --oof`` and
 ``scripts/metadata_scores.py``. The corpus's holdout half is never fitted on.
 
-* Fitted features: the pixel signals among ``dct``, ``effnet_probe`` and ``npr`` that point the
-  right way on every generator family they were not trained on. Their training scores are
-  out-of-family: each image was scored by a model fitted without its fold's generator families
+* Fitted features: the pixel signals among ``dct``, ``effnet_probe`` and ``npr`` that rank no
+  generator family they were not trained on below the reals beyond chance. Their training scores
+  are out-of-family: each image was scored by a model fitted without its fold's generator families
   and real sources. A signal whose out-of-family scores rank some family's AI images below the
-  reals (per-family AUROC under 0.5 as found or laundered, on the rows the fusion is fitted on)
-  gets no weight: the next generator may be such a family, and a weight learned on the families
-  it knows would push that generator's images towards "real". On 2026-12-02 this left out
-  ``dct`` (on the fit rows: Midjourney v3 0.43 and DALL-E 2 0.48 as found, GPT-4o 0.45
-  laundered), in every fold; it still runs and reports its evidence, "not weighed by this
-  fusion". Each evaluation fold makes the choice without its own rows. Rows come from two
+  reals (per-family AUROC whose 95 % upper bound, Hanley and McNeil's standard error, is under
+  0.5, as found or laundered, on the rows the fusion is fitted on) gets no weight: the next
+  generator may be such a family, and a weight learned on the families it knows would push that
+  generator's images towards "real". A family ranked at chance (pix2pix by ``effnet_probe``,
+  AUROC 0.49 over 200 images) does not exclude a signal: it gets no evidence from it either way.
+  On 2026-12-03 this left out ``npr`` (laundered: pix2pix 0.12, CycleGAN 0.26, AnimeGAN 0.39),
+  in every fold, and on 2026-12-02 ``dct`` (Midjourney v3 0.43 and DALL-E 2 0.48 as found,
+  GPT-4o 0.45 laundered); they still run when named and report their evidence, "not weighed by
+  this fusion". Each evaluation fold makes the choice without its own rows. Rows come from two
   conditions, the files as found and laundered (centre crop <= 512, JPEG q75), so the weights
   hold on both. Classes are balanced (even prior odds) and fitted features are dropped at
   random (``drop_rate`` 0.3), so that the rest still give a meaningful probability when one
@@ -64,7 +67,7 @@ from forensics.fusion import LogisticFusion, platt_scale, signal_priors  # noqa:
 from forensics.signals import create_signal, fingerprint_of  # noqa: E402
 
 PIXEL = ("dct", "effnet_probe", "npr")
-MIN_FAMILY_AUROC = 0.5  # a pixel signal ranking some family below the reals gets no fitted weight
+MIN_FAMILY_AUROC = 0.5  # a pixel signal ranking some family below the reals beyond chance gets no fitted weight
 FIT_CONDITIONS = ("orig", "q75")  # the fusion's rows; every condition of CONDITIONS is scored
 REAL_AS_AI = 0.01   # share of held-out reals above the ai threshold (aims at <= 2 % on new sources)
 AI_AS_REAL = 0.03   # share of held-out AI below the real threshold (aims at <= 5 % on new families)
@@ -90,6 +93,14 @@ def score_rows(cache: Path, rows: list[dict]) -> dict[str, list[dict]]:
                 row[s] = v if np.isfinite(v) else None
             out[c].append(row)
     return out
+
+
+def auroc_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUROC from ``n_pos`` positives and ``n_neg`` negatives (Hanley and
+    McNeil 1982, Radiology 143:29)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))
 
 
 def weighted_quantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
@@ -133,14 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     family = np.array([r["family"] for r in rows])
     scored = [s for s in PIXEL if any(s in row for row in S["orig"])]  # dct only from a cache made with --dct
 
-    def lowest_family_auroc(idx: np.ndarray, signal: str) -> tuple[float, str, str]:
-        """The signal's lowest per-family AUROC (out-of-family scores) over the AI families of
-        ``idx`` against its reals, in any fit condition: ``(auroc, family, condition)``."""
-        out = (1.0, "", "")
+    def lowest_family_auroc(idx: np.ndarray, signal: str) -> tuple[float, float, str, str]:
+        """The signal's per-family AUROC (out-of-family scores) over the AI families of ``idx``
+        against its reals, in any fit condition, with the lowest 95 % upper bound:
+        ``(upper bound, auroc, family, condition)``."""
+        out = (1.0, 1.0, "", "")
         for c in FIT_CONDITIONS:
             v = np.array([np.nan if S[c][i].get(signal) is None else S[c][i][signal] for i in idx])
+            n_real = int(np.sum(np.isfinite(v) & (y[idx] == 0)))
             for f, auc in family_aurocs([rows[i] for i in idx], y[idx], v).items():
-                out = min(out, (auc, f, c))
+                n_ai = int(np.sum(np.isfinite(v) & (family[idx] == f)))
+                out = min(out, (auc + 1.96 * auroc_se(auc, n_ai, n_real), auc, f, c))
         return out
 
     def train(idx: np.ndarray, thr=None) -> LogisticFusion:
@@ -219,11 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         "neutral_point": "intercept 0 (even prior odds) and fitted features uncentred (their scores are log-odds at even "
                          "odds): no evidence gives P = 0.5, and the thresholds, probabilities at even odds, are the "
                          "likelihood ratios above",
-        "pixel_signals": {s: {"lowest_family_auroc": round(a_, 4), "family": f_, "condition": c_,
-                              "weighed": s in model.features_}
-                          for s in scored for a_, f_, c_ in [lowest_family_auroc(np.flatnonzero(fit_rows), s)]},
-        "pixel_signals_rule": f"a pixel signal is weighed only if its out-of-family scores give every family an AUROC "
-                              f">= {MIN_FAMILY_AUROC} against the reals, as found and laundered",
+        "pixel_signals": {s: {"lowest_family_auroc_upper_95": round(u_, 4), "auroc": round(a_, 4), "family": f_,
+                              "condition": c_, "weighed": s in model.features_}
+                          for s in scored for u_, a_, f_, c_ in [lowest_family_auroc(np.flatnonzero(fit_rows), s)]},
+        "pixel_signals_rule": f"a pixel signal is weighed only if no family's AUROC against the reals, out of family, as "
+                              f"found and laundered, has a 95 % upper bound (Hanley-McNeil) under {MIN_FAMILY_AUROC}",
     }
     model.signals_ = {s: fingerprint_of(create_signal(s)) for s in PIXEL if s in model.features_}
     model.provenance_ = {
