@@ -231,11 +231,11 @@ def _schema():
                       ("verdict", pa.string()), ("probability", pa.float64()), ("error_type", pa.string())])
 
 
-def _engine_kwargs(signals, fusion, calibration, max_pixels) -> dict[str, Any]:
+def _engine_kwargs(signals, fusion, calibration, max_pixels, base_rate) -> dict[str, Any]:
     if isinstance(calibration, (str, os.PathLike)):
         calibration = Calibration.load(calibration)
     return {"signals": list(signals) if signals is not None else None, "fusion": fusion,
-            "calibration": calibration, "max_pixels": max_pixels}
+            "calibration": calibration, "max_pixels": max_pixels, "base_rate": base_rate}
 
 
 def _ledger(ray):
@@ -282,7 +282,8 @@ def analyze_dataset(ds: "ray.data.Dataset", *, path_column: str = "path", bytes_
                     calibration: "Calibration | str | os.PathLike | None" = None, signals: Sequence[Any] | None = None,
                     fusion: Any = None, max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = DEFAULT_BATCH_SIZE,
                     actors: int | tuple[int, int] | None = None, cpus_per_actor: float = 1,
-                    attempts: int = DEFAULT_ATTEMPTS, timeout: float | None = DEFAULT_TIMEOUT) -> "ray.data.Dataset":
+                    attempts: int = DEFAULT_ATTEMPTS, timeout: float | None = DEFAULT_TIMEOUT,
+                    base_rate: float = 0.5) -> "ray.data.Dataset":
     """The result rows (columns :data:`RESULT_COLUMNS`) of every image in ``ds``, lazily.
 
     ``path_column`` names each file; without ``bytes_column`` the actors read the files from
@@ -290,7 +291,8 @@ def analyze_dataset(ds: "ray.data.Dataset", *, path_column: str = "path", bytes_
     working directory, which the node must have too), with it they analyse those bytes
     (``ray.data.read_binary_files(..., include_paths=True)`` gives ``path`` and ``bytes``).
     ``signals`` (names or instances), ``fusion``, ``calibration`` (object or JSON file) and
-    ``max_pixels`` are the engine options, as for :class:`~forensics.analysis.Engine`.
+    ``max_pixels`` and ``base_rate`` (the share of AI images expected, which sets the prior
+    odds) are the engine options, as for :class:`~forensics.analysis.Engine`.
     ``actors`` is a fixed pool size or a ``(min, max)`` range to autoscale in (default: from
     one to one per ``cpus_per_actor`` CPUs of the cluster now). A fixed pool that takes every
     CPU leaves none for the tasks of a reader before it (``read_binary_files``), and the
@@ -302,7 +304,7 @@ def analyze_dataset(ds: "ray.data.Dataset", *, path_column: str = "path", bytes_
     rows are those ``forensics scan`` writes for the same files and options. Starts Ray
     (``ray.init()``) when it is not started yet.
     """
-    engine_kwargs = _engine_kwargs(signals, fusion, calibration, max_pixels)
+    engine_kwargs = _engine_kwargs(signals, fusion, calibration, max_pixels, base_rate)
     settings, _ = scan_settings(make_engine(engine_kwargs, warm_up=False))
     return _map(ds, engine_kwargs, settings, path_column=path_column, bytes_column=bytes_column, batch_size=batch_size,
                 actors=actors, cpus_per_actor=cpus_per_actor, attempts=attempts, timeout=timeout,

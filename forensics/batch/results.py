@@ -169,7 +169,12 @@ def row_key(row: dict[str, Any]) -> str:
 #: Columns of :func:`flatten`, before the per-signal ``contribution_<name>`` and ``score_<name>``.
 FLAT_COLUMNS = ("source", "path", "sha256", "probability", "logit", "verdict", "basis", "headline", "generator",
                 "generator_basis", "decisive",
-                "p_value", "format", "width", "height", "truncated", "degraded", "error_type", "error_message")
+                "p_value", "format", "width", "height", "truncated", "decoded_share", "degraded", "error_type",
+                "error_message")
+#: Columns of the CSV (``analyze --format csv``, ``scan --csv``), before each signal's
+#: ``contribution_<name>`` and the closing ``error`` ("type: message").
+CSV_COLUMNS = ("source", "sha256", "probability", "verdict", "basis", "headline", "generator", "generator_basis",
+               "decisive", "p_value", "decoded_share")
 
 
 def signal_names_of(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -202,7 +207,8 @@ def flatten(row: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
         "generator_basis": att.get("basis") if generator else None,
         "decisive": ",".join(str(d) for d in row.get("decisive") or []) if err is None else None,
         "p_value": decision.get("p_value"), "format": image.get("format"), "width": image.get("width"),
-        "height": image.get("height"), "truncated": image.get("truncated"), "degraded": row.get("degraded"),
+        "height": image.get("height"), "truncated": image.get("truncated"),
+        "decoded_share": image.get("decoded_share"), "degraded": row.get("degraded"),
         "error_type": err.get("type") if err else None, "error_message": err.get("message") if err else None,
     }
     by_name = {s.get("name"): s for s in row.get("signals") or [] if isinstance(s, dict)}
@@ -235,14 +241,23 @@ def read_table(path: str | os.PathLike, *, latest: bool = True, as_frame: bool |
 
 
 # -- CSV ---------------------------------------------------------------------------------------
+def csv_header(names: Sequence[str]) -> list[str]:
+    """The CSV's header: :data:`CSV_COLUMNS`, ``contribution_<name>`` for each of ``names``, ``error``."""
+    return csv_row([*CSV_COLUMNS, *(f"contribution_{n}" for n in names), "error"])
+
+
+def csv_record(row: dict[str, Any], names: Sequence[str]) -> list[str]:
+    """One result or error row as the CSV's cells (escaped and formula-neutralised), in
+    :func:`csv_header`'s order."""
+    flat = flatten(row, names)
+    err = f"{flat['error_type']}: {flat['error_message']}" if flat["error_type"] is not None else None
+    return csv_row([*(flat[c] for c in CSV_COLUMNS), *(flat[f"contribution_{n}"] for n in names), err])
+
+
 def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Flat table: path, sha256, probability, verdict, one ``contribution_<signal>`` column per
-    signal seen, error. Written to a temporary file and renamed, so it is never half-written."""
-    names: list[str] = []
-    for row in rows:
-        for s in row.get("signals") or []:
-            if s.get("name") not in names:
-                names.append(s["name"])
+    """``rows`` as the CSV (:func:`csv_header`, :func:`csv_record`), one signal column per
+    signal seen. Written to a temporary file and renamed, so it is never half-written."""
+    names = signal_names_of(rows)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -251,13 +266,7 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
         raise ForensicsError(f"{tmp}: cannot write the CSV ({exc.strerror or exc})") from None
     with fh:
         w = csv.writer(fh)
-        w.writerow(csv_row(["path", "sha256", "probability", "verdict", *[f"contribution_{n}" for n in names], "error"]))
+        w.writerow(csv_header(names))
         for row in rows:
-            contrib = {s["name"]: s.get("contribution") for s in row.get("signals") or []}
-            err = row.get("error")
-            w.writerow(csv_row([row.get("source"), row.get("sha256") or (row.get("scan") or {}).get("sha256"),
-                                row.get("probability"), row.get("verdict"), *[contrib.get(n) for n in names],
-                                f"{err['type']}: {err['message']}" if isinstance(err, dict) else None]))
+            w.writerow(csv_record(row, names))
     os.replace(tmp, path)
-
-

@@ -11,11 +11,11 @@ from importlib import resources
 from typing import Any
 
 from forensics.analysis import VERDICTS, error_row
-from forensics.batch.results import flatten
+from forensics.batch.results import csv_header, csv_record
 from forensics.batch.scan import expand_inputs
 from forensics.calibration.probe import NAME as PROBE_NAME
 from forensics.errors import ImageLoadError
-from forensics.safe import csv_row, for_terminal, say
+from forensics.safe import for_terminal, say
 from forensics.text import LEGEND, calibration_note, quiet_line, unavailable_note
 
 from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine
@@ -23,8 +23,6 @@ from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine
 #: ``--fail-on``: a file got one of the named verdicts.
 EXIT_MATCH = 3
 STDIN = "<stdin>"
-CSV_COLUMNS = ("source", "sha256", "probability", "verdict", "basis", "headline", "generator", "generator_basis",
-               "decisive", "p_value")
 
 EPILOG = LEGEND + f"""
 Inputs: image files; `-` reads one image from standard input; a folder needs -r (or use
@@ -133,7 +131,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if eng.calibration is not None and eng.calibration.probe is not None:
         names.append(PROBE_NAME)
     if writer is not None:
-        writer.writerow(csv_row([*CSV_COLUMNS, *(f"contribution_{n}" for n in names), "error"]))
+        writer.writerow(csv_header(names))
     failed = matched = 0
     first = True
     for label, (_, res) in zip(labels, eng.analyze_many(sources)):
@@ -144,7 +142,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             if fmt == "jsonl":
                 print(json.dumps(error_row(label, res)), flush=True)
             elif writer is not None:
-                writer.writerow(csv_row([label, *[None] * (len(CSV_COLUMNS) - 1), *[None] * len(names), f"{type(res).__name__}: {res}"]))
+                writer.writerow(csv_record(error_row(label, res), names))
             continue
         if label == STDIN:
             res = _relabel(res, STDIN)
@@ -152,8 +150,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if fmt == "jsonl":
             print(res.to_json(), flush=True)
         elif writer is not None:
-            flat = flatten(res.to_dict(), names)
-            writer.writerow(csv_row([flat[c] for c in CSV_COLUMNS] + [flat[f"contribution_{n}"] for n in names] + [None]))
+            writer.writerow(csv_record(res.to_dict(), names))
             sys.stdout.flush()
         elif args.quiet:
             print(quiet_line(for_terminal(res)), flush=True)

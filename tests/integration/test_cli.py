@@ -249,10 +249,10 @@ def test_formats_jsonl_json_alias_and_csv(meta, capsys):
     lines = capsys.readouterr().out.splitlines()
     sha = rows[0]["sha256"]
     assert lines == [
-        "source,sha256,probability,verdict,basis,headline,generator,generator_basis,decisive,p_value,contribution_exif,"
-        "contribution_jpeg_tables,contribution_generator_metadata,error",
-        f'{files[0]},{sha},0.224436,inconclusive,camera_metadata,"{CAMERA_HEADLINE}",,,,,-0.84,0.1,0,',
-        f"{files[1]},,,,,,,,,,,,,ImageLoadError: {files[1]}: no such file",
+        "source,sha256,probability,verdict,basis,headline,generator,generator_basis,decisive,p_value,decoded_share,"
+        "contribution_exif,contribution_jpeg_tables,contribution_generator_metadata,error",
+        f'{files[0]},{sha},0.224436,inconclusive,camera_metadata,"{CAMERA_HEADLINE}",,,,,1.0,-0.84,0.1,0,',
+        f"{files[1]},,,,,,,,,,,,,,ImageLoadError: {files[1]}: no such file",
     ]
     assert main(["analyze", "--json", "--format", "csv", *opts, *files]) == 2
     assert "--json is --format jsonl; it cannot be combined with --format csv" in capsys.readouterr().err

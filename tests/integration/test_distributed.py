@@ -154,6 +154,12 @@ def test_a_calibration_and_a_signal_list_reach_the_actors(local_ray, tmp_path, m
     rows = analyze_dataset(ray.data.from_items([{"path": r["source"]} for r in want.values()]),
                            calibration=str(tmp_path / "cal.json"), actors=1, **options).take_all()  # a calibration file
     assert by_path(json.loads(r["result"]) for r in rows) == want
+    scan(["in"], tmp_path / "rare.jsonl", workers=0, calibration=cal, base_rate=0.01, **options)
+    rare = by_path(rows_of(tmp_path / "rare.jsonl"))
+    rows = analyze_dataset(ray.data.from_items([{"path": r["source"]} for r in want.values()]), calibration=cal,
+                           actors=1, base_rate=0.01, **options).take_all()  # the base rate reaches the actors
+    assert by_path(json.loads(r["result"]) for r in rows) == rare
+    assert {r["base_rate"] for r in rare.values()} == {0.01}
 
 
 def test_a_file_that_kills_or_hangs_its_actor_gets_an_error_row(local_ray, tmp_path, monkeypatch):

@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import pytest
 
 from forensics.analysis import validate_row
 from forensics.cli.main import main
-from forensics.batch.results import ResultsFile, read_results
+from forensics.batch.results import CSV_COLUMNS, ResultsFile, read_results
 from forensics.batch.scan import expand_inputs, scan
 from support.batch_signals import Redness, Saboteur, Sharpness, WorkerEnv, batch_fusion, coloured
 from support.images import encode, png_bomb
@@ -78,9 +79,16 @@ def test_scan_writes_one_valid_row_per_file_and_resumes(folder, tmp_path):
     assert summary.errors == 5 and sum(summary.by_verdict.values()) == len(files) - 5
     assert len({r["verdict"] for r in rows if "verdict" in r}) >= 2  # the fixture spans verdicts
 
-    header, *lines = table.read_text().splitlines()
-    assert header == "path,sha256,probability,verdict,contribution_redness,contribution_sharpness,error"
-    assert len(lines) == len(files)
+    with open(table, newline="", encoding="utf-8") as fh:
+        header, *cells = list(csv.reader(fh))
+    assert header == [*CSV_COLUMNS, "contribution_redness", "contribution_sharpness", "error"]
+    assert len(cells) == len(files)
+    csv_by = {os.path.relpath(c[0], folder): dict(zip(header, c)) for c in cells}
+    cut = by["cut.jpg"]
+    assert float(csv_by["cut.jpg"]["decoded_share"]) == cut["image"]["decoded_share"] < 1
+    assert csv_by["cut.jpg"]["headline"] == cut["headline"]
+    assert float(csv_by["img0.png"]["decoded_share"]) == 1
+    assert csv_by["missing.png"]["error"].startswith("ImageLoadError: ") and csv_by["missing.png"]["verdict"] == ""
 
     again = scan(inputs, out, workers=2, signals=[Redness(), Sharpness()], fusion=batch_fusion())
     assert again.analysed == 0 and again.skipped == len(files) and again.errors == 5
