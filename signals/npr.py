@@ -58,6 +58,10 @@ class NprSignal(BaseSignal):
     version: ClassVar[str] = "1.0"
     failure: ClassVar[str] = "NPR network failed"
     evidence_kind: ClassVar[str] = "pixels"
+    #: not in the default set: out of family it ranks GAN families below the reals (laundered:
+    #: pix2pix 0.12, CycleGAN 0.26) and earns no weight in the default fusion
+    #: (docs/evaluation.md); it runs, and maps, when named
+    by_default: ClassVar[bool] = False
 
     def __init__(self, head_path: str | Path | None = None, threads: int | None = 1) -> None:
         self.head_path = head_path

@@ -128,7 +128,7 @@ def test_same_photo_as_jpeg_and_png_gets_the_same_verdict_rate(corpus_dir):
     same pixels: the pixel signals see identical pixels, so no verdict may hinge on the container."""
     with open(corpus_dir / "labels.csv", newline="") as fh:
         reals = [r["path"] for r in csv.DictReader(fh) if r["label"] == "real"][:100]
-    engine = Engine([s.name for s in Engine().signals_] + ["dct"])  # the default set, and dct by name
+    engine = Engine([s.name for s in Engine().signals_] + ["dct", "npr"])  # the default set, dct and npr by name
     jpeg_ai = png_ai = 0
     for p in reals:
         raw = (corpus_dir / p).read_bytes()
