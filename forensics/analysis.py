@@ -25,6 +25,7 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from forensics.calibration import Calibration
+    from forensics.signals.base import Claim
 
 log = logging.getLogger(__name__)
 
@@ -376,9 +377,11 @@ class Engine:
         for image in images:
             try:
                 results.append(sig.analyze(image))
-            except Exception as exc:
+            except Exception as exc:  # the one place where a signal's exception becomes an error result
                 log.debug("signal %s failed on %s", sig.name, image.source, exc_info=True)
-                results.append(SignalResult.failed(sig.name, sig.version, f"{type(exc).__name__}: {exc}"))
+                said = f"{type(exc).__name__}: {exc}"
+                failure = getattr(sig, "failure", None)
+                results.append(SignalResult.failed(sig.name, sig.version, f"{failure} ({said})" if failure else said))
         return results
 
     def _fuse(self, image: LoadedImage, results: list["SignalResult"]) -> Analysis:
@@ -412,44 +415,55 @@ class Engine:
                         "p_value_floor": 1.0 / (calib["n_real"] + 1)}
             verdict = "likely_ai" if calib["p_value"] <= calib["alpha"] else (
                 "likely_real" if probability <= thresholds["real"] else "inconclusive")
-        kinds, briefs, edits = self._describe(results)
+        said = self._declared(results)
         basis = state_basis(verdict=verdict, probability=probability, decision=decision, entries=entries,
-                            kinds=kinds, briefs=briefs, decisive=expl.decisive, edits=edits,
+                            kinds=said.kinds, briefs=said.briefs, decisive=expl.decisive, edits=said.edits,
                             truncated=truncated_words(image) if image.truncated else None)
         return Analysis(
             source=image.source, sha256=image.sha256, image=image.describe(), probability=probability,
             logit=expl.logit, intercept=expl.intercept, verdict=verdict, decision=decision, signals=entries,
             fusion=self._fusion_info, calibration=calib, versions={"forensics": __version__},
             decisive=expl.decisive, headline=basis.headline, basis=basis.to_dict(),
-            attribution=attribute(results, verdict, self.attribution_), base_rate=base_rate,
+            attribution=attribute(results, said.claims, verdict, self.attribution_), base_rate=base_rate,
         )
 
-    def _describe(self, results: list["SignalResult"]) -> tuple[dict[str, str], dict[str, str | None], dict[str, str]]:
-        """Each result's evidence kind, its signal's ``brief`` words and the editor its
-        ``edited`` names (see :mod:`forensics.basis`)."""
-        by_name = {s.name: s for s in self.signals_}
-        probe = self.calibration.probe if self.calibration is not None else None
-        kinds: dict[str, str] = {}
-        briefs: dict[str, str | None] = {}
-        edits: dict[str, str] = {}
-        for r in results:
-            sig = by_name.get(r.name)
-            if sig is None and probe is not None:  # the calibration's probe reads that signal's embedding
-                kinds[r.name] = getattr(by_name.get(probe.source), "evidence_kind", "other")
-                continue
-            kinds[r.name] = getattr(sig, "evidence_kind", "other")
+    def _declared(self, results: list["SignalResult"]) -> Declared:
+        """What each result's signal declares about it (see :class:`Declared`): the signals in
+        use, in the order of their results, then the calibration's derived lines."""
+        out = Declared()
+        for sig, r in zip(self._prepared(), results):
+            out.kinds[r.name] = getattr(sig, "evidence_kind", "other")
             if r.status != "ok":
                 continue
-            for attr, out in (("brief", briefs), ("edited", edits)):
+            for attr in ("brief", "edited", "claimed_generator"):
                 fn = getattr(sig, attr, None)
                 try:
                     said = fn(r) if fn is not None else None
                 except Exception:  # a plugin's wording must not sink the analysis
                     log.debug("signal %s: %s() failed", r.name, attr, exc_info=True)
                     continue
-                if said is not None or attr == "brief":
-                    out[r.name] = said
-        return kinds, briefs, edits
+                if attr == "brief":
+                    out.briefs[r.name] = said
+                elif attr == "edited" and said is not None:
+                    out.edits[r.name] = said
+                elif said is not None:
+                    out.claims.append(said)
+        for r in results[len(self._prepared()):]:  # a derived line counts as the signal it reads
+            source = getattr(self.calibration.probe if self.calibration is not None else None, "source", None)
+            out.kinds[r.name] = out.kinds.get(source, "other") if source else "other"
+        return out
+
+
+@dataclass
+class Declared:
+    """What the signals declare about their results on one image: each result's evidence kind,
+    the ``brief`` words of each ok result, the editors named (``edited``) and the generator
+    claims (``claimed_generator``). See :class:`forensics.signals.BaseSignal`."""
+
+    kinds: dict[str, str] = field(default_factory=dict)
+    briefs: dict[str, str | None] = field(default_factory=dict)
+    edits: dict[str, str] = field(default_factory=dict)
+    claims: list["Claim"] = field(default_factory=list)
 
 
 def truncated_words(image: LoadedImage) -> str:
