@@ -178,12 +178,11 @@ def test_cli_text_quiet_line_flat_record_and_report_show_it(tmp_path, provenance
     from forensics.batch.scan import scan
     from forensics.batch.report import build_report
     from forensics.batch.results import flatten, read_results
-    from forensics.text import quiet_line
 
     data = encode(natural_rgb(), "JPEG", exif=piexif.dump({"0th": {piexif.ImageIFD.Software: b"Midjourney"}}))
     a = provenance_engine.analyze(data)
     assert "\n  generator: Midjourney (provenance: Midjourney named in exif:Software)\n" in a.explain()
-    assert quiet_line(a) == f"{a.source}: {a.headline}; generator: Midjourney"
+    assert a.quiet_line() == f"{a.source}: {a.headline}; generator: Midjourney"
     assert (flatten(a.to_dict(), [])["generator"], flatten(a.to_dict(), [])["generator_basis"]) == ("Midjourney", "provenance")
 
     (tmp_path / "in").mkdir()
