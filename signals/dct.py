@@ -69,7 +69,6 @@ between the tiles of a large image, and on flat tiles).
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from functools import lru_cache
@@ -89,8 +88,6 @@ from .base import BaseSignal, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
-
-log = logging.getLogger(__name__)
 
 HEAD_FORMAT = "forensics.dct-head"
 HEAD_FORMAT_VERSION = 1

@@ -9,7 +9,6 @@ No torch here. Preprocessing follows the sidecar exactly and reproduces torchvis
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,15 +19,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from forensics.artifacts import OnnxGraph, session
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
-from forensics.artifacts import OnnxGraph, session
 from forensics.signals.base import SignalResult
 from forensics.signals.onnx import OnnxSignal
 from forensics.weights.spec import WeightSpec
 from forensics.weights.store import RUNTIME_INSTALL, read_sidecar, runtime_problem
-
-log = logging.getLogger(__name__)
 
 _FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 _POOLS: dict[int, ThreadPoolExecutor] = {}
