@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forensics.analysis import Engine
+from forensics.decision import CalibrationInfo
 from forensics.errors import CalibrationError, FusionError
 from forensics.formats import IMAGE_SUFFIXES
 from forensics.fusion import LogisticFusion
@@ -130,14 +131,14 @@ class Calibration:
     def p_value(self, logit: float, missing: Iterable[str] = ()) -> float:
         return float(conformal_p_values(self.reference(missing)[0], [logit])[0])
 
-    def assess(self, logit: float, missing: Iterable[str] = ()) -> dict[str, Any]:
-        """What an :class:`~forensics.analysis.Analysis` carries about this calibration.
-        ``missing``: signals that did not score this image (their share is taken out of the reals)."""
+    def assess(self, logit: float, missing: Iterable[str] = ()) -> CalibrationInfo:
+        """What an :class:`~forensics.analysis.Analysis` carries about this calibration, for
+        the conformal :class:`~forensics.decision.DecisionRule`. ``missing``: signals that did
+        not score this image (their share is taken out of the reals)."""
         ref, dropped = self.reference(missing)
         t = threshold_for(ref, self.alpha)
-        return {"kind": self.kind, "alpha": self.alpha, "p_value": float(conformal_p_values(ref, [logit])[0]),
-                "n_real": self.n_real, "threshold_logit": None if math.isinf(t) else round(t, 6),
-                "reference_without": dropped, "name": self.provenance.get("name")}
+        return CalibrationInfo(self.kind, self.alpha, float(conformal_p_values(ref, [logit])[0]), self.n_real,
+                               None if math.isinf(t) else round(t, 6), dropped, self.provenance.get("name"))
 
     def check(self, signals: Sequence["Signal"], fusion: "LogisticFusion") -> None:
         """Refuse to be used with other signals or another fusion than those it was made with.

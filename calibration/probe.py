@@ -70,6 +70,11 @@ class LinearProbe:
             raise CalibrationError(f"probe expects {self.coef.size} features from {self.source}, got {features.shape}")
         return float(((features.astype(np.float64) - self.mean) / self.scale) @ self.coef + self.intercept)
 
+    def derive(self, results: Sequence[SignalResult]) -> SignalResult:
+        """The probe's line among an image's signal results: a line derived from its source's
+        (the engine adds it after the signals' own, and counts it as the source's evidence kind)."""
+        return self.result(next((r for r in results if r.name == self.source), None))
+
     def result(self, source: SignalResult | None) -> SignalResult:
         """The probe's line for one image, from the source signal's result on it."""
         if source is None:

@@ -16,15 +16,17 @@ import numpy as np
 from forensics.fusion import LogisticFusion, default_fusion
 from forensics.signals import Signal, SignalResult, create_signal, default_signals
 
-from .attribution import Attribution, AttributionModel, attribute
-from .basis import state_basis
+from .attribution import Attribution, AttributionModel, attribute, short
+from .basis import Basis, state_basis
+from .decision import CalibrationInfo, Decision, DecisionRule, EngineCalibration, FusionInfo, SignalEntry, _round
 from .errors import ForensicsError, ImageLoadError
 from .image import DEFAULT_MAX_PIXELS, MIN_DECODED_SHARE, ImageSource, LoadedImage, load_image
 from .numeric import check_base_rate, logit
+from .text import rule_text
 from .version import __version__
 
 if TYPE_CHECKING:
-    from forensics.calibration import Calibration
+    from forensics.signals.base import Claim
 
 log = logging.getLogger(__name__)
 
@@ -34,38 +36,11 @@ SCHEMA = "forensics.analysis"
 #: thresholds as likelihood ratios (``decision.log_lr_ai``, ``decision.log_lr_real``).
 SCHEMA_VERSION = 3
 VERDICTS = ("likely_ai", "likely_real", "inconclusive")
-#: Largest heatmap side written to JSON; larger maps are block-averaged down.
-JSON_HEATMAP_MAX_SIDE = 64
+NAME_WIDTH = 19
 
 
-@dataclass(frozen=True, eq=False)
-class SignalEntry:
-    """One signal's line in an :class:`Analysis`: its result and its share of the logit."""
-
-    result: "SignalResult"
-    contribution: float
-    calibrated: bool
-    in_fusion: bool
-
-    @property
-    def name(self) -> str:
-        return self.result.name
-
-    def to_dict(self) -> dict[str, Any]:
-        r = self.result
-        return {
-            "name": r.name,
-            "version": r.version,
-            "status": r.status,
-            "score": _round(r.score),
-            "contribution": _round(self.contribution),
-            "calibrated": self.calibrated,
-            "in_fusion": self.in_fusion,
-            "summary": r.summary,
-            "reason": r.reason,
-            "evidence": r.evidence,
-            "heatmap": _heatmap_json(r.heatmap),
-        }
+def _found_nothing(s: SignalEntry) -> bool:
+    return s.contribution == 0 and s.result.summary.lower().startswith("no ")
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,21 +53,28 @@ class Analysis:
     probability: float
     logit: float
     intercept: float
-    verdict: str
-    decision: dict[str, Any]
+    #: The verdict and the numbers of the rule that gave it (see :mod:`forensics.decision`).
+    decision: Decision
     signals: list[SignalEntry]
-    fusion: dict[str, Any]
-    calibration: dict[str, Any] | None = None
+    fusion: FusionInfo
+    #: The calibration's part in the decision, when one decided it.
+    calibration: CalibrationInfo | None = None
     versions: dict[str, str] = field(default_factory=dict)
     decisive: tuple[str, ...] = ()
     #: Which generator family the image most resembles (see :mod:`forensics.attribution`).
     attribution: Attribution | None = None
-    #: The verdict in plain words and what it rests on (see :mod:`forensics.basis`).
-    headline: str = ""
-    #: ``{"kind": "provenance" | "camera_metadata" | "pixels" | "other" | "none", "signals": [...]}``.
-    basis: dict[str, Any] = field(default_factory=dict)
+    #: The verdict in plain words (``basis.headline``) and what it rests on (see :mod:`forensics.basis`).
+    basis: Basis = Basis("none", (), "")
     #: The share of AI images assumed (1/2 = even odds); ``prior_log_odds`` = intercept + its log-odds.
     base_rate: float = 0.5
+
+    @property
+    def verdict(self) -> str:
+        return self.decision.verdict
+
+    @property
+    def headline(self) -> str:
+        return self.basis.headline
 
     @property
     def prior_log_odds(self) -> float:
@@ -106,9 +88,47 @@ class Analysis:
         rule, each signal's log-odds contribution with its evidence line. ``unavailable=False``
         leaves out the line naming the signals that cannot run here, which the command prints
         once per run instead of once per file."""
-        from .text import explain
+        rule = rule_text(self.decision.to_dict(), self.probability, self.verdict, self.fusion.name,
+                         self.calibration.name if self.calibration is not None else None)
+        lines = [self.source, f"  {self.headline or self.verdict}", f"  {rule}"]
+        if self.attribution is not None and (self.attribution.status != "not_attempted" or self.verdict == "likely_ai"):
+            lines.append(f"  generator: {self.attribution.summary()}")
+        ok = [s for s in self.signals if s.result.status == "ok"]
+        weighed = [s for s in ok if not (s.in_fusion and _found_nothing(s))]
+        weighed.sort(key=lambda s: (not s.in_fusion, -abs(s.contribution), s.name))
+        lines.append("  log-odds (+ towards AI, - towards real; with the prior they add up to the logit):")
+        for s in weighed:
+            mark = "*" if s.in_fusion and not s.calibrated else " "
+            num = f"{s.contribution:+7.2f}{mark}" if s.in_fusion else "    n/a "
+            tag = " [decisive]" if s.name in self.decisive else ""
+            tail = "" if s.in_fusion else " (not weighed by this fusion)"
+            lines.append(f"  {num} {s.name:<{NAME_WIDTH}}{tag} {s.result.summary}{tail}")
+        lines.append(f"  {self.prior_log_odds:+7.2f}  {'(prior)':<{NAME_WIDTH}} base rate {self.base_rate:g}"
+                     + (f", fusion intercept {self.intercept:+.2f}" if self.intercept else ""))
+        lines.append(f"  {self.logit:+7.2f}  {'= logit':<{NAME_WIDTH}} P(AI) {self.probability:.3f}")
+        nothing = [s.name for s in ok if s.in_fusion and _found_nothing(s)]
+        if nothing:
+            lines.append(f"  found nothing, no weight: {', '.join(nothing)} (absence proves nothing)")
+        for status, label in (("abstained", "did not score"), ("error", "failed")):
+            items = [f"{s.name} ({s.result.reason})" for s in self.signals if s.result.status == status]
+            if items:
+                lines.append(f"  {label}: " + "; ".join(items))
+        if unavailable:
+            names = [s.name for s in self.signals if s.result.status == "unavailable"]
+            if names:
+                lines.append(f"  not available here: {', '.join(names)} (`forensics signals` says how to enable them)")
+        uncalibrated = [s.name for s in ok if s.in_fusion and not s.calibrated]
+        if uncalibrated:
+            lines.append(f"  * uncalibrated prior weight: {', '.join(uncalibrated)} "
+                         "(fit it with `forensics calibrate --real DIR --fake DIR`)")
+        if self.image.get("truncated") or self.image.get("warnings"):
+            lines.append("  intake: " + "; ".join(self.image.get("warnings") or ["file is truncated"]))
+        return "\n".join(lines)
 
-        return explain(self, unavailable=unavailable)
+    def quiet_line(self) -> str:
+        """One line for this image (``forensics analyze -q``): its headline and the generator named."""
+        gen = short(self.attribution.to_dict()) if self.attribution is not None else None
+        return f"{self.source}: {self.headline or self.verdict}" + (f"; generator: {gen}" if gen else "")
 
     @property
     def not_run(self) -> list[SignalEntry]:
@@ -144,46 +164,20 @@ class Analysis:
             "prior_log_odds": _round(self.prior_log_odds),
             "verdict": self.verdict,
             "headline": self.headline,
-            "basis": self.basis,
+            "basis": self.basis.to_dict(),
             "decisive": list(self.decisive),
-            "decision": self.decision,
+            "decision": self.decision.to_dict(),
             "degraded": self.degraded,
             "not_run": [{"name": s.name, "status": s.result.status, "reason": s.result.reason} for s in self.not_run],
             "signals": [s.to_dict() for s in self.signals],
-            "fusion": self.fusion,
-            "calibration": self.calibration,
+            "fusion": self.fusion.to_dict(),
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "versions": self.versions,
             "attribution": None if self.attribution is None else self.attribution.to_dict(),
         }
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
-
-
-def _finite_or_none(v: float) -> float | None:
-    return _round(v) if math.isfinite(v) else None
-
-
-def _round(v: float | None, nd: int = 6) -> float | None:
-    if v is None:
-        return None
-    return round(float(v), nd)
-
-
-def _heatmap_json(hm: np.ndarray | None) -> list[list[float | None]] | None:
-    """Rows of the map, block-averaged to at most :data:`JSON_HEATMAP_MAX_SIDE` a side over the
-    cells measured; ``null`` where none was."""
-    if hm is None:
-        return None
-    h, w = hm.shape
-    step = max(1, math.ceil(max(h, w) / JSON_HEATMAP_MAX_SIDE))
-    if step > 1:
-        hh, ww = h // step * step, w // step * step
-        blocks = hm[:hh, :ww].reshape(hh // step, step, ww // step, step).astype(np.float64)
-        seen = np.isfinite(blocks).sum(axis=(1, 3))
-        total = np.where(np.isfinite(blocks), blocks, 0.0).sum(axis=(1, 3))
-        hm = np.where(seen > 0, total / np.maximum(seen, 1), np.nan)
-    return [[round(float(x), 3) if math.isfinite(x) else None for x in row] for row in hm]
 
 
 def error_row(source: str, exc: BaseException) -> dict[str, Any]:
@@ -210,7 +204,7 @@ class Engine:
     """
 
     def __init__(self, signals: Sequence["str | Signal"] | None = None, *, fusion: "LogisticFusion | None" = None,
-                 calibration: "Calibration | None" = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 calibration: "EngineCalibration | None" = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                  attribution: "bool | AttributionModel" = True, base_rate: float = 0.5):
         self.signals = signals
         self.fusion = fusion
@@ -243,8 +237,22 @@ class Engine:
                 self._fusion = self.fusion
             else:
                 self._fusion = default_fusion()
-            self._fusion_info = _fusion_info(self._fusion)
+            self._fusion_info = FusionInfo.of(self._fusion)
         return self._fusion
+
+    @property
+    def rule_(self) -> DecisionRule:
+        """The verdict rule: the fusion's thresholds, or the calibration's conformal test."""
+        if not hasattr(self, "_rule"):
+            self._rule = DecisionRule(self.fusion_, self.calibration)
+        return self._rule
+
+    @property
+    def derived_(self) -> list[Any]:
+        """Lines derived from other signals' results: the calibration's probe, which reads
+        ``clip_zeroshot``'s embedding (each has ``source`` and ``derive(results)``)."""
+        probe = self.calibration.probe if self.calibration is not None else None
+        return [probe] if probe is not None else []
 
     @property
     def attribution_(self) -> AttributionModel | None:
@@ -376,80 +384,75 @@ class Engine:
         for image in images:
             try:
                 results.append(sig.analyze(image))
-            except Exception as exc:
+            except Exception as exc:  # the one place where a signal's exception becomes an error result
                 log.debug("signal %s failed on %s", sig.name, image.source, exc_info=True)
-                results.append(SignalResult.failed(sig.name, sig.version, f"{type(exc).__name__}: {exc}"))
+                said = f"{type(exc).__name__}: {exc}"
+                failure = getattr(sig, "failure", None)
+                results.append(SignalResult.failed(sig.name, sig.version, f"{failure} ({said})" if failure else said))
         return results
 
     def _fuse(self, image: LoadedImage, results: list["SignalResult"]) -> Analysis:
+        """One pass: the signals' results (and the lines derived from them), the fusion's
+        explanation, the decision rule, the basis, the attribution."""
+        results = [*results, *(d.derive(results) for d in self.derived_)]
         fusion = self.fusion_
-        probe = self.calibration.probe if self.calibration is not None else None
-        if probe is not None:  # the calibration's CLIP probe reads clip_zeroshot's embedding
-            results = [*results, probe.result(next((r for r in results if r.name == probe.source), None))]
         scores = {r.name: (r.score if r.status == "ok" else None) for r in results}
         base_rate = check_base_rate(self.base_rate)
         expl = fusion.explain(scores, base_rate=base_rate)
-        probability = expl.probability
         entries = []
         for r in results:
             feat = fusion.features_.get(r.name)
             entries.append(SignalEntry(r, expl.contributions.get(r.name, 0.0),
                                        calibrated=bool(feat and feat.calibrated), in_fusion=feat is not None))
-        thresholds, lrs = fusion.thresholds_at(base_rate), fusion.log_lr_thresholds()
-        decision: dict[str, Any] = {"method": "fusion_thresholds", "base_rate": base_rate,
-                                    "threshold_ai": thresholds["ai"], "threshold_real": thresholds["real"],
-                                    "log_lr_ai": _finite_or_none(lrs["ai"]), "log_lr_real": _finite_or_none(lrs["real"])}
-        verdict = fusion.verdict(probability, base_rate=base_rate)
-        calib = None
-        if self.calibration is not None:
-            # the conformal test compares logits at even odds, as the calibration's reals were scored
-            calib = self.calibration.assess(expl.intercept + expl.log_lr, expl.missing)
-            decision = {"method": "conformal", "base_rate": base_rate, "alpha": calib["alpha"], "p_value": calib["p_value"],
-                        "n_real": calib["n_real"], "threshold_real": thresholds["real"],
-                        "log_lr_real": _finite_or_none(lrs["real"]),
-                        "reference_without": calib["reference_without"],
-                        # the smallest p-value n reals can give: an image above every real gets it
-                        "p_value_floor": 1.0 / (calib["n_real"] + 1)}
-            verdict = "likely_ai" if calib["p_value"] <= calib["alpha"] else (
-                "likely_real" if probability <= thresholds["real"] else "inconclusive")
-        kinds, briefs, edits = self._describe(results)
-        basis = state_basis(verdict=verdict, probability=probability, decision=decision, entries=entries,
-                            kinds=kinds, briefs=briefs, decisive=expl.decisive, edits=edits,
+        decision, calib = self.rule_.decide(expl, base_rate)
+        said = self._declared(results)
+        basis = state_basis(decision=decision, probability=expl.probability, entries=entries, kinds=said.kinds,
+                            briefs=said.briefs, decisive=expl.decisive, edits=said.edits,
                             truncated=truncated_words(image) if image.truncated else None)
         return Analysis(
-            source=image.source, sha256=image.sha256, image=image.describe(), probability=probability,
-            logit=expl.logit, intercept=expl.intercept, verdict=verdict, decision=decision, signals=entries,
+            source=image.source, sha256=image.sha256, image=image.describe(), probability=expl.probability,
+            logit=expl.logit, intercept=expl.intercept, decision=decision, signals=entries,
             fusion=self._fusion_info, calibration=calib, versions={"forensics": __version__},
-            decisive=expl.decisive, headline=basis.headline, basis=basis.to_dict(),
-            attribution=attribute(results, verdict, self.attribution_), base_rate=base_rate,
+            decisive=expl.decisive, basis=basis,
+            attribution=attribute(results, said.claims, decision.verdict, self.attribution_), base_rate=base_rate,
         )
 
-    def _describe(self, results: list["SignalResult"]) -> tuple[dict[str, str], dict[str, str | None], dict[str, str]]:
-        """Each result's evidence kind, its signal's ``brief`` words and the editor its
-        ``edited`` names (see :mod:`forensics.basis`)."""
-        by_name = {s.name: s for s in self.signals_}
-        probe = self.calibration.probe if self.calibration is not None else None
-        kinds: dict[str, str] = {}
-        briefs: dict[str, str | None] = {}
-        edits: dict[str, str] = {}
-        for r in results:
-            sig = by_name.get(r.name)
-            if sig is None and probe is not None:  # the calibration's probe reads that signal's embedding
-                kinds[r.name] = getattr(by_name.get(probe.source), "evidence_kind", "other")
-                continue
-            kinds[r.name] = getattr(sig, "evidence_kind", "other")
+    def _declared(self, results: list["SignalResult"]) -> Declared:
+        """What each result's signal declares about it (see :class:`Declared`): the signals in
+        use, in the order of their results, then the calibration's derived lines."""
+        out = Declared()
+        for sig, r in zip(self._prepared(), results):
+            out.kinds[r.name] = getattr(sig, "evidence_kind", "other")
             if r.status != "ok":
                 continue
-            for attr, out in (("brief", briefs), ("edited", edits)):
+            for attr in ("brief", "edited", "claimed_generator"):
                 fn = getattr(sig, attr, None)
                 try:
                     said = fn(r) if fn is not None else None
                 except Exception:  # a plugin's wording must not sink the analysis
                     log.debug("signal %s: %s() failed", r.name, attr, exc_info=True)
                     continue
-                if said is not None or attr == "brief":
-                    out[r.name] = said
-        return kinds, briefs, edits
+                if attr == "brief":
+                    out.briefs[r.name] = said
+                elif attr == "edited" and said is not None:
+                    out.edits[r.name] = said
+                elif said is not None:
+                    out.claims.append(said)
+        for d, r in zip(self.derived_, results[len(self._prepared()):]):  # a derived line counts as the signal it reads
+            out.kinds[r.name] = out.kinds.get(d.source, "other")
+        return out
+
+
+@dataclass
+class Declared:
+    """What the signals declare about their results on one image: each result's evidence kind,
+    the ``brief`` words of each ok result, the editors named (``edited``) and the generator
+    claims (``claimed_generator``). See :class:`forensics.signals.BaseSignal`."""
+
+    kinds: dict[str, str] = field(default_factory=dict)
+    briefs: dict[str, str | None] = field(default_factory=dict)
+    edits: dict[str, str] = field(default_factory=dict)
+    claims: list["Claim"] = field(default_factory=list)
 
 
 def truncated_words(image: LoadedImage) -> str:
@@ -478,11 +481,6 @@ def _place_heatmap(res: "SignalResult", image: LoadedImage) -> "SignalResult":
     pad = ((round(top * per_row), round((image.height - bottom) * per_row)),
            (round(left * per_col), round((image.width - right) * per_col)))
     return replace(res, heatmap=np.pad(hm, pad, constant_values=np.nan))
-
-
-def _fusion_info(fusion: "LogisticFusion") -> dict[str, Any]:
-    return {"name": fusion.provenance_.get("name", "custom"), "sha256": fusion.sha256(),
-            "uncalibrated": fusion.uncalibrated}
 
 
 def result_schema() -> dict[str, Any]:

@@ -30,31 +30,29 @@ on what it rests on) and ``model`` (the pixel model's version and sha256).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import re
 import threading
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from forensics.signals.base import CLAIM_STRENGTHS
+
+from .artifacts import Artifact, packaged, read_artifact
 from .errors import WeightsError
 
 if TYPE_CHECKING:
     from forensics.signals import SignalResult
+    from forensics.signals.base import Claim
 
 FORMAT = "forensics.attribution"
 FORMAT_VERSION = 1
 TOP = 3
 _LOCK = threading.Lock()
-#: The signal whose pooled features the pixel model reads.
-FEATURE_SOURCE = "effnet_probe"
 
 #: Display names of the families: the pixel model's (the training material's lineages) and
 #: those that only provenance names.
@@ -95,10 +93,6 @@ MODEL_FILES: list[tuple[str, str]] = [
 ]
 _MODEL_FAMILIES = [(re.compile(p, re.I), f) for p, f in MODEL_FILES]
 _ROLE_WORDS = {"checkpoint": "checkpoint", "diffusion_model": "diffusion model", "lora": "LoRA"}
-_HIT_TEXT = {"parameters": "{gen} generation parameters embedded in {src}", "workflow": "{gen} workflow embedded in {src}",
-             "software": "{gen} named in {src}", "digital_source_type": "{gen} named with an IPTC digital source type in {src}"}
-_WATERMARK_TEXT = {"StableDiffusionV1": "the invisible watermark of the Stable Diffusion 1.x/2.x reference scripts",
-                   "SDXL": "the invisible watermark of SDXL pipelines"}
 
 
 def family_label(family: str) -> str:
@@ -183,56 +177,21 @@ def short(d: Mapping[str, Any] | None) -> str | None:
     return d["label"] if d["status"] == "attributed" else "unknown"
 
 
-def _by_name(results: Sequence["SignalResult"]) -> dict[str, "SignalResult"]:
-    return {r.name: r for r in results if r.status == "ok"}
-
-
-def provenance_attribution(results: Sequence["SignalResult"]) -> Attribution | None:
-    """What the file itself says made it, strongest claim first; ``None`` when it says nothing."""
-    ok = _by_name(results)
-    c2pa = ok.get("c2pa")
-    claims = (c2pa.evidence.get("ai_claims") or []) if c2pa is not None else []
-    if claims:
-        # a claim that the content was created by a model, nearest the active manifest, over a
-        # composite claim; its software agent over the claim generator (the app that signed)
-        best = min(claims, key=lambda c: (c.get("type") != "trainedAlgorithmicMedia", not c.get("software_agent"),
-                                          c.get("depth", 0)))
-        name = best.get("software_agent") or best.get("claim_generator")
-        if name:
-            fam, label = _family_of_name(str(name))
-            ev = c2pa.evidence
-            state = ev.get("validation_state") or "not validated"
-            issues = [str(i).replace("signingCredential.", "credential ") for i in ev.get("credential_issues") or []]
-            trust = ", ".join(issues) if issues else ("signer trusted" if ev.get("signer_trusted") else "signer not on a trust list")
-            how = "created" if best.get("type") == "trainedAlgorithmicMedia" else "composited with AI elements"
-            where = "" if not best.get("depth") else f" in an ingredient manifest (depth {best['depth']})"
-            signed = f", signed by {best['claim_generator']}" if best.get("claim_generator") not in (None, name) else ""
-            text = f"C2PA manifest: content {how} by {name}{where}{signed}; signature {state}, {trust}"
-            return Attribution("attributed", "provenance", text, (Candidate(fam, label, 1.0),))
-    meta = ok.get("generator_metadata")
-    hits = [h for h in (meta.evidence.get("hits") or []) if not str(h.get("generator", "")).startswith("unknown")
-            and h.get("kind") in _HIT_TEXT] if meta else []
-    if hits:
-        h = max(hits, key=lambda h: h.get("score", 0))
-        gen = str(h["generator"])
-        fam, label = _family_of_name(gen)
-        ev = _HIT_TEXT[h["kind"]].format(gen=gen, src=h["source"])
-        models = [m for m in h.get("models") or [] if isinstance(m, dict) and isinstance(m.get("file"), str)]
-        if models:  # a front-end's file names the model it ran: the model is the generator, the front-end the tool
-            named = [(m, f) for m in models if (f := model_family(m["file"])) is not None]
-            m, f = named[0] if named else (models[0], None)
-            which = f"{_ROLE_WORDS.get(str(m.get('role')), 'model')} {m['file']}"
-            ev += f", {which}"
-            fam, label = (f, f"{family_label(f)} via {gen}") if f else (fam, f"{gen} ({which})")
-        return Attribution("attributed", "provenance", ev, (Candidate(fam, label, 1.0),))
-    wm = ok.get("watermark")
-    if wm is not None and wm.evidence.get("found") and wm.evidence.get("watermark"):
-        name = str(wm.evidence["watermark"])
-        fam, label = _family_of_name(name)
-        acc = (wm.evidence.get("results") or {}).get(name, {}).get("bit_accuracy")
-        text = _WATERMARK_TEXT.get(name, f"invisible watermark {name}") + (f" (bit accuracy {acc:.2f})" if acc else "")
-        return Attribution("attributed", "provenance", text, (Candidate(fam, label, 1.0),))
-    return None
+def provenance_attribution(claims: Sequence["Claim"]) -> Attribution | None:
+    """What the file itself says made it, from the signals' claims, the strongest first (see
+    :data:`~forensics.signals.base.CLAIM_STRENGTHS`); ``None`` when it says nothing."""
+    if not claims:
+        return None
+    claim = min(claims, key=lambda c: CLAIM_STRENGTHS.index(c.strength))
+    fam, label = _family_of_name(claim.generator)
+    ev = claim.evidence
+    if claim.models:  # a front-end's file names the model it ran: the model is the generator, the front-end the tool
+        named = [(m, f) for m in claim.models if (f := model_family(m[1])) is not None]
+        (role, file), f = named[0] if named else (claim.models[0], None)
+        which = f"{_ROLE_WORDS.get(role, 'model')} {file}"
+        ev += f", {which}"
+        fam, label = (f, f"{family_label(f)} via {claim.generator}") if f else (fam, f"{claim.generator} ({which})")
+    return Attribution("attributed", "provenance", ev, (Candidate(fam, label, 1.0),))
 
 
 class AttributionModel:
@@ -242,11 +201,11 @@ class AttributionModel:
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         self.path = path
 
-    def _model(self) -> dict[str, Any]:
+    def _model(self) -> Artifact:
         if not hasattr(self, "_loaded"):
             with _LOCK:
                 if not hasattr(self, "_loaded"):
-                    self._loaded = _read_model(self.path or resources.files("forensics") / "data" / "attribution.json")
+                    self._loaded = _read_model(self.path or packaged("forensics", "attribution.json"))
         return self._loaded
 
     @property
@@ -255,13 +214,13 @@ class AttributionModel:
 
     def fingerprint(self) -> dict[str, Any]:
         m = self._model()
-        return {"version": m["version"], "sha256": m["_sha256"], "source": m["features"]["signal"],
+        return {"version": m["version"], "sha256": m.sha256, "source": m["features"]["signal"],
                 "source_version": m["features"]["signal_version"]}
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """Softmax over the trained families for one pooled feature vector."""
         m = self._model()
-        mean, scale, coef, intercept = m["_arrays"]
+        mean, scale, coef, intercept = (m.arrays[a] for a in ("mean", "scale", "coef", "intercept"))
         if features.shape != mean.shape:
             raise ValueError(f"attribution expects {mean.shape[0]} features, got shape {features.shape}")
         z = coef @ ((features.astype(np.float64) - mean) / scale) + intercept
@@ -284,10 +243,10 @@ class AttributionModel:
         order = np.argsort(-shares, kind="stable")[:TOP]
         cands = tuple(Candidate(m["families"][i], family_label(m["families"][i]), float(shares[i])) for i in order)
         named = cands[0].share >= m["min_share"]
-        text = (f"{FEATURE_SOURCE} features resemble {cands[0].label} most (share {cands[0].share:.2f}; "
+        text = (f"{m['features']['signal']} features resemble {cands[0].label} most (share {cands[0].share:.2f}; "
                 + (f"named at {m['min_share']:.2f} or more)" if named else f"below the {m['min_share']:.2f} needed to name it)"))
         return Attribution("attributed" if named else "unknown", "pixels", text, cands, unknown,
-                           {"version": m["version"], "sha256": m["_sha256"]})
+                           {"version": m["version"], "sha256": m.sha256})
 
 
 def unknown_inputs(probs: np.ndarray) -> list[float]:
@@ -297,42 +256,37 @@ def unknown_inputs(probs: np.ndarray) -> list[float]:
     return [float(np.log(p[0])), float(p[0] - p[1]), float(-(p * np.log(p)).sum() / math.log(len(p)))]
 
 
-def _read_model(path: Any) -> dict[str, Any]:
+def _read_model(path: Any) -> Artifact:
+    m = read_artifact(path, FORMAT, FORMAT_VERSION, arrays=("mean", "scale", "coef", "intercept"), what="attribution model")
     try:
-        raw = Path(str(path)).read_bytes()
-        m = json.loads(raw)
-        if m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"expected format {FORMAT!r} version {FORMAT_VERSION}, got {m.get('format')!r} "
-                             f"version {m.get('format_version')!r}")
         k, d = len(m["families"]), int(m["features"]["dim"])
-        arrays = tuple(np.asarray(m[a], dtype=np.float64) for a in ("mean", "scale", "coef", "intercept"))
-        shapes = tuple(a.shape for a in arrays)
-        if shapes != ((d,), (d,), (k, d), (k,)) or not all(np.isfinite(a).all() for a in arrays) or (arrays[1] <= 0).any():
+        shapes = tuple(m.arrays[a].shape for a in ("mean", "scale", "coef", "intercept"))
+        if shapes != ((d,), (d,), (k, d), (k,)) or (m.arrays["scale"] <= 0).any():
             raise ValueError(f"arrays of shapes {shapes} for {k} families and {d} features")
         if len(m["unknown"]["coef"]) != 3 or not 0 < float(m["min_share"]) <= 1:
             raise ValueError("unknown model or min_share malformed")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise WeightsError(f"{path}: unreadable attribution model ({type(exc).__name__}: {exc}); reinstall forensics") from None
-    m["_arrays"] = arrays
-    m["_sha256"] = hashlib.sha256(raw).hexdigest()
     return m
 
 
-def attribute(results: Sequence["SignalResult"], verdict: str, model: AttributionModel | None) -> Attribution:
-    """The attribution of an analysed image: provenance when the file states its generator,
-    else the pixel model; none unless ``verdict`` is ``likely_ai``."""
+def attribute(results: Sequence["SignalResult"], claims: Sequence["Claim"], verdict: str,
+              model: AttributionModel | None) -> Attribution:
+    """The attribution of an analysed image: provenance when the file states its generator
+    (``claims``, what the provenance signals read), else the pixel model on the features of the
+    signal it was fitted on; none unless ``verdict`` is ``likely_ai``."""
     if verdict != "likely_ai":
         return Attribution("not_attempted", None, f"the verdict is {verdict}; only likely_ai images are attributed")
-    prov = provenance_attribution(results)
+    prov = provenance_attribution(claims)
     if prov is not None:
         return prov
     if model is None:
         return Attribution("not_attempted", None, "pixel attribution is off in this engine")
-    src = _by_name(results).get(FEATURE_SOURCE)
-    if src is None or src.features is None:
-        return Attribution("not_attempted", None, f"no provenance names a generator, and {FEATURE_SOURCE} did not run")
     m = model._model()
-    if src.version != m["features"]["signal_version"]:
-        return Attribution("not_attempted", None, f"the attribution model reads {FEATURE_SOURCE} "
-                           f"{m['features']['signal_version']}, this engine runs {src.version}")
+    source, version = m["features"]["signal"], m["features"]["signal_version"]
+    src = next((r for r in results if r.name == source and r.status == "ok"), None)
+    if src is None or src.features is None:
+        return Attribution("not_attempted", None, f"no provenance names a generator, and {source} did not run")
+    if src.version != version:
+        return Attribution("not_attempted", None, f"the attribution model reads {source} {version}, this engine runs {src.version}")
     return model.attribute(src.features)

@@ -47,10 +47,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .analysis import SignalEntry
+from .decision import Decision, SignalEntry
 
 BASIS_KINDS = ("provenance", "camera_metadata", "pixels", "other", "none")
 #: Log-odds the camera's record (or a capture claim) must move the logit towards real before
@@ -83,37 +82,40 @@ def fmt_pv(p: float) -> str:
     return f"{p:.2g}"
 
 
-def state_basis(*, verdict: str, probability: float, decision: Mapping[str, Any], entries: Sequence["SignalEntry"],
+def state_basis(*, decision: Decision, probability: float, entries: Sequence[SignalEntry],
                 kinds: Mapping[str, str], briefs: Mapping[str, str | None], decisive: Sequence[str],
                 edits: Mapping[str, str] | None = None, truncated: str | None = None) -> Basis:
-    """The headline and basis of one analysis (see the module docstring). ``edits``: the
-    editors signals found declared (``{signal: "Adobe Photoshop"}``); ``truncated``: the words
-    for a truncated file (``"truncated: 6 % decoded"``), which start the headline."""
-    basis = _state_basis(verdict, probability, decision, entries, kinds, briefs, decisive, edits or {}, truncated)
+    """The headline and basis of one analysis (see the module docstring): ``decision`` (the
+    verdict and the rule's numbers), the fused ``probability``, each signal's ``entries``, what
+    the signals declare (``kinds``, ``briefs``, ``edits``: the editors signals found declared,
+    ``{signal: "Adobe Photoshop"}``), the ``decisive`` signals; ``truncated``: the words for a
+    truncated file (``"truncated: 6 % decoded"``), which start the headline."""
+    basis = _state_basis(decision, probability, entries, kinds, briefs, decisive, edits or {}, truncated)
     if truncated:
         return Basis(basis.kind, basis.signals, f"{truncated}; {basis.headline}")
     return basis
 
 
-def _state_basis(verdict: str, probability: float, decision: Mapping[str, Any], entries: Sequence["SignalEntry"],
+def _state_basis(decision: Decision, probability: float, entries: Sequence[SignalEntry],
                  kinds: Mapping[str, str], briefs: Mapping[str, str | None], decisive: Sequence[str],
                  edits: Mapping[str, str], truncated: str | None) -> Basis:
+    verdict = decision.verdict
     scored = [e for e in entries if e.result.status == "ok" and e.in_fusion]
     kind_of = {e.name: kinds.get(e.name, "other") for e in entries}
 
     def total(kind: str, sign: int) -> float:
         return math.fsum(e.contribution for e in scored if kind_of[e.name] == kind and e.contribution * sign > 0)
 
-    def named(kind: str, sign: int) -> list["SignalEntry"]:
+    def named(kind: str, sign: int) -> list[SignalEntry]:
         out = [e for e in scored if kind_of[e.name] == kind and e.contribution * sign > 0 and briefs.get(e.name)]
         return sorted(out, key=lambda e: -abs(e.contribution))
 
     pixel_kinds = [k for k in ("pixels", "other") if any(kind_of[e.name] == k for e in scored)]
     pixel_kind = pixel_kinds[0] if pixel_kinds else None
     pixels = [e for e in scored if kind_of[e.name] in ("pixels", "other")]
-    conformal = decision.get("method") == "conformal"
+    conformal = decision.conformal
     if conformal:
-        n, pv, alpha = decision["n_real"], decision["p_value"], decision["alpha"]
+        n, pv, alpha = decision.n_real, decision.p_value, decision.alpha
     number = f"P {fmt_p(probability)}"
 
     def status_of(kind: str) -> str | None:
@@ -129,7 +131,7 @@ def _state_basis(verdict: str, probability: float, decision: Mapping[str, Any], 
         parts = [s for k in kinds_ if (s := status_of(k))]
         return "; " + ", ".join(parts) if parts else ""
 
-    def words(es: Sequence["SignalEntry"]) -> str:
+    def words(es: Sequence[SignalEntry]) -> str:
         return " + ".join(str(briefs.get(e.name) or e.name) for e in es)
 
     def dominant(sign: int) -> str | None:
@@ -209,7 +211,7 @@ def _state_basis(verdict: str, probability: float, decision: Mapping[str, Any], 
     return Basis(kind, tuple(e.name for e in es), f"inconclusive: {KIND_WORDS[kind]} {reason}" + tail("provenance", "camera_metadata"))
 
 
-def _agree(pixel_kind: str | None, pixels: Sequence["SignalEntry"], finding: int = -1) -> str:
+def _agree(pixel_kind: str | None, pixels: Sequence[SignalEntry], finding: int = -1) -> str:
     """What the pixel signals say beside a metadata finding that leans real (``finding`` -1) or
     AI (+1), and which of them say it: ``"; pixel signals also lean real (effnet_probe -2.25,
     npr -0.48)"``."""

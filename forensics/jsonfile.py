@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .artifacts import strict_loads
 from .image import read_regular
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number this file may hold")
 
 
 #: Largest fusion or calibration file read.
@@ -23,7 +19,7 @@ def read_json(path: str | Path, error: type[Exception], what: str) -> Any:
     Only a regular file of at most :data:`MAX_JSON_BYTES` is read."""
     data = read_regular(path, MAX_JSON_BYTES, error, f"a {what} file")
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+        return strict_loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:  # its text would quote the file's bytes
         raise error(f"{path}: cannot read {what} file (not UTF-8 at byte {exc.start:,})") from None
     except (ValueError, RecursionError) as exc:  # json's messages give a place, never the content

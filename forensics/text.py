@@ -1,21 +1,17 @@
-"""Readable text of an :class:`~forensics.analysis.Analysis`: what ``forensics analyze`` prints
-and :meth:`Analysis.explain` returns, and the notes printed once per run."""
+"""Readable text of the engine's results: the decision rule in words (for
+:meth:`Analysis.explain <forensics.analysis.Analysis.explain>` and the report), the legend,
+and the notes ``forensics analyze`` prints once per run. It reads plain values and result
+rows, never the engine, so :mod:`forensics.analysis` sits above it."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-from .attribution import short
-
-if TYPE_CHECKING:
-    from .analysis import Analysis
+from typing import Any
 
 #: A calibration whose p-values move in steps coarser than this share of alpha gets a warning:
 #: fewer than 10 steps at or below alpha (``n + 1 < 10 / alpha``, the 200 reals wanted at 0.05).
 COARSE_STEPS = 10
-NAME_WIDTH = 19
 
 LEGEND = """\
 Reading a result:
@@ -82,60 +78,6 @@ def fmt_lr(log_lr: float) -> str:
 def _lr(d: Mapping[str, Any], which: str, op: str) -> str:
     v = d.get(f"log_lr_{which}")
     return "" if v is None else f" (likelihood ratio {op} {fmt_lr(v)})"
-
-
-def _rule(a: "Analysis") -> str:
-    return rule_text(a.decision, a.probability, a.verdict, str(a.fusion.get("name", "custom")),
-                     (a.calibration or {}).get("name"))
-
-
-def _found_nothing(s: Any) -> bool:
-    return s.contribution == 0 and s.result.summary.lower().startswith("no ")
-
-
-def explain(a: "Analysis", *, unavailable: bool = True) -> str:
-    """The block for one analysis. ``unavailable=False`` leaves out the signals that cannot run
-    here (the CLI lists them once per run instead)."""
-    lines = [a.source, f"  {a.headline or a.verdict}", f"  {_rule(a)}"]
-    if a.attribution is not None and (a.attribution.status != "not_attempted" or a.verdict == "likely_ai"):
-        lines.append(f"  generator: {a.attribution.summary()}")
-    ok = [s for s in a.signals if s.result.status == "ok"]
-    weighed = [s for s in ok if not (s.in_fusion and _found_nothing(s))]
-    weighed.sort(key=lambda s: (not s.in_fusion, -abs(s.contribution), s.name))
-    lines.append("  log-odds (+ towards AI, - towards real; with the prior they add up to the logit):")
-    for s in weighed:
-        mark = "*" if s.in_fusion and not s.calibrated else " "
-        num = f"{s.contribution:+7.2f}{mark}" if s.in_fusion else "    n/a "
-        tag = " [decisive]" if s.name in a.decisive else ""
-        tail = "" if s.in_fusion else " (not weighed by this fusion)"
-        lines.append(f"  {num} {s.name:<{NAME_WIDTH}}{tag} {s.result.summary}{tail}")
-    lines.append(f"  {a.prior_log_odds:+7.2f}  {'(prior)':<{NAME_WIDTH}} base rate {a.base_rate:g}"
-                 + (f", fusion intercept {a.intercept:+.2f}" if a.intercept else ""))
-    lines.append(f"  {a.logit:+7.2f}  {'= logit':<{NAME_WIDTH}} P(AI) {a.probability:.3f}")
-    nothing = [s.name for s in ok if s.in_fusion and _found_nothing(s)]
-    if nothing:
-        lines.append(f"  found nothing, no weight: {', '.join(nothing)} (absence proves nothing)")
-    for status, label in (("abstained", "did not score"), ("error", "failed")):
-        items = [f"{s.name} ({s.result.reason})" for s in a.signals if s.result.status == status]
-        if items:
-            lines.append(f"  {label}: " + "; ".join(items))
-    if unavailable:
-        names = [s.name for s in a.signals if s.result.status == "unavailable"]
-        if names:
-            lines.append(f"  not available here: {', '.join(names)} (`forensics signals` says how to enable them)")
-    uncalibrated = [s.name for s in ok if s.in_fusion and not s.calibrated]
-    if uncalibrated:
-        lines.append(f"  * uncalibrated prior weight: {', '.join(uncalibrated)} "
-                     "(fit it with `forensics calibrate --real DIR --fake DIR`)")
-    if a.image.get("truncated") or a.image.get("warnings"):
-        lines.append("  intake: " + "; ".join(a.image.get("warnings") or ["file is truncated"]))
-    return "\n".join(lines)
-
-
-def quiet_line(a: "Analysis") -> str:
-    """One line per file (``forensics analyze -q``)."""
-    gen = short(a.attribution.to_dict()) if a.attribution is not None else None
-    return f"{a.source}: {a.headline or a.verdict}" + (f"; generator: {gen}" if gen else "")
 
 
 def unavailable_note(reasons: Mapping[str, str]) -> str | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import resources
+from forensics.artifacts import packaged, read_artifact
 
-from .logistic import FORMAT, Explanation, Feature, LogisticFusion, platt_scale
+from .logistic import FORMAT, FORMAT_VERSION, Explanation, Feature, LogisticFusion, platt_scale
 from .priors import signal_priors
 
 DEFAULT_FUSION = "default_fusion.json"
@@ -12,9 +12,8 @@ DEFAULT_FUSION = "default_fusion.json"
 
 def default_fusion() -> LogisticFusion:
     """The embedded default fusion shipped with the package (see ``fusion/data``)."""
-    ref = resources.files(__name__).joinpath("data", DEFAULT_FUSION)
-    with resources.as_file(ref) as path:
-        return LogisticFusion.load(path)
+    path = packaged(__name__, DEFAULT_FUSION)
+    return LogisticFusion.from_dict(read_artifact(path, FORMAT, FORMAT_VERSION, what="default fusion").data, source=str(path))
 
 
 __all__ = ["FORMAT", "Explanation", "Feature", "LogisticFusion", "default_fusion", "platt_scale", "signal_priors"]

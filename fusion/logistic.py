@@ -295,15 +295,6 @@ class LogisticFusion:
         shift = logit(check_base_rate(base_rate))
         return {k: p if shift == 0 else float(sigmoid(logit(p) + shift)) for k, p in self.thresholds_.items()}
 
-    def verdict(self, probability: float, *, base_rate: float = 0.5) -> str:
-        """``likely_ai`` / ``likely_real`` / ``inconclusive`` for a fused probability at ``base_rate``."""
-        thresholds = self.thresholds_at(base_rate)
-        if probability >= thresholds["ai"]:
-            return "likely_ai"
-        if probability <= thresholds["real"]:
-            return "likely_real"
-        return "inconclusive"
-
     def check_signals(self, signals: Sequence[Any]) -> None:
         """Refuse signals whose fingerprint differs from the one a fitted coefficient was learnt on:
         the coefficient would scale scores of another model."""

@@ -124,7 +124,7 @@ def score(net: NPRNet, crops, idx, hw, bs: int = 64) -> np.ndarray:
 
 def export(net: NPRNet, path: Path) -> float:
     """Export to ONNX; return the largest ONNX-torch difference on a seeded batch (refused above 1e-4)."""
-    from forensics.signals._packaged import new_session
+    from forensics.artifacts import new_session
 
     torch.onnx.export(net.eval(), torch.rand(1, 3, 256, 256), str(path), input_names=["pixels"],
                       output_names=["logit_map"], opset_version=17, dynamo=False,
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     net = train(crops, y, sample_weights(meta, tr), tr, hw, epochs=args.epochs, log=lambda m: print("final", m, flush=True))
     onnx_path = DATA / "npr.onnx"
     diff = export(net, onnx_path)
-    from forensics.signals._packaged import new_session
+    from forensics.artifacts import new_session
     from forensics.signals.npr import HEAD_FORMAT, HEAD_FORMAT_VERSION, network_input
 
     sess = new_session(onnx_path, 1)

@@ -111,12 +111,43 @@ class Prior:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What a file states made it, as a provenance signal read it (see
+    :meth:`BaseSignal.claimed_generator`); :mod:`forensics.attribution` turns it into a family.
+
+    Attributes:
+        generator: the name as the file states it (``"Adobe Firefly"``, ``"ComfyUI"``, ``"SDXL"``).
+        evidence: one line on where and how it is stated, with its standing (a signature's state).
+        strength: which claim wins when several signals make one, the strongest first: one of
+            :data:`CLAIM_STRENGTHS`.
+        models: ``(role, file)`` of the model files a front-end's record names
+            (``("checkpoint", "sd3.5_large.safetensors")``): the model is the generator then.
+    """
+
+    generator: str
+    evidence: str
+    strength: str
+    models: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.strength not in CLAIM_STRENGTHS:
+            raise ValueError(f"claim strength must be one of {CLAIM_STRENGTHS}, got {self.strength!r}")
+
+
+#: Kinds of generator claim, the strongest first: a signed manifest, metadata the generator
+#: embedded (parameters, a workflow, a software field), an invisible watermark.
+CLAIM_STRENGTHS: tuple[str, ...] = ("signed", "embedded", "watermark")
+
+
 @runtime_checkable
 class Signal(Protocol):
     """A signal module. Constructors store their arguments only; heavy state loads lazily.
+    Every built-in is a :class:`BaseSignal`; a plugin may be any class of this shape.
 
     ``availability()`` is cheap, never downloads, and explains how to fix a ``no``.
-    ``analyze()`` must not reopen the file and must be deterministic for the same image.
+    ``analyze()`` must not reopen the file and must be deterministic for the same image; it may
+    raise: the engine turns the exception into an ``error`` result (see :class:`BaseSignal`).
     ``analyze_batch()`` is optional; signals with batched inference (neural) provide it.
 
     Optional class attributes, read when the default fusion is built
@@ -128,14 +159,11 @@ class Signal(Protocol):
     ``by_default = False`` keeps a signal out of the engine's default set: it still runs when
     named (``--signals``, ``Engine(["name"])``).
 
-    Read by the engine for the verdict's headline: ``evidence_kind`` (one of
-    :data:`EVIDENCE_KINDS`; what the signal reads) and, for signals whose result can carry a
-    verdict by itself (provenance, a camera record), ``brief(result) -> str | None``: a few
-    words naming what this result shows ("signed C2PA manifest (Adobe Firefly)"), ``None``
-    when it shows nothing worth naming; and ``edited(result) -> str | None``: the editor the
-    file declares changed it ("Adobe Photoshop"), so that it is not called a camera original.
-    The engine reads the pixel signals (``evidence_kind`` ``"pixels"``) only on the rows of a
-    truncated file that decoded (see :data:`forensics.image.MIN_DECODED_SHARE`).
+    Read by the engine when it runs the signal (the declarations of :class:`BaseSignal`, which
+    a plugin may also provide): ``evidence_kind``, ``failure``, ``brief(result)``,
+    ``edited(result)`` and ``claimed_generator(result)``. The engine reads the pixel signals
+    (``evidence_kind`` ``"pixels"``) only on the rows of a truncated file that decoded (see
+    :data:`forensics.image.MIN_DECODED_SHARE`).
     """
 
     name: str
@@ -158,12 +186,17 @@ def fingerprint_of(sig: Signal) -> dict[str, Any]:
 
 
 class BaseSignal:
-    """Optional base class of a signal: the default :meth:`availability` (always available),
-    :meth:`fingerprint` (name and version) and an :meth:`analyze` that runs :meth:`run` and
-    turns an exception into :meth:`SignalResult.failed`, saying ``failure`` and the exception.
+    """The base class of every built-in signal: what the engine needs from a signal, declared.
 
-    Subclasses set ``name``, ``version``, ``failure`` and, for the fusion, ``prior`` and
-    ``decisive_at``; they implement :meth:`run`.
+    Subclasses set ``name``, ``version``, ``evidence_kind`` (one of :data:`EVIDENCE_KINDS`: what
+    the signal reads, for the verdict's stated basis) and ``failure`` (what could not be done,
+    for an error result), for the fusion ``prior`` and ``decisive_at``, and implement
+    :meth:`analyze`. ``analyze`` may raise on a hostile image: the engine, and only the engine,
+    turns the exception into an ``error`` result saying ``failure`` and the exception.
+
+    A signal whose result can carry a verdict by itself (provenance, a camera record) also
+    says, for an ok result: :meth:`brief`, :meth:`edited` and, for provenance,
+    :meth:`claimed_generator`. The defaults say nothing.
     """
 
     name: ClassVar[str]
@@ -181,12 +214,19 @@ class BaseSignal:
         return {"name": self.name, "version": self.version}
 
     def analyze(self, image: "LoadedImage") -> SignalResult:
-        try:
-            return self.run(image)
-        except Exception as exc:  # hostile input must not take analyze() down
-            return SignalResult.failed(self.name, self.version, f"{self.failure} ({type(exc).__name__}: {exc})")
-
-    def run(self, image: "LoadedImage") -> SignalResult:
-        """This signal's result for ``image``; may raise (see :meth:`analyze`)."""
+        """This signal's result for ``image``; may raise (see the class docstring)."""
         raise NotImplementedError
 
+    def brief(self, result: SignalResult) -> str | None:
+        """A few words naming what ``result`` shows ("signed C2PA manifest (Adobe Firefly)"), for
+        the headline; ``None`` when it shows nothing worth naming."""
+        return None
+
+    def edited(self, result: SignalResult) -> str | None:
+        """The editor the file declares changed it ("Adobe Photoshop"), so that it is not called
+        a camera original; ``None`` when none is declared."""
+        return None
+
+    def claimed_generator(self, result: SignalResult) -> Claim | None:
+        """The generator the file states made it, for attribution; ``None`` when it names none."""
+        return None

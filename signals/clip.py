@@ -37,7 +37,7 @@ import numpy as np
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
 from forensics.signals.base import Availability, Prior, SignalResult
-from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
+from forensics.signals.neural import WeightsSignal, chunks, preprocess_batch
 from forensics.weights.spec import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, WeightSpec
 
 PROMPTS_FORMAT = "forensics.clip_prompts"
@@ -63,7 +63,7 @@ def load_prompts(text: str | None = None) -> dict[str, Any]:
             "sha256": hashlib.sha256(canon.encode()).hexdigest(), "version": data.get("version")}
 
 
-class ClipZeroShotSignal(OnnxSignal):
+class ClipZeroShotSignal(WeightsSignal):
     """CLIP zero-shot margin on onnxruntime.
 
     Parameters:

@@ -69,30 +69,25 @@ between the tiles of a large image, and on flat tiles).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import math
 import threading
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from scipy import fft as sfft
 
+from forensics.artifacts import Artifact, packaged, read_artifact
 from forensics.errors import WeightsError
 from forensics.formats import JPEG_FORMATS
 from forensics.numeric import sigmoid
 
 from ._jpeg import estimate_quality
-from .base import Availability, SignalResult
+from .base import BaseSignal, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
-
-log = logging.getLogger(__name__)
 
 HEAD_FORMAT = "forensics.dct-head"
 HEAD_FORMAT_VERSION = 1
@@ -499,24 +494,13 @@ def jpeg_grid(lum: np.ndarray) -> tuple[float, tuple[int, int], float]:
 # head
 
 def default_head_path() -> Path:
-    return Path(str(resources.files("forensics.signals").joinpath("data/dct_head.json")))
+    return packaged("forensics.signals", "dct_head.json")
 
 
-def load_head(path: str | Path) -> dict[str, Any]:
+def load_head(path: str | Path) -> Artifact:
     """Read and strictly check a head JSON file; raise :class:`WeightsError` on any mismatch."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-        head = json.loads(raw)
-    except FileNotFoundError:
-        raise WeightsError(f"DCT head {path} not found; run scripts/fit_pixel_heads.py or pass head_path=") from None
-    except (OSError, ValueError) as exc:
-        raise WeightsError(f"DCT head {path} is not readable JSON ({exc})") from None
-    if head.get("format") != HEAD_FORMAT or head.get("format_version") != HEAD_FORMAT_VERSION:
-        raise WeightsError(
-            f"DCT head {path}: format {head.get('format')!r} v{head.get('format_version')!r}, "
-            f"expected {HEAD_FORMAT!r} v{HEAD_FORMAT_VERSION}"
-        )
+    head = read_artifact(path, HEAD_FORMAT, HEAD_FORMAT_VERSION, arrays=("mean", "scale", "coef"), what="DCT head",
+                         fix="refit it with scripts/fit_pixel_heads.py or pass head_path=")
     names = tuple(head.get("feature_names", ()))
     if names != FEATURE_NAMES:
         raise WeightsError(
@@ -524,21 +508,20 @@ def load_head(path: str | Path) -> dict[str, Any]:
             f"head has {len(names)}, extractor {len(FEATURE_NAMES)}; refit with scripts/fit_pixel_heads.py"
         )
     for key in ("mean", "scale", "coef"):
-        if len(head.get(key, ())) != len(FEATURE_NAMES):
+        if head.arrays[key].shape != (len(FEATURE_NAMES),):
             raise WeightsError(f"DCT head {path}: {key!r} needs {len(FEATURE_NAMES)} numbers")
     if not isinstance(head.get("intercept"), (int, float)):
         raise WeightsError(f"DCT head {path}: 'intercept' must be a number")
-    head["_sha256"] = hashlib.sha256(raw).hexdigest()
-    head["_arrays"] = tuple(np.asarray(head[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
     return head
 
 
-class DCTSignal:
+class DCTSignal(BaseSignal):
     """Frequency-residual signal; ``score`` is the head's log-odds that the image is AI-generated."""
 
-    name = "dct"
-    version = f"1.0+f{FEATURES_VERSION}"
-    evidence_kind = "pixels"
+    name: ClassVar[str] = "dct"
+    version: ClassVar[str] = f"1.0+f{FEATURES_VERSION}"
+    failure: ClassVar[str] = "frequency analysis failed"
+    evidence_kind: ClassVar[str] = "pixels"
     #: not in the default set: out of family it earns no weight in the default fusion
     #: (docs/evaluation.md) and costs about 100 ms an image; it runs, and maps, when named
     by_default = False
@@ -549,13 +532,10 @@ class DCTSignal:
         self.tile = tile
         self.min_size = min_size
         self.head_path = head_path
-        self._head: dict[str, Any] | None = None
+        self._head: Artifact | None = None
         self._lock = threading.Lock()
 
-    def availability(self) -> Availability:
-        return Availability.yes()
-
-    def _get_head(self) -> dict[str, Any]:
+    def _get_head(self) -> Artifact:
         with self._lock:
             if self._head is None:
                 self._head = load_head(self.head_path or default_head_path())
@@ -564,30 +544,23 @@ class DCTSignal:
     def fingerprint(self) -> dict[str, Any]:
         head = self._get_head()
         return {"name": self.name, "version": self.version, "features_version": FEATURES_VERSION,
-                "head_sha256": head["_sha256"], "head_version": head.get("version"),
+                "head_sha256": head.sha256, "head_version": head.get("version"),
                 "tile": self.tile, "max_tiles": self.max_tiles}
 
     def analyze(self, image: "LoadedImage") -> SignalResult:
-        try:
-            head = self._get_head()
-        except WeightsError as exc:
-            return SignalResult.failed(self.name, self.version, str(exc))
+        head = self._get_head()
         h, w = image.height, image.width
         if min(h, w) < self.min_size or self.tile < 16 or self.max_tiles < 1:
             return SignalResult.abstained(
                 self.name, self.version,
                 f"image is {w}x{h}; the frequency signal needs at least {self.min_size} px on each side",
             )
-        try:
-            return self._analyze(image, head)
-        except Exception as exc:  # never let one odd image stop an analysis
-            log.exception("dct signal failed on %s", image.source)
-            return SignalResult.failed(self.name, self.version, f"{type(exc).__name__}: {exc}")
+        return self._analyze(image, head)
 
-    def _analyze(self, image: "LoadedImage", head: dict[str, Any]) -> SignalResult:
+    def _analyze(self, image: "LoadedImage", head: Artifact) -> SignalResult:
         tiles, (_, _, t, corners) = extract_tiles(image.rgb, self.tile, self.max_tiles)
         feats, diag = tile_features(tiles)
-        mean, scale, coef = head["_arrays"]
+        mean, scale, coef = (head.arrays[k] for k in ("mean", "scale", "coef"))
         logits = head["intercept"] + ((feats - mean) / scale) @ coef
         textured = diag["res_std"] >= FLAT_STD
         grid_own, grid_phase, grid_best = jpeg_grid(diag["lum"])

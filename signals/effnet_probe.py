@@ -40,8 +40,10 @@ import numpy as np
 from forensics.errors import WeightsError
 from forensics.numeric import sigmoid
 
-from ._packaged import data_path, read_head, session
-from .base import Availability, BaseSignal, SignalResult
+from forensics.artifacts import Artifact, OnnxGraph, packaged, read_artifact
+
+from .base import SignalResult
+from .onnx import OnnxSignal
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -54,6 +56,7 @@ MIN_SIDE = 64
 CELL = 8  # heatmap cell: the stage-3 grid of the backbone
 LEVELS = ("stem", "stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "head")
 CHANNELS = (32, 16, 24, 40, 80, 112, 192, 320, 1280)
+ARRAYS = ("mean", "scale", "coef")
 
 
 def windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
@@ -107,52 +110,47 @@ def _to_grid(cam: np.ndarray, gh: int, gw: int) -> np.ndarray:
     return np.repeat(np.repeat(cam, fy, axis=1), fx, axis=2)[:, :gh, :gw]
 
 
-def probe_logit(head: dict[str, Any], feats: np.ndarray) -> float:
+def probe_logit(head: Artifact, feats: np.ndarray) -> float:
     """The probe's log-odds for one pooled feature vector."""
-    mean, scale, coef = head["_arrays"]
+    mean, scale, coef = (head.arrays[a] for a in ARRAYS)
     return float(head["intercept"] + ((feats - mean) / scale) @ coef)
 
 
-class EffnetProbeSignal(BaseSignal):
+class EffnetProbeSignal(OnnxSignal):
     """Pixel signal; ``score`` is the probe's log-odds that the image is AI-generated."""
 
     name: ClassVar[str] = "effnet_probe"
     version: ClassVar[str] = "1.1"
     failure: ClassVar[str] = "EfficientNet probe failed"
-    evidence_kind: ClassVar[str] = "pixels"
 
     def __init__(self, head_path: str | Path | None = None, threads: int | None = 1) -> None:
         self.head_path = head_path
         self.threads = threads
         self._lock = threading.Lock()
 
-    def _head(self) -> dict[str, Any]:
-        path = self.head_path or data_path("effnet_probe.json")
-        head = read_head(path, HEAD_FORMAT, HEAD_FORMAT_VERSION, ("mean", "scale", "coef"))
+    def _head(self) -> Artifact:
+        path = self.head_path or packaged("forensics.signals", "effnet_probe.json")
+        head = read_artifact(path, HEAD_FORMAT, HEAD_FORMAT_VERSION, arrays=ARRAYS, what="probe head")
         views = tuple(head.get("views", ()))
-        if views not in {VIEWS[:n] for n in range(1, len(VIEWS) + 1)} or len(head["_arrays"][0]) != len(views) * sum(CHANNELS):
-            raise WeightsError(f"{path}: views {list(views)} with {len(head['_arrays'][0])} coefficients; expected "
-                               f"{list(VIEWS[:1])} or {list(VIEWS)} with {sum(CHANNELS)} per view; reinstall forensics")
+        sizes = {head.arrays[a].shape for a in ARRAYS}
+        if views not in {VIEWS[:n] for n in range(1, len(VIEWS) + 1)} or sizes != {(len(views) * sum(CHANNELS),)}:
+            raise WeightsError(f"{path}: views {list(views)} with {', '.join(f'{len(head.arrays[a])} {a}' for a in ARRAYS)}; "
+                               f"expected {list(VIEWS[:1])} or {list(VIEWS)} with {sum(CHANNELS)} per view; reinstall forensics")
         return head
 
-    def availability(self) -> Availability:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            return Availability.no("onnxruntime is not installed: pip install onnxruntime (a core dependency)")
-        return Availability.yes()
+    def graph(self) -> OnnxGraph:
+        return self._head().graph()
 
     def fingerprint(self) -> dict[str, Any]:
         head = self._head()
-        return {"name": self.name, "version": self.version, "head_sha256": head["_sha256"],
+        return {"name": self.name, "version": self.version, "head_sha256": head.sha256,
                 "backbone_sha256": head["graph"]["sha256"]}
 
     def features(self, rgb: np.ndarray, views: tuple[str, ...] = VIEWS) -> dict[str, tuple[np.ndarray, list[np.ndarray], list]]:
         """``{view: (pooled features, the backbone's maps, its windows)}`` for an ``(h, w, 3)``
         uint8 image; the halved view's windows are in halved pixels. The training scripts call
         this too, so training sees what analysis sees."""
-        head = self._head()
-        sess = session(head["_graph"], head["graph"]["sha256"], self.threads)
+        sess = self.session()
         wins = windows(*rgb.shape[:2])
         out = {}
         for view in views:
@@ -166,12 +164,12 @@ class EffnetProbeSignal(BaseSignal):
             out[view] = (pooled(maps), maps, vw)
         return out
 
-    def run(self, image: "LoadedImage") -> SignalResult:
+    def analyze(self, image: "LoadedImage") -> SignalResult:
         if min(image.height, image.width) < MIN_SIDE:
             return SignalResult.abstained(self.name, self.version,
                                           f"image is {image.width}x{image.height}; needs at least {MIN_SIDE} px a side")
         head = self._head()
-        mean, scale, coef = head["_arrays"]
+        mean, scale, coef = (head.arrays[a] for a in ARRAYS)
         views = tuple(head["views"])
         by_view = self.features(image.rgb, views)
         feats = np.concatenate([by_view[v][0] for v in views])

@@ -180,7 +180,7 @@ class ExifSignal(BaseSignal):
 
         return {**super().fingerprint(), "piexif": getattr(piexif, "VERSION", None)}
 
-    def run(self, image: "LoadedImage") -> SignalResult:
+    def analyze(self, image: "LoadedImage") -> SignalResult:
         ev = read_camera_record(image)
         score = score_camera_record(ev)
         # Absence is a weak hint, not nothing: it carries the prior's small positive weight

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from forensics.xmlscan import xml_field_values
 
 from . import _metadata as md
-from .base import BaseSignal, Prior, SignalResult
+from .base import BaseSignal, Claim, Prior, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -379,7 +379,7 @@ class GeneratorMetadataSignal(BaseSignal):
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "generators": len(GENERATOR_NAMES)}
 
-    def run(self, image: "LoadedImage") -> SignalResult:
+    def analyze(self, image: "LoadedImage") -> SignalResult:
         ev = find_generator_metadata(image)
         if not ev["hits"]:
             return SignalResult(self.name, self.version, "ok", score=0.0, evidence=ev,
@@ -396,6 +396,23 @@ class GeneratorMetadataSignal(BaseSignal):
         if not hits:
             return None
         return f"{_what(hits[0])} ({hits[0]['generator']})"
+
+    def claimed_generator(self, result: SignalResult) -> Claim | None:
+        """The named generator of the strongest hit that names one, with the model files a
+        front-end's record names (``models``)."""
+        hits = [h for h in (result.evidence.get("hits") or []) if not str(h.get("generator", "")).startswith("unknown")
+                and h.get("kind") in _HIT_TEXT] if result.status == "ok" else []
+        if not hits:
+            return None
+        h = max(hits, key=lambda h: h.get("score", 0))
+        gen = str(h["generator"])
+        models = tuple((str(m.get("role")), m["file"]) for m in h.get("models") or []
+                       if isinstance(m, dict) and isinstance(m.get("file"), str))
+        return Claim(gen, _HIT_TEXT[h["kind"]].format(gen=gen, src=h["source"]), "embedded", models)
+
+
+_HIT_TEXT = {"parameters": "{gen} generation parameters embedded in {src}", "workflow": "{gen} workflow embedded in {src}",
+             "software": "{gen} named in {src}", "digital_source_type": "{gen} named with an IPTC digital source type in {src}"}
 
 
 def _what(hit: dict[str, Any]) -> str:

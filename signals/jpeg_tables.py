@@ -52,7 +52,7 @@ class JpegTablesSignal(BaseSignal):
     prior = Prior(1.0, note="library vs camera quantisation tables; weak")
     evidence_kind = "camera_metadata"
 
-    def run(self, image: "LoadedImage") -> SignalResult:
+    def analyze(self, image: "LoadedImage") -> SignalResult:
         if image.format not in JPEG_FORMATS:
             return SignalResult.abstained(self.name, self.version, f"not a JPEG (format {image.format})")
         if not image.quantization:

@@ -34,7 +34,7 @@ from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
 from forensics.numeric import sigmoid
 from forensics.signals.base import Availability, Prior, SignalResult
-from forensics.signals.neural import OnnxSignal, chunks, preprocess_batch
+from forensics.signals.neural import WeightsSignal, chunks, preprocess_batch
 from forensics.weights.spec import IMAGENET_MEAN, IMAGENET_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, WeightSpec
 from forensics.weights.store import how_to_get
 
@@ -51,7 +51,7 @@ def _sumsub(name: str, variant: str, file: str, revision: str, what: str) -> Wei
     )
 
 
-class MobileNetSignal(OnnxSignal):
+class MobileNetSignal(WeightsSignal):
     """Sumsub MobileNetV3 classifier on onnxruntime.
 
     Parameters:

@@ -1,4 +1,5 @@
-"""Shared runtime of the neural signals: sidecar-driven preprocessing and onnxruntime sessions.
+"""Shared runtime of the neural signals on user-installed weights: sidecar-driven preprocessing,
+the model a sidecar describes, and their base class :class:`WeightsSignal`.
 
 No torch here. Preprocessing follows the sidecar exactly and reproduces torchvision on PIL:
 ``squash`` = ``Resize((s, s))``; ``shortest_crop`` = ``Resize(s)`` + ``CenterCrop(s)``; then
@@ -8,7 +9,6 @@ No torch here. Preprocessing follows the sidecar exactly and reproduces torchvis
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -19,18 +19,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from forensics.artifacts import OnnxGraph, session
 from forensics.errors import SignalUnavailableError, WeightsError
-from forensics.hashing import sha256_file
 from forensics.image import LoadedImage
-from forensics.signals._packaged import new_session
 from forensics.signals.base import SignalResult
+from forensics.signals.onnx import OnnxSignal
 from forensics.weights.spec import WeightSpec
 from forensics.weights.store import RUNTIME_INSTALL, read_sidecar, runtime_problem
 
-log = logging.getLogger(__name__)
-
 _FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
-_SESSIONS: dict[tuple[str, str, int | None], Any] = {}
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _LOCK = threading.Lock()
 
@@ -126,24 +123,16 @@ class OnnxModel:
             self._side = read_sidecar(self.weights, self.root, self.spec)
         return self._side
 
-    def session(self):
+    def graph(self) -> OnnxGraph:
         side = self.sidecar
-        path = str(Path(side["_dir"]) / side["onnx"]["file"])
-        key = (path, side["onnx"]["sha256"], self.threads)
-        with _LOCK:
-            sess = _SESSIONS.get(key)
-            if sess is None:
-                problem = runtime_problem()
-                if problem:
-                    raise SignalUnavailableError(problem)
-                digest = sha256_file(path)
-                if digest != side["onnx"]["sha256"]:
-                    raise WeightsError(f"{path}: sha256 {digest} differs from the sidecar's {side['onnx']['sha256']}; "
-                                       f"the file changed after install; reinstall with `forensics weights add {self.weights} PATH`")
-                sess = new_session(path, self.threads)
-                _SESSIONS[key] = sess
-                log.debug("loaded %s (%s threads)", path, self.threads or "default")
-        return sess
+        return OnnxGraph(Path(side["_dir"]) / side["onnx"]["file"], side["onnx"]["sha256"])
+
+    def session(self):
+        problem = runtime_problem()
+        if problem:
+            raise SignalUnavailableError(problem)
+        return session(self.graph(), self.threads, fix=f"the file changed after install; reinstall with "
+                                                       f"`forensics weights add {self.weights} PATH`")
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         side = self.sidecar
@@ -163,13 +152,13 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 MIN_SIDE = 32
 
 
-class OnnxSignal:
-    """What the ONNX-backed signals share: constructor arguments, the lazily opened model, the
-    weights part of the fingerprint, and abstaining on thumbnails. Subclasses set
-    ``name``/``version`` and ``weight_specs`` (the weights they know how to read) and analyse."""
+class WeightsSignal(OnnxSignal):
+    """What the signals on user-installed weights (``forensics weights``) share: constructor
+    arguments, the lazily opened model, the weights part of the fingerprint, and abstaining on
+    thumbnails. Subclasses set ``name``/``version`` and ``weight_specs`` (the weights they know
+    how to read) and analyse."""
 
     weight_specs: tuple[WeightSpec, ...] = ()
-    evidence_kind = "pixels"
 
     def __init__(self, weights: str, *, home: str | None = None, threads: int | None = None,
                  batch_size: int = 16) -> None:
@@ -184,6 +173,12 @@ class OnnxSignal:
         if self._model is None:
             self._model = OnnxModel(self.weights, self.home, self.threads, self.weight_spec)
         return self._model
+
+    def graph(self) -> OnnxGraph:
+        return self.model.graph()
+
+    def session(self):
+        return self.model.session()
 
     @property
     def weight_spec(self) -> WeightSpec | None:

@@ -24,8 +24,10 @@ import numpy as np
 
 from forensics.numeric import sigmoid
 
-from ._packaged import data_path, read_head, session
-from .base import Availability, BaseSignal, SignalResult
+from forensics.artifacts import Artifact, OnnxGraph, packaged, read_artifact
+
+from .base import SignalResult
+from .onnx import OnnxSignal
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -51,13 +53,12 @@ def network_input(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-class NprSignal(BaseSignal):
+class NprSignal(OnnxSignal):
     """Pixel signal; ``score`` is the network's mean cell log-odds that the image is AI-generated."""
 
     name: ClassVar[str] = "npr"
     version: ClassVar[str] = "1.0"
     failure: ClassVar[str] = "NPR network failed"
-    evidence_kind: ClassVar[str] = "pixels"
     #: not in the default set: out of family it ranks GAN families below the reals (laundered:
     #: pix2pix 0.12, CycleGAN 0.26) and earns no weight in the default fusion
     #: (docs/evaluation.md); it runs, and maps, when named
@@ -67,28 +68,24 @@ class NprSignal(BaseSignal):
         self.head_path = head_path
         self.threads = threads
 
-    def _head(self) -> dict[str, Any]:
-        return read_head(self.head_path or data_path("npr.json"), HEAD_FORMAT, HEAD_FORMAT_VERSION)
+    def _head(self) -> Artifact:
+        return read_artifact(self.head_path or packaged("forensics.signals", "npr.json"), HEAD_FORMAT, HEAD_FORMAT_VERSION,
+                             what="NPR head")
 
-    def availability(self) -> Availability:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            return Availability.no("onnxruntime is not installed: pip install onnxruntime (a core dependency)")
-        return Availability.yes()
+    def graph(self) -> OnnxGraph:
+        return self._head().graph()
 
     def fingerprint(self) -> dict[str, Any]:
         head = self._head()
-        return {"name": self.name, "version": self.version, "head_sha256": head["_sha256"],
+        return {"name": self.name, "version": self.version, "head_sha256": head.sha256,
                 "graph_sha256": head["graph"]["sha256"]}
 
     def logit_map(self, crops: np.ndarray) -> np.ndarray:
         """``(n, h/8, w/8)`` cell logits of ``(n, h, w, 3)`` uint8 crops with even sides."""
-        head = self._head()
-        out = session(head["_graph"], head["graph"]["sha256"], self.threads).run(None, {"pixels": network_input(crops)})[0]
+        out = self.session().run(None, {"pixels": network_input(crops)})[0]
         return out[:, 0].astype(np.float64)
 
-    def run(self, image: "LoadedImage") -> SignalResult:
+    def analyze(self, image: "LoadedImage") -> SignalResult:
         if min(image.height, image.width) < MIN_SIDE:
             return SignalResult.abstained(self.name, self.version,
                                           f"image is {image.width}x{image.height}; needs at least {MIN_SIDE} px a side")

@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 from forensics.xmlscan import xml_field_values
 
 from . import _metadata as md
-from .base import Availability, Prior, SignalResult
+from .base import Availability, BaseSignal, Claim, Prior, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -278,10 +278,11 @@ def _validity_text(state: str, credential: list[str], integrity: list[str]) -> s
     return f"invalid: {', '.join(parts)} (signature and content hash intact)"
 
 
-class C2paSignal:
+class C2paSignal(BaseSignal):
     """C2PA manifest chain, validation state and origin claims (no network by default)."""
 
     name = "c2pa"
+    failure = "C2PA manifest not understood"
     # A signed claim of AI origin incriminates its maker: +12 (decisive). Camera claims are
     # only as good as the signer (the score is already scaled by trust in the signer).
     prior = Prior(12.0, note="signed provenance; AI claim +12 (decisive), trusted capture -12")
@@ -359,10 +360,7 @@ class C2paSignal:
                 remote = reader.get_remote_url()
         except Exception as exc:
             return self._from_error(exc, xmp_url)
-        try:
-            score, ev, summary = assess(store)
-        except Exception as exc:  # a store shaped in a way we did not foresee
-            return SignalResult.failed(self.name, self.version, f"C2PA manifest not understood ({type(exc).__name__}: {exc})")
+        score, ev, summary = assess(store)  # a store shaped in a way we did not foresee raises: an error result
         ev.update(present=True, embedded=embedded, remote_url=remote, remote_fetched=bool(remote and not embedded),
                   error=None)
         return self._ok(score, ev, summary)
@@ -399,6 +397,27 @@ class C2paSignal:
         if result.status == "ok" and ev.get("origin") == "edited" and not ev.get("tampered"):
             return str(ev.get("claim_generator") or "unknown editor")
         return None
+
+    def claimed_generator(self, result: SignalResult) -> Claim | None:
+        """The software agent (else the claim generator) of the AI claim nearest the active
+        manifest, a claim of creation over one of a composite, with the signature's standing."""
+        ev = result.evidence
+        claims = (ev.get("ai_claims") or []) if result.status == "ok" else []
+        if not claims:
+            return None
+        # its software agent over the claim generator (the app that signed)
+        best = min(claims, key=lambda c: (c.get("type") != "trainedAlgorithmicMedia", not c.get("software_agent"),
+                                          c.get("depth", 0)))
+        name = best.get("software_agent") or best.get("claim_generator")
+        if not name:
+            return None
+        state = ev.get("validation_state") or "not validated"
+        issues = [str(i).replace("signingCredential.", "credential ") for i in ev.get("credential_issues") or []]
+        trust = ", ".join(issues) if issues else ("signer trusted" if ev.get("signer_trusted") else "signer not on a trust list")
+        how = "created" if best.get("type") == "trainedAlgorithmicMedia" else "composited with AI elements"
+        where = "" if not best.get("depth") else f" in an ingredient manifest (depth {best['depth']})"
+        signed = f", signed by {best['claim_generator']}" if best.get("claim_generator") not in (None, name) else ""
+        return Claim(str(name), f"C2PA manifest: content {how} by {name}{where}{signed}; signature {state}, {trust}", "signed")
 
     def _ok(self, score: float, ev: dict[str, Any], summary: str) -> SignalResult:
         return SignalResult(self.name, self.version, "ok", score=float(score), evidence=ev, summary=summary)

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .base import Availability, Prior, SignalResult
+from .base import BaseSignal, Claim, Prior, SignalResult
 
 if TYPE_CHECKING:
     from forensics.image import LoadedImage
@@ -56,6 +56,10 @@ WATERMARKS: dict[str, np.ndarray] = {
 SCALE, BLOCK = 36.0, 4
 #: PyWavelets' Haar filter coefficient (1/sqrt(2)), used in its order of operations.
 HAAR = 0.7071067811865476
+
+
+_WATERMARK_TEXT = {"StableDiffusionV1": "the invisible watermark of the Stable Diffusion 1.x/2.x reference scripts",
+                   "SDXL": "the invisible watermark of SDXL pipelines"}
 
 
 def u_plane(bgr: np.ndarray) -> np.ndarray:
@@ -106,10 +110,11 @@ def chance_of_hits(hits: int, n: int) -> float:
     return sum(math.comb(n, k) for k in range(hits, n + 1)) / 2**n
 
 
-class WatermarkSignal:
+class WatermarkSignal(BaseSignal):
     """Stable Diffusion v1 / SDXL dwtDct invisible watermarks (found: decisive; absent: 0)."""
 
     name = "watermark"
+    failure = "watermark decoding failed"
     # A known invisible watermark decoded (false match <= 1e-6 by construction): +12 (decisive).
     prior = Prior(12.0, note="SD v1 / SDXL dwtDct watermark decoded (decisive)")
     decisive_at = 1.0
@@ -120,9 +125,6 @@ class WatermarkSignal:
         self.alpha = alpha
         self.min_accuracy = min_accuracy
         self.max_pixels = max_pixels
-
-    def availability(self) -> Availability:
-        return Availability.yes()
 
     def fingerprint(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "alpha": self.alpha, "min_accuracy": self.min_accuracy,
@@ -154,6 +156,16 @@ class WatermarkSignal:
         """``"SDXL invisible watermark (Stable Diffusion pipeline)"``; ``None`` when none was decoded."""
         mark = result.evidence.get("watermark") if result.status == "ok" else None
         return f"{mark} invisible watermark (Stable Diffusion pipeline)" if mark else None
+
+    def claimed_generator(self, result: SignalResult) -> Claim | None:
+        """The pipeline whose watermark was decoded, with the share of bits that matched."""
+        ev = result.evidence
+        if result.status != "ok" or not ev.get("found") or not ev.get("watermark"):
+            return None
+        name = str(ev["watermark"])
+        acc = (ev.get("results") or {}).get(name, {}).get("bit_accuracy")
+        text = _WATERMARK_TEXT.get(name, f"invisible watermark {name}") + (f" (bit accuracy {acc:.2f})" if acc else "")
+        return Claim(name, text, "watermark")
 
     def _decode_all(self, rgb: np.ndarray) -> dict[str, dict[str, Any]]:
         votes = {"bgr": block_bits(rgb[..., ::-1]), "rgb": block_bits(rgb)}

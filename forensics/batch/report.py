@@ -760,7 +760,7 @@ def load_rows(results: str | os.PathLike) -> tuple[list[dict[str, Any]], list[tu
     the rule, never the value); and a note per row (by ``id``) whose oversized heatmaps were
     dropped. Raises :class:`ForensicsError` when the file cannot be read or holds no result row
     at all (an image, a CSV...): it is not a results file."""
-    from forensics.analysis import JSON_HEATMAP_MAX_SIDE
+    from forensics.decision import JSON_HEATMAP_MAX_SIDE
 
     validators = _validators()
     latest: dict[str, dict[str, Any]] = {}

@@ -16,7 +16,7 @@ from forensics.batch.scan import expand_inputs
 from forensics.calibration.probe import NAME as PROBE_NAME
 from forensics.errors import ImageLoadError
 from forensics.safe import for_terminal, say
-from forensics.text import LEGEND, calibration_note, quiet_line, unavailable_note
+from forensics.text import LEGEND, calibration_note, unavailable_note
 
 from .common import EXIT_INPUT, EXIT_OK, EXIT_USAGE, add_engine_options, engine
 
@@ -153,7 +153,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             writer.writerow(csv_record(res.to_dict(), names))
             sys.stdout.flush()
         elif args.quiet:
-            print(quiet_line(for_terminal(res)), flush=True)
+            print(for_terminal(res).quiet_line(), flush=True)
         else:
             print(("" if first else "\n") + for_terminal(res).explain(unavailable=False), flush=True)
         first = False

@@ -12,11 +12,11 @@ Importing this module is cheap: no torch, no onnxruntime, no huggingface_hub.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from forensics.artifacts import read_artifact
 from forensics.errors import SignalUnavailableError, WeightsError
 
 from .spec import WeightSpec, check_name
@@ -68,21 +68,14 @@ def read_sidecar(name: str, root: str | os.PathLike | None = None, s: WeightSpec
     path = folder / SIDECAR
     if not path.is_file():
         raise SignalUnavailableError(f"no weights {name!r} in {folder.parent}: {how_to_get(name, s)}")
-    try:
-        side = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: unreadable sidecar ({exc}); reinstall: {how_to_get(name, s)}") from None
-    if not isinstance(side, dict) or side.get("format") != SIDECAR_FORMAT:
-        raise WeightsError(f"{path}: not a {SIDECAR_FORMAT} sidecar; reinstall: {how_to_get(name, s)}")
-    if side.get("format_version") != SIDECAR_VERSION:
-        raise WeightsError(f"{path}: sidecar format_version {side.get('format_version')!r}, this forensics "
-                           f"reads {SIDECAR_VERSION}; reinstall: {how_to_get(name, s)}")
+    fix = f"reinstall: {how_to_get(name, s)}"
+    side = dict(read_artifact(path, SIDECAR_FORMAT, SIDECAR_VERSION, what="sidecar", fix=fix).data)
     missing = [k for k in _REQUIRED if k not in side]
     if missing:
-        raise WeightsError(f"{path}: sidecar lacks {', '.join(missing)}; reinstall: {how_to_get(name, s)}")
+        raise WeightsError(f"{path}: sidecar lacks {', '.join(missing)}; {fix}")
     for art in _artefacts(side):
         if not (folder / art).is_file():
-            raise WeightsError(f"{folder / art}: missing (named by the sidecar); reinstall: {how_to_get(name, s)}")
+            raise WeightsError(f"{folder / art}: missing (named by the sidecar); {fix}")
     side["_dir"] = str(folder)
     return side
 

@@ -126,7 +126,7 @@ def test_intake_and_metadata_signals(data):
     except ImageLoadError:
         return
     for sig in METADATA_SIGNALS:
-        result = _timed(sig.run, image)
+        result = _timed(sig.analyze, image)
         assert result.status in ("ok", "abstained"), (sig.name, result.reason)
 
 
@@ -152,7 +152,7 @@ def test_xmp_scans(raw, field):
     assert all(isinstance(v, str) for v in values)
     _timed(_xmp_provenance, xmp)
     image = replace(load_image(SEEDS[-1]), xmp=xmp)
-    _timed(GeneratorMetadataSignal().run, image)
+    _timed(GeneratorMetadataSignal().analyze, image)
 
 
 @FUZZ
@@ -160,7 +160,7 @@ def test_xmp_scans(raw, field):
        st.sampled_from(["parameters", "prompt", "Comment", "Description", "workflow", "Software"]))
 def test_png_text_fields(raw, key):
     image = replace(load_image(SEEDS[0]), text={key: raw.decode("latin-1")})
-    result = _timed(GeneratorMetadataSignal().run, image)
+    result = _timed(GeneratorMetadataSignal().analyze, image)
     assert result.status == "ok"
 
 

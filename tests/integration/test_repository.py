@@ -4,8 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -27,13 +25,3 @@ def test_the_checkout_imports_as_the_installed_package():
     assert package.parent == REPO / "forensics"
     assert fusion.resolve() == REPO / "fusion" / "__init__.py"
 
-
-def test_the_independence_contract_names_every_builtin_signal():
-    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
-    from forensics.signals.registry import BUILTIN
-
-    config = tomllib.loads((REPO / "pyproject.toml").read_text())
-    contracts = {c["name"]: c for c in config["tool"]["importlinter"]["contracts"]}
-    [independence] = [c for c in contracts.values() if c["type"] == "independence"]
-    modules = {target.split(":")[0] for target in BUILTIN.values()}
-    assert set(independence["modules"]) == modules

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensics.signals._packaged import data_path, new_session
+from forensics.artifacts import new_session, packaged
 from forensics.signals.effnet_probe import LEVELS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,6 +62,6 @@ def test_shipped_graph_agrees_with_torch():
     x = np.random.default_rng(1).uniform(-1, 1, (3, 3, 224, 224)).astype(np.float32)
     with torch.no_grad():
         ref = [t.numpy() for t in features(torch.from_numpy(x))]
-    got = new_session(data_path("effnet_lite0.onnx"), 1).run(list(LEVELS), {"pixels": x})
+    got = new_session(packaged("forensics.signals", "effnet_lite0.onnx"), 1).run(list(LEVELS), {"pixels": x})
     assert [g.shape for g in got] == [r.shape for r in ref]
     assert max(float(np.abs(g - r).max()) for g, r in zip(got, ref)) <= 1e-4

@@ -40,6 +40,22 @@ def test_breakdown_sums_to_logit_and_validates(png):
     assert len(hm) == 16 and len(hm[0]) == 20
 
 
+def test_one_pass_gives_typed_parts_whose_dicts_are_the_rows(png):
+    from forensics.basis import Basis
+    from forensics.decision import Decision, DecisionRule, FusionInfo
+
+    eng = Engine([Brightness(), Contrast()], fusion=fusion_for(brightness=1.5, contrast=-0.7))
+    a = eng.analyze(png)
+    assert isinstance(a.decision, Decision) and isinstance(a.basis, Basis) and isinstance(a.fusion, FusionInfo)
+    assert a.calibration is None and a.verdict == a.decision.verdict and a.headline == a.basis.headline
+    d = a.to_dict()
+    assert (d["decision"], d["basis"], d["fusion"]) == (a.decision.to_dict(), a.basis.to_dict(), a.fusion.to_dict())
+    assert d["fusion"] == {"name": "test", "sha256": eng.fusion_.sha256(), "uncalibrated": []}
+    # the rule alone, on the fusion's explanation of the scores, gives the engine's decision
+    expl = eng.fusion_.explain({s.name: s.result.score for s in a.signals})
+    assert DecisionRule(eng.fusion_).decide(expl)[0] == a.decision
+
+
 def test_failing_and_unavailable_signals_are_isolated(png):
     eng = Engine([Brightness(), Exploding(), NoWeights()], fusion=fusion_for(brightness=1.0, exploding=5.0, no_weights=5.0))
     a = eng.analyze(png)

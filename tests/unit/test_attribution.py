@@ -78,9 +78,11 @@ def test_provenance_attribution_is_right_on_every_corpus_file_that_carries_it(co
     with open(corpus_dir / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     named = {}
+    sigs = {s.name: s for s in provenance_engine.signals_}
     for r in rows:
         a = provenance_engine.analyze(corpus_dir / r["path"])
-        prov = provenance_attribution([s.result for s in a.signals])
+        # what each signal claims, strongest first, as the engine gathers it
+        prov = provenance_attribution([c for e in a.signals if (c := sigs[e.name].claimed_generator(e.result))])
         if prov is None:
             continue
         named[r["path"]] = prov.family
@@ -153,11 +155,11 @@ def test_sd1_images_never_fitted_resemble_sd1(corpus_dir, model):
 def test_attribution_schema_and_model_checks(tmp_path, model):
     img = load_image(encode(natural_rgb(300, 300), "PNG"))
     res = EffnetProbeSignal().analyze(img)
-    att = attribute([res], "likely_ai", model)
+    att = attribute([res], [], "likely_ai", model)
     row = Engine(signals=["effnet_probe"]).analyze(img).to_dict()
     row["attribution"] = att.to_dict()
     validate_row(row)
-    assert attribute([res], "likely_ai", None).evidence == "pixel attribution is off in this engine"
+    assert attribute([res], [], "likely_ai", None).evidence == "pixel attribution is off in this engine"
     bad = {k: v for k, v in _shipped().items() if k != "coef"}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(WeightsError, match=r"bad\.json: unreadable attribution model \(KeyError: 'coef'\)"):
@@ -176,12 +178,11 @@ def test_cli_text_quiet_line_flat_record_and_report_show_it(tmp_path, provenance
     from forensics.batch.scan import scan
     from forensics.batch.report import build_report
     from forensics.batch.results import flatten, read_results
-    from forensics.text import quiet_line
 
     data = encode(natural_rgb(), "JPEG", exif=piexif.dump({"0th": {piexif.ImageIFD.Software: b"Midjourney"}}))
     a = provenance_engine.analyze(data)
     assert "\n  generator: Midjourney (provenance: Midjourney named in exif:Software)\n" in a.explain()
-    assert quiet_line(a) == f"{a.source}: {a.headline}; generator: Midjourney"
+    assert a.quiet_line() == f"{a.source}: {a.headline}; generator: Midjourney"
     assert (flatten(a.to_dict(), [])["generator"], flatten(a.to_dict(), [])["generator_basis"]) == ("Midjourney", "provenance")
 
     (tmp_path / "in").mkdir()

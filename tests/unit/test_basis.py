@@ -58,7 +58,7 @@ def test_embedded_generation_parameters_say_ai_generated():
     a = eng.analyze(encode(natural_rgb(64, 64), "PNG", pnginfo=info))
     assert a.verdict == "likely_ai" and a.decisive == ("generator_metadata",)
     assert a.headline == "AI-generated: embedded generation parameters (Automatic1111-compatible UI)"
-    assert a.basis == {"kind": "provenance", "signals": ["generator_metadata"]}
+    assert a.basis.to_dict() == {"kind": "provenance", "signals": ["generator_metadata"]}
     validate_row(a.to_dict())
 
 
@@ -70,7 +70,7 @@ def test_camera_record_and_camera_tables_say_likely_camera_original():
     assert a.verdict == "likely_real", a.probability
     assert a.headline == ("likely camera original: camera EXIF (Canon EOS 5D Mark IV, 60% complete) + "
                           "camera-style JPEG tables; no pixel signal ran")
-    assert a.basis == {"kind": "camera_metadata", "signals": ["exif", "jpeg_tables"]}
+    assert a.basis.to_dict() == {"kind": "camera_metadata", "signals": ["exif", "jpeg_tables"]}
 
 
 def test_pixels_alone_never_read_as_real():
@@ -81,7 +81,7 @@ def test_pixels_alone_never_read_as_real():
     assert a.verdict == "likely_real", a.probability
     assert a.headline == f"no AI evidence found: pixel signals see none (P {a.probability:.2f}); no provenance, no camera record"
     assert "real" not in a.headline
-    assert a.basis == {"kind": "pixels", "signals": ["pixel_brightness"]}
+    assert a.basis.to_dict() == {"kind": "pixels", "signals": ["pixel_brightness"]}
 
 
 def test_pixel_evidence_of_ai_and_inconclusive():
@@ -97,7 +97,7 @@ def test_pixel_evidence_of_ai_and_inconclusive():
 def test_a_signal_without_a_declared_kind_is_other_evidence():
     eng = Engine([Brightness()], fusion=fusion(0.0, brightness=1.0))
     a = eng.analyze(grey(40))
-    assert a.basis["kind"] == "other"
+    assert a.basis.kind == "other"
     assert a.headline.startswith("no AI evidence found: the signals see none")
 
 
@@ -141,12 +141,12 @@ def test_calibrated_decision_tells_one_story(tmp_path):
     eng = Engine([PixelBrightness()], fusion=fusion(0.0, pixel_brightness=1.0), calibration=cal)
     high = eng.analyze(grey(230))  # brighter than every real
     assert high.verdict == "likely_ai"
-    assert high.decision["p_value"] == pytest.approx(1 / 41) == high.decision["p_value_floor"]
+    assert high.decision.p_value == pytest.approx(1 / 41) == high.decision.p_value_floor
     assert high.headline == "likely AI: pixel evidence (p 0.024 against 40 known-real images)"
     assert ("none of them scores as high; 0.0244 is the smallest p-value 40 reals can give) -> likely_ai; "
             f"P(AI) {high.probability:.3f} from the test fusion") in high.explain()
     mid = eng.analyze(grey(145))  # among the brightest reals: not rare, and P is not low
-    assert mid.verdict == "inconclusive" and mid.decision["p_value"] == pytest.approx(6 / 41)
+    assert mid.verdict == "inconclusive" and mid.decision.p_value == pytest.approx(6 / 41)
     assert mid.headline.startswith("inconclusive: pixel evidence not rare among 40 known-real images (p ")
     assert "p 0.1463 (5 of them score as high or higher) -> not flagged" in mid.explain()
     assert (f"-> not flagged; P(AI) {mid.probability:.3f} from the test fusion at base rate 0.5 is above its likely_real "

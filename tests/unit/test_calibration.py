@@ -65,11 +65,11 @@ def test_reals_only_calibration_end_to_end(tmp_path):
     eng = Engine([Brightness(), Contrast()], fusion=toy_fusion(), calibration=Calibration.load(path))
     bright = encode(np.full((48, 48, 3), 250, np.uint8), "PNG")
     a = eng.analyze(bright)
-    assert a.decision["method"] == "conformal" and a.decision["n_real"] == 60
-    assert a.calibration["p_value"] == pytest.approx(1 / 61)
+    assert a.decision.method == "conformal" and a.decision.n_real == 60
+    assert a.calibration.p_value == pytest.approx(1 / 61)
     assert a.verdict == "likely_ai"
     typical = eng.analyze(str(sorted(real.iterdir())[0]))
-    assert typical.calibration["p_value"] > 0.05 and typical.verdict != "likely_ai"
+    assert typical.calibration.p_value > 0.05 and typical.verdict != "likely_ai"
 
 
 @pytest.mark.filterwarnings("ignore:.*noisy false-positive rate")
@@ -99,7 +99,7 @@ def test_a_signal_the_fusion_does_not_weigh_does_not_void_the_calibration(tmp_pa
 
     image = encode(np.zeros((8, 8, 3), np.uint8), "PNG")
     a = Engine([Brightness(), Contrast(), Sharpness()], fusion=toy_fusion(), calibration=Calibration.load(path)).analyze(image)
-    assert a.decision["method"] == "conformal" and a.signal("sharpness").in_fusion is False
+    assert a.decision.method == "conformal" and a.signal("sharpness").in_fusion is False
     with pytest.raises(CalibrationError, match="contrast: in the calibration, absent now"):  # a weighed one still counts
         Engine([Brightness()], fusion=toy_fusion(), calibration=Calibration.load(path)).analyze(image)
 
@@ -139,10 +139,10 @@ def test_signal_abstaining_on_an_image_is_taken_out_of_the_reference(tmp_path):
     a = eng.analyze(encode(thumb, "PNG"))
     assert a.signal("contrast").result.status == "abstained"
     assert a.logit > cal.real_logits.max()  # the unadjusted comparison would flag it at p = 1/61
-    assert a.decision["reference_without"] == ["contrast"] and a.calibration["reference_without"] == ["contrast"]
-    assert a.calibration["p_value"] > 0.2 and a.verdict != "likely_ai"
+    assert a.decision.reference_without == ("contrast",) and a.calibration.reference_without == ["contrast"]
+    assert a.calibration.p_value > 0.2 and a.verdict != "likely_ai"
     full = eng.analyze(str(sorted(real.iterdir())[0]))
-    assert full.calibration["reference_without"] == []
+    assert full.calibration.reference_without == []
 
 
 def test_malformed_calibration_file(tmp_path):

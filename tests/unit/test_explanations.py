@@ -25,7 +25,6 @@ from forensics.numeric import logit, sigmoid
 from forensics.signals import signal_class
 from forensics.signals.exif import ABSENT_SCORE
 from forensics.signals.registry import signal_names
-from forensics.text import quiet_line
 
 PIXEL_SIGNALS = [n for n in signal_names() if signal_class(n).evidence_kind == "pixels"]
 
@@ -104,11 +103,11 @@ def test_the_base_rate_moves_the_probability_not_the_verdict():
         validate_row(a.to_dict())
         assert a.probability == pytest.approx(float(sigmoid(logit(b) + even.logit)))
         assert a.verdict == even.verdict  # the thresholds are likelihood ratios
-        assert (a.decision["log_lr_ai"], a.decision["log_lr_real"]) == (even.decision["log_lr_ai"], even.decision["log_lr_real"])
-        assert a.decision["base_rate"] == b == a.base_rate
+        assert (a.decision.log_lr_ai, a.decision.log_lr_real) == (even.decision.log_lr_ai, even.decision.log_lr_real)
+        assert a.decision.base_rate == b == a.base_rate
         assert f"at base rate {b:g}" in a.explain() and f"(prior)             base rate {b:g}" in a.explain()
     # the likelihood ratios are read off the fusion: its stored thresholds are P at even odds
-    assert even.decision["log_lr_ai"] == pytest.approx(logit(fusion.thresholds_["ai"]) - fusion.intercept_, abs=1e-6)
+    assert even.decision.log_lr_ai == pytest.approx(logit(fusion.thresholds_["ai"]) - fusion.intercept_, abs=1e-6)
 
 
 def test_base_rate_is_checked_and_enters_the_scan_settings(tmp_path, capsys):
@@ -154,7 +153,7 @@ def test_with_a_calibration_the_conformal_rule_stays_and_p_follows_the_base_rate
     assert "calibrate: real" in capsys.readouterr().err  # the progress bar, on stderr
     even = Engine([Bright()], fusion=bright_fusion(), calibration=cal).analyze(grey(230))
     rare = Engine([Bright()], fusion=bright_fusion(), calibration=cal, base_rate=0.01).analyze(grey(230))
-    assert even.decision["p_value"] == rare.decision["p_value"] and even.verdict == rare.verdict == "likely_ai"
+    assert even.decision.p_value == rare.decision.p_value and even.verdict == rare.verdict == "likely_ai"
     assert rare.probability == pytest.approx(float(sigmoid(even.logit + logit(0.01))))
 
 
@@ -177,7 +176,7 @@ def test_a_truncated_camera_jpeg_is_named_and_never_a_camera_original(camera_jpe
         if r.status == "abstained":
             assert r.reason == f"truncated: {pct} % decoded, below the 50 % pixel signals need"
     assert a.headline.startswith(f"truncated: {pct} % decoded; ") and "camera original" not in a.headline
-    assert quiet_line(a).startswith(f"<bytes>: truncated: {pct} % decoded; ")
+    assert a.quiet_line().startswith(f"<bytes>: truncated: {pct} % decoded; ")
     assert a.to_dict()["image"]["decoded_share"] == round(image.decoded_share, 4)
     validate_row(a.to_dict())
     path = tmp_path / "cut.jpg"

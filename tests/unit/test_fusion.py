@@ -34,6 +34,8 @@ def test_contributions_sum_to_logit(fitted):
 
 
 def test_the_base_rate_shifts_the_prior_and_the_thresholds_are_likelihood_ratios(fitted):
+    from forensics.decision import DecisionRule
+
     model, rows, _ = fitted
     assert model.thresholds_at(0.5) == model.thresholds_
     lr = model.log_lr_thresholds()
@@ -45,7 +47,7 @@ def test_the_base_rate_shifts_the_prior_and_the_thresholds_are_likelihood_ratios
             assert e.logit == pytest.approx(even.logit + shift) and e.log_lr == even.log_lr
             want = "likely_ai" if e.log_lr >= lr["ai"] else "likely_real" if e.log_lr <= lr["real"] else "inconclusive"
             if min(abs(e.log_lr - lr["ai"]), abs(e.log_lr - lr["real"])) > 1e-9:  # not on a threshold, where rounding decides
-                assert model.verdict(e.probability, base_rate=b) == want
+                assert DecisionRule(model).decide(e, b)[0].verdict == want
     with pytest.raises(ValueError, match="base_rate must be a share of AI images strictly between 0 and 1"):
         model.explain(rows[0], base_rate=0.0)
 

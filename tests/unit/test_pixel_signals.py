@@ -14,7 +14,7 @@ import pytest
 
 from forensics import Engine
 from forensics.image import load_image
-from forensics.signals._packaged import data_path
+from forensics.artifacts import packaged
 from forensics.signals.effnet_probe import CELL, CHANNELS, EffnetProbeSignal, halve, windows
 from forensics.signals.npr import NprSignal, region
 
@@ -56,9 +56,9 @@ def test_halved_view_is_the_mean_of_each_2x2_block():
 def probe_heads(tmp_path_factory):
     """The shipped probe, and the same probe in the other view layout (native windows only, or
     with the halved region beside them), written beside a link to the shipped backbone."""
-    head = json.loads(data_path("effnet_probe.json").read_text())
+    head = json.loads(packaged("forensics.signals", "effnet_probe.json").read_text())
     d = tmp_path_factory.mktemp("probe")
-    (d / head["graph"]["file"]).symlink_to(data_path(head["graph"]["file"]))
+    (d / head["graph"]["file"]).symlink_to(packaged("forensics.signals", head["graph"]["file"]))
     width = sum(CHANNELS)
     other = dict(head)
     if head["views"] == ["native", "halved"]:
@@ -116,7 +116,7 @@ def test_pixel_signals_abstain_on_thumbnails_and_are_deterministic(cls):
 def test_shipped_scores_are_reproduced_bit_for_bit(corpus_dir, name, head):
     """The training pipeline recorded these scores from its own features; analysis must give
     exactly the same float, or the shipped weights were fitted on something analysis never sees."""
-    ref = json.loads(data_path(head).read_text())["reference_scores"]["scores"]
+    ref = json.loads(packaged("forensics.signals", head).read_text())["reference_scores"]["scores"]
     assert len(ref) >= 8
     engine = Engine(signals=[name])
     for path, expected in ref.items():
