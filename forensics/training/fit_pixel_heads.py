@@ -80,6 +80,8 @@ def out_of_family(rows, feats, y, fold, trainable, kind, c):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True)
+    ap.add_argument("--out-dir", type=Path, default=DATA,
+                    help="folder for effnet_probe.json and dct_head.json (default signals/data; the backbone is read there)")
     args = ap.parse_args(argv)
     rows = json.loads((args.cache / "rows.json").read_text())
     feats = dict(np.load(args.cache / "features.npz"))
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             "variants": {"aug": "resize x0.5-1.5 (p 0.5), blur (p 0.1), crop <= 512, JPEG q60-100 (p 0.85) or PNG",
                          "web": "long side to 384-1024 px when longer (p 0.8), crop <= 512, JPEG q60-95"},
             "weights": "classes equal; a family of n images weighs sqrt(n)"}
-    for kind, out in (("eff", DATA / "effnet_probe.json"), ("dct", DATA / "dct_head.json"))[:len(chosen)]:
+    for kind, out in (("eff", args.out_dir / "effnet_probe.json"), ("dct", args.out_dir / "dct_head.json"))[:len(chosen)]:
         (option, c), by_c = chosen[kind]
         scaler, lr = fit(*training_set(rows, feats, y, tr, option), c)
         fam_auc = family_aurocs(rows, y, oof[f"{kind}_q75"])
