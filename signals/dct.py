@@ -567,6 +567,18 @@ class DCTSignal:
                 "head_sha256": head["_sha256"], "head_version": head.get("version"),
                 "tile": self.tile, "max_tiles": self.max_tiles}
 
+    def features(self, rgb: np.ndarray) -> np.ndarray:
+        """The image-level features the head is fitted on, for an ``(h, w, 3)`` uint8 image: the
+        mean of :func:`tile_features` over the textured tiles (float32; NaN when every tile is flat).
+        The score is the head applied to them (the mean tile logit, the head being linear). The
+        training pipeline calls this, so training sees what analysis sees."""
+        tiles, _ = extract_tiles(rgb, self.tile, self.max_tiles)
+        feats, diag = tile_features(tiles)
+        keep = diag["res_std"] >= FLAT_STD
+        if not keep.any():
+            return np.full(len(FEATURE_NAMES), np.nan, np.float32)
+        return feats[keep].mean(axis=0).astype(np.float32)
+
     def analyze(self, image: "LoadedImage") -> SignalResult:
         try:
             head = self._get_head()

@@ -172,15 +172,10 @@ def effnet_features(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dct_features(rgb: np.ndarray) -> np.ndarray:
-    """The DCT signal's image-level features: the mean over its textured tiles."""
-    from forensics.signals.dct import FEATURE_NAMES, FLAT_STD, extract_tiles, tile_features
+    """The DCT signal's image-level features (``DCTSignal.features``)."""
+    from forensics.signals.dct import DCTSignal
 
-    tiles, _ = extract_tiles(rgb, 256, 16)
-    feats, diag = tile_features(tiles)
-    keep = diag["res_std"] >= FLAT_STD
-    if not keep.any():
-        return np.full(len(FEATURE_NAMES), np.nan, np.float32)
-    return feats[keep].mean(axis=0).astype(np.float32)
+    return DCTSignal().features(rgb)
 
 
 def job(row: dict, only: tuple[str, ...] = VARIANTS, dct: bool = False) -> dict:
