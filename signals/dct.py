@@ -2,7 +2,7 @@
 
 Works on full-resolution pixels only (never resized) and needs no downloaded weights: the head
 is a standardised logistic regression shipped as JSON (``data/dct_head.json``), refitted by
-``scripts/fit_pixel_heads.py`` from laundered copies of the broad training material.
+``forensics.training.fit_pixel_heads`` from laundered copies of the broad training material.
 
 How it works
 ------------
@@ -509,7 +509,7 @@ def load_head(path: str | Path) -> dict[str, Any]:
         raw = path.read_bytes()
         head = json.loads(raw)
     except FileNotFoundError:
-        raise WeightsError(f"DCT head {path} not found; run scripts/fit_pixel_heads.py or pass head_path=") from None
+        raise WeightsError(f"DCT head {path} not found; run forensics.training.fit_pixel_heads or pass head_path=") from None
     except (OSError, ValueError) as exc:
         raise WeightsError(f"DCT head {path} is not readable JSON ({exc})") from None
     if head.get("format") != HEAD_FORMAT or head.get("format_version") != HEAD_FORMAT_VERSION:
@@ -521,7 +521,7 @@ def load_head(path: str | Path) -> dict[str, Any]:
     if names != FEATURE_NAMES:
         raise WeightsError(
             f"DCT head {path}: feature names do not match this extractor (features v{FEATURES_VERSION}); "
-            f"head has {len(names)}, extractor {len(FEATURE_NAMES)}; refit with scripts/fit_pixel_heads.py"
+            f"head has {len(names)}, extractor {len(FEATURE_NAMES)}; refit with forensics.training.fit_pixel_heads"
         )
     for key in ("mean", "scale", "coef"):
         if len(head.get(key, ())) != len(FEATURE_NAMES):
