@@ -161,3 +161,13 @@ def test_the_command_line_names_an_unknown_stage(tmp_path):
     assert out.returncode == 1
     assert "forensics.training: unknown stage 'fit_fuzion'; the stages are pixel_data, fit_pixel_heads" in out.stderr
     assert not (tmp_path / "cache" / MANIFEST).exists()
+
+
+def test_import_forensics_leaves_the_pipeline_out_and_the_runner_leaves_torch_out():
+    code = ("import sys, forensics\n"
+            "assert not [m for m in sys.modules if m.startswith('forensics.training')]\n"
+            "import forensics.training.__main__, forensics.training.fit_fusion, forensics.training.eval_generalisation\n"
+            "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
