@@ -26,7 +26,6 @@ Deterministic for a fixed thread count on one machine.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from pathlib import Path
@@ -35,9 +34,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 
-from forensics.training.seeds import hash_seed
+from forensics.training.fakes import final_encoding
 
 SIZE = 128   # the fakes: the central patch of each real photo
 PATCH = 64   # training patches (the network is fully convolutional)
@@ -126,12 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             y = net(to_tensor(crops[i:i + 1, lo:lo + SIZE, lo:lo + SIZE]))
         rec = (y[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-        rng = np.random.default_rng(hash_seed(f"autogan-jpeg|{rows[i]['path']}", 8, "big"))
-        if rng.random() < 0.85:
-            buf = io.BytesIO()
-            Image.fromarray(rec).save(buf, "JPEG", quality=int(rng.integers(60, 101)), subsampling=int(rng.choice([0, 2], p=[0.3, 0.7])))
-            rec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-        out[i] = rec
+        out[i] = final_encoding(rec, "autogan", rows[i]["path"])
         if n % 200 == 0:
             print(f"{n}/{len(idx)}", flush=True)
     out.flush()

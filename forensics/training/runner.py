@@ -201,7 +201,7 @@ def module_stage(name: str, args: Callable[[Config], list[str]], inputs: Callabl
 
 
 #: the modules every stage shares: a change in one makes every stage out of date
-SHARED = ("corpus", "seeds", "folds", "metrics", "pixel_data")
+SHARED = ("corpus", "seeds", "folds", "metrics", "pixel_data", "fakes")
 CROPS = ("aug", "q75", "orig", "jpeg90", "downscale05")
 
 

@@ -17,7 +17,6 @@ Writes ``CACHE/crop_taesd.npy`` (aligned with ``rows.json``; zeros for rows with
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import tempfile
@@ -26,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from forensics.training.seeds import hash_seed
+from forensics.training.fakes import final_encoding
 
 SIZE = 128
 VARIANT = "taef2"
@@ -65,12 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             y = model.decoder(model.encoder(x)).clamp(0, 1)
         rec = (y[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-        rng = np.random.default_rng(hash_seed(f"taesd-jpeg|{rows[i]['path']}", 8, "big"))
-        if rng.random() < 0.85:
-            buf = io.BytesIO()
-            Image.fromarray(rec).save(buf, "JPEG", quality=int(rng.integers(60, 101)), subsampling=int(rng.choice([0, 2], p=[0.3, 0.7])))
-            rec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-        out[i] = rec
+        out[i] = final_encoding(rec, "taesd", rows[i]["path"])
         if n % 200 == 0:
             print(f"{n}/{len(idx)}", flush=True)
     out.flush()
