@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
            "over groups (and, for a mean, over the families' resamples).", "",
            "| goal | measured | met |", "|---|---|---|", *done, "",
            f"The first round's {len(first)} families alone, on the same folds as before round 2 (round-2 families and "
-           "sources join the folds after them, `pixel_data.family_folds`): mean per-family AUROC "
+           "sources join the folds after them, `folds.family_folds`): mean per-family AUROC "
            "{:.3f} ({:.3f}-{:.3f}) laundered, 0.918 before round 2.".format(*mean_ci(fused_tabs[LABEL["q75"]], first)), "",
            "**Which estimate to trust.** Neither mean. Leave-one-family-out measures a generator that is new to the "
            "models but drawn from the same kinds of sources as the rest; leave-one-real-source-out measures the reals "

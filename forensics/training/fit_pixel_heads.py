@@ -4,7 +4,7 @@
 
 CACHE is what ``forensics.training.pixel_data`` wrote. Both heads are standardised L2 logistic
 regressions on the image features of the two training variants (``aug`` and ``web``), with
-class- and family-balanced sample weights (``pixel_data.sample_weights``). The corpus's holdout half is never fitted on.
+class- and family-balanced sample weights (``folds.sample_weights``). The corpus's holdout half is never fitted on.
 
 * Out-of-family scores: for each of the 5 family folds, a head fitted on the other folds scores
   this fold's images in every variant. They go to ``CACHE/oof_heads.npz`` for the fusion and

@@ -5,7 +5,7 @@
 CACHE is what ``forensics.training.pixel_data`` (and, for the fakes made from reals,
 ``forensics.training.taesd_fakes`` and ``forensics.training.autogan_fakes``) wrote. Training draws 96-px
 patches (random position and horizontal flip) from the ``aug`` crops, with class- and
-family-balanced sampling (``pixel_data.sample_weights``); the corpus's holdout half is never
+family-balanced sampling (``folds.sample_weights``); the corpus's holdout half is never
 used. Fakes made from the reals join the fakes, each recipe weighed as one family, in the fold
 of the real source they came from, with the content held fixed: real photos passed through the
 tiny FLUX.2 autoencoder (``taesd``: latent-decoder traces) and through an autoencoder with a GAN
