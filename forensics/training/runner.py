@@ -116,8 +116,8 @@ class Manifest:
                 return False
         return rec.get("inputs") == {self.key(p): self.digest(p) for p in stage.inputs(cfg)}
 
-    def record(self, stage: Stage, cfg: Config, inputs: dict[str, str], started: float, seconds: float) -> None:
-        version = code_version(stage)
+    def record(self, stage: Stage, cfg: Config, version: str, inputs: dict[str, str], started: float, seconds: float) -> None:
+        """Record ``stage``'s outputs, written by code of ``version`` (taken before it ran) from ``inputs``."""
         outs = []
         for p in stage.outputs(cfg):
             st = p.stat()
@@ -174,6 +174,7 @@ def run(stages: Sequence[Stage], cfg: Config, *, start: str | None = None, stop:
             hint = f"; stage {by} writes it: run from {by}" if by else ""
             raise PipelineError(f"stage {stage.name} needs {missing[0]}, which does not exist{hint}")
         inputs = {manifest.key(p): manifest.digest(p) for p in stage.inputs(cfg)}
+        version = code_version(stage)
         logfile = cfg.cache / f"{stage.name}.log"
         log(f"{time.strftime('%H:%M:%S')} {head} (log {logfile})")
         started, t0 = time.time(), time.monotonic()
@@ -185,7 +186,7 @@ def run(stages: Sequence[Stage], cfg: Config, *, start: str | None = None, stop:
         if absent:
             raise PipelineError(f"stage {stage.name} exited 0 but did not write {absent[0]}; see {logfile}")
         seconds = time.monotonic() - t0
-        manifest.record(stage, cfg, inputs, started, seconds)
+        manifest.record(stage, cfg, version, inputs, started, seconds)
         ran.append(stage.name)
         log(f"  done in {seconds / 60:.1f} min")
     return ran
