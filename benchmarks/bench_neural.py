@@ -12,8 +12,8 @@ with `forensics.weights.install.add` (ONNX conversion + parity check), then time
 * bare torch  eager ``model(x)`` under ``inference_mode`` on a ready tensor (channels-last
               for the CNN), i.e. what a plain PyTorch script would pay for the forward.
 
-Run: ``python benchmarks/bench_neural.py [--size 1024x768] [--threads N] [--repeat 5]``
-(needs the ``convert`` extra).
+Run: ``PYTHONPATH=tests python benchmarks/bench_neural.py [--size 1024x768] [--threads N] [--repeat 5]``
+(needs the ``convert`` extra; ``PYTHONPATH=tests`` finds the tests' checkpoint builders).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -31,14 +30,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from forensics import load_image  # noqa: E402
-from forensics.weights.install import add, spec as builtin_spec  # noqa: E402
-from forensics.signals.clip import ClipZeroShotSignal  # noqa: E402
-from forensics.signals.mobilenet import MobileNetSignal  # noqa: E402
-from forensics.signals.neural import preprocess_batch  # noqa: E402
+from forensics import load_image
+from forensics.weights.install import add, spec as builtin_spec
+from forensics.signals.clip import ClipZeroShotSignal
+from forensics.signals.mobilenet import MobileNetSignal
+from forensics.signals.neural import preprocess_batch
 
 
 def timed(fn, repeat: int) -> float:
@@ -100,7 +96,7 @@ def main() -> None:
           f"best of {args.repeat}; times are per image")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        from neural_checkpoints import sumsub_folder
+        from support.neural_checkpoints import sumsub_folder  # the tests' helpers: PYTHONPATH=tests
 
         folder, ref = sumsub_folder(tmp / "sd5")
         side = add("sumsub_sd5", folder, root=tmp / "home")

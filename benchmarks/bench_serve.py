@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import encode, picture  # noqa: E402  (the same generated pictures)
+from bench_engine import encode, picture  # the same generated pictures (run as a script: its folder is on the path)
 
 
 class Client:

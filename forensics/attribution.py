@@ -9,7 +9,7 @@ Two bases, the stronger first:
   stated, with the manifest's validation state; a claim can be forged, so it is only as good
   as its signature.
 * ``pixels``: a multinomial logistic regression on ``effnet_probe``'s pooled features
-  (``data/attribution.json``, fitted by ``scripts/fit_attribution.py`` on the 15 generator
+  (``data/attribution.json``, fitted by ``forensics.training.fit_attribution`` on the 15 generator
   families of the training material, laundered as the pixel signals are). Its probabilities
   say which trained family the image resembles most. A second, small logistic model, fitted on
   families held out of the multinomial, turns the spread of those probabilities into the share

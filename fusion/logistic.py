@@ -307,7 +307,7 @@ class LogisticFusion:
                                  for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k))
                 raise FusionError(
                     f"fusion {self.provenance_.get('name', 'custom')!r} was fitted on another {sig.name!r} ({diff}); "
-                    "refit it (scripts/fit_fusion.py for the default) or calibrate with `forensics calibrate --fake`")
+                    "refit it (forensics.training.fit_fusion for the default) or calibrate with `forensics calibrate --fake`")
 
     @property
     def uncalibrated(self) -> list[str]:

@@ -2,7 +2,7 @@
 
 A signal that cannot be fitted on the corpus carries its weight on its class (``prior``, a
 :class:`~forensics.signals.Prior`) with its decisive threshold (``decisive_at``);
-``scripts/fusion_priors.py --apply`` writes them into ``fusion/data/default_fusion.json``.
+``forensics.training.fusion_priors --apply`` writes them into ``fusion/data/default_fusion.json``.
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ class Signal(Protocol):
     ``analyze_batch()`` is optional; signals with batched inference (neural) provide it.
 
     Optional class attributes, read when the default fusion is built
-    (``scripts/fusion_priors.py --apply``): ``prior`` (a :class:`Prior`; none = fitted on the
+    (``forensics.training.fusion_priors --apply``): ``prior`` (a :class:`Prior`; none = fitted on the
     corpus), ``decisive_at`` (a score at or above which the evidence decides the result) and
     ``weight_specs`` (the :class:`~forensics.weights.spec.WeightSpec` of each set of weights the
     signal reads).

@@ -2,7 +2,7 @@
 
 Works on full-resolution pixels only (never resized) and needs no downloaded weights: the head
 is a standardised logistic regression shipped as JSON (``data/dct_head.json``), refitted by
-``scripts/fit_pixel_heads.py`` from laundered copies of the broad training material.
+``forensics.training.fit_pixel_heads`` from laundered copies of the broad training material.
 
 How it works
 ------------
@@ -500,12 +500,12 @@ def default_head_path() -> Path:
 def load_head(path: str | Path) -> Artifact:
     """Read and strictly check a head JSON file; raise :class:`WeightsError` on any mismatch."""
     head = read_artifact(path, HEAD_FORMAT, HEAD_FORMAT_VERSION, arrays=("mean", "scale", "coef"), what="DCT head",
-                         fix="refit it with scripts/fit_pixel_heads.py or pass head_path=")
+                         fix="refit it with forensics.training.fit_pixel_heads or pass head_path=")
     names = tuple(head.get("feature_names", ()))
     if names != FEATURE_NAMES:
         raise WeightsError(
             f"DCT head {path}: feature names do not match this extractor (features v{FEATURES_VERSION}); "
-            f"head has {len(names)}, extractor {len(FEATURE_NAMES)}; refit with scripts/fit_pixel_heads.py"
+            f"head has {len(names)}, extractor {len(FEATURE_NAMES)}; refit with forensics.training.fit_pixel_heads"
         )
     for key in ("mean", "scale", "coef"):
         if head.arrays[key].shape != (len(FEATURE_NAMES),):
@@ -546,6 +546,18 @@ class DCTSignal(BaseSignal):
         return {"name": self.name, "version": self.version, "features_version": FEATURES_VERSION,
                 "head_sha256": head.sha256, "head_version": head.get("version"),
                 "tile": self.tile, "max_tiles": self.max_tiles}
+
+    def features(self, rgb: np.ndarray) -> np.ndarray:
+        """The image-level features the head is fitted on, for an ``(h, w, 3)`` uint8 image: the
+        mean of :func:`tile_features` over the textured tiles (float32; NaN when every tile is flat).
+        The score is the head applied to them (the mean tile logit, the head being linear). The
+        training pipeline calls this, so training sees what analysis sees."""
+        tiles, _ = extract_tiles(rgb, self.tile, self.max_tiles)
+        feats, diag = tile_features(tiles)
+        keep = diag["res_std"] >= FLAT_STD
+        if not keep.any():
+            return np.full(len(FEATURE_NAMES), np.nan, np.float32)
+        return feats[keep].mean(axis=0).astype(np.float32)
 
     def analyze(self, image: "LoadedImage") -> SignalResult:
         head = self._get_head()

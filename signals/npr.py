@@ -6,7 +6,7 @@ Generative Network for Generalizable Deepfake Detection", CVPR 2024). The networ
 ``x - up2(down2(x))`` (nearest neighbour), the residual that removes content and keeps those
 relations, then six 3x3 convolutions (stride 8 overall) and a 1x1 layer give a logit for each
 8-px cell; the score is their mean. It runs on the central region of at most 256x256 px at
-native resolution. It is trained on CPU by ``scripts/train_npr.py`` (fixed seed; real photos
+native resolution. It is trained on CPU by ``forensics.training.train_npr`` (fixed seed; real photos
 passed through a tiny latent autoencoder join the fakes) and shipped as ONNX
 (``data/npr.onnx``, about 0.16 M parameters) with a JSON head that records its sha256.
 

@@ -25,7 +25,12 @@ Public API:
     The training recipe (:data:`TRAINING_RECIPE`): a random mix of the above, identical in
     distribution for both classes. Deterministic for ``(data, seed, crop)``.
 
-Both raise :class:`LaunderingError` (also a ``ValueError``) when the image is smaller than the
+``launder_q75(rgb) -> bytes``
+    The hidden test set's laundering of decoded pixels (docs/evaluation.md, "laundered"): a centre
+    crop of at most :data:`HIDDEN_SET_CROP` px a side, JPEG quality 75 (4:2:0), no metadata. The
+    training pipeline measures every model under it.
+
+``launder`` and ``launder_random`` raise :class:`LaunderingError` (also a ``ValueError``) when the image is smaller than the
 requested crop, or the condition is unknown.
 """
 
@@ -41,7 +46,8 @@ from PIL import Image, ImageOps
 from forensics.errors import ForensicsError
 from forensics.image import decoder_formats
 
-__all__ = ["CONDITIONS", "TRAINING_RECIPE", "LaunderingError", "launder", "launder_random"]
+__all__ = ["CONDITIONS", "HIDDEN_SET_CROP", "TRAINING_RECIPE", "LaunderingError", "centre_crop", "launder", "launder_q75",
+           "launder_random"]
 
 CONDITIONS: dict[str, str] = {
     "original": "bytes unchanged: format, metadata and size as found",
@@ -50,6 +56,9 @@ CONDITIONS: dict[str, str] = {
     "jpeg75": "JPEG quality 75 (4:2:0), metadata stripped",
     "downscale05": "downscale x0.5 (Lanczos), then JPEG quality 90, metadata stripped",
 }
+
+#: The hidden test set's laundering: a centre crop of at most this many pixels a side.
+HIDDEN_SET_CROP = 512
 
 #: The random training recipe, applied the same way to both classes.
 TRAINING_RECIPE: dict[str, Any] = {
@@ -161,3 +170,17 @@ def launder_random(data: bytes, *, seed: int, crop: int) -> bytes:
     q = int(rng.integers(r["jpeg_quality"][0], r["jpeg_quality"][1] + 1))
     sub = 0 if rng.random() < r["subsampling_444_p"] else 2
     return _encode_jpeg(im, q, sub)
+
+
+def centre_crop(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The central window of at most ``size`` x ``size`` pixels of an ``(h, w, ...)`` array."""
+    h, w = rgb.shape[:2]
+    ch, cw = min(h, size), min(w, size)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return np.ascontiguousarray(rgb[top:top + ch, left:left + cw])
+
+
+def launder_q75(rgb: np.ndarray) -> bytes:
+    """The hidden test set's laundering of decoded ``(h, w, 3)`` uint8 pixels: centre crop of at
+    most :data:`HIDDEN_SET_CROP` px a side, JPEG quality 75 (4:2:0), no metadata."""
+    return _encode_jpeg(Image.fromarray(centre_crop(rgb, HIDDEN_SET_CROP)), 75)

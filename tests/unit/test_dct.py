@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -178,24 +177,73 @@ def test_registered_as_builtin() -> None:
     assert isinstance(create_signal("dct"), DCTSignal)
 
 
+def test_features_are_what_the_head_scores(signal: DCTSignal) -> None:
+    """``features`` is the mean over the textured tiles, and the head applied to it gives the score
+    analysis reports (the head is linear, so the mean tile logit); a flat image has no features."""
+    from forensics.signals.dct import FLAT_STD, extract_tiles, tile_features
+
+    rgb = natural(600, 800, seed=3)
+    rgb[:300, :400] = 128  # one flat quarter: its tiles are left out of the mean
+    feats = signal.features(rgb)
+    tiles, _ = extract_tiles(rgb, 256, 16)
+    per_tile, diag = tile_features(tiles)
+    textured = diag["res_std"] >= FLAT_STD
+    assert 0 < textured.sum() < len(textured)
+    assert feats.dtype == np.float32 and feats.shape == (len(FEATURE_NAMES),)
+    np.testing.assert_allclose(feats, per_tile[textured].mean(axis=0), rtol=1e-6)
+    head = load_head(default_head_path())
+    mean, scale, coef = head["_arrays"]
+    score = signal.analyze(load_image(encode(rgb))).score
+    assert head["intercept"] + ((feats - mean) / scale) @ coef == pytest.approx(score, abs=1e-4)
+    assert np.isnan(signal.features(np.full((300, 300, 3), 128, np.uint8))).all()
+
+
+def _source_folds(rows: list[dict[str, str]], k: int = 5) -> np.ndarray:
+    """Fold id per file: stratified by source, each source's files ordered by a seeded hash of the path."""
+    from forensics.training.corpus import file_seed
+
+    fold = np.empty(len(rows), dtype=int)
+    by_source: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_source.setdefault(r["source"], []).append(i)
+    for idx in by_source.values():
+        idx.sort(key=lambda i: file_seed(rows[i]["path"], "fold"))
+        for j, i in enumerate(idx):
+            fold[i] = j % k
+    return fold
+
+
+def _laundered_features(job: tuple[str, str, str, int | None, int]) -> np.ndarray:
+    """``DCTSignal.features`` of one laundered copy: the training recipe (``train``) or an
+    evaluation condition; a NaN row when the file is smaller than the crop."""
+    from forensics.evaluation.laundering import LaunderingError, launder, launder_random
+
+    fpath, kind, condition, crop, seed = job
+    data = Path(fpath).read_bytes()
+    try:
+        out = launder_random(data, seed=seed, crop=256) if kind == "train" else launder(data, condition, seed=seed, crop=crop)
+    except LaunderingError:
+        return np.full(len(FEATURE_NAMES), np.nan)
+    return DCTSignal().features(load_image(out).rgb)
+
+
 @pytest.mark.corpus
 def test_heldout_auroc_on_laundered_jpeg90(corpus_dir, corpus_labels) -> None:
     """Fit on three of the five folds (two random laundered 256 px copies each), score the
     held-out fold 0 laundered to JPEG q90 at 256 px. A deterministic subsample (fold 4 is left
-    out) extracted on two processes keeps it quick; the full evaluation (4 copies per file, all
-    folds) is scripts/eval_dct.py. Features v2 (without the residual co-occurrence) score 0.796
-    here, v3 0.837."""
+    out) extracted on two processes keeps it quick. Features v2 (without the residual
+    co-occurrence) score 0.796 here, v3 0.837."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import StandardScaler
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    from dct_data import _job, folds, read_corpus  # noqa: E402
+    from forensics.training.corpus import read_corpus
 
     rows = read_corpus(corpus_dir)
-    fold = folds(rows)
+    fold = _source_folds(rows)
     jobs, labels, is_test = [], [], []
     for i, (r, f) in enumerate(zip(rows, fold)):
         path = str(corpus_dir / r["path"])
@@ -208,8 +256,9 @@ def test_heldout_auroc_on_laundered_jpeg90(corpus_dir, corpus_labels) -> None:
                 jobs.append((path, "train", "", 256, 2 * i + k))
                 labels.append(r["label"] == "ai")
                 is_test.append(False)
-    with ProcessPoolExecutor(2) as ex:
-        x = np.array(list(ex.map(_job, jobs, chunksize=16)))
+    # forked workers find this test module's function where the parent imported it
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as ex:
+        x = np.array(list(ex.map(_laundered_features, jobs, chunksize=16)))
     y, is_test = np.array(labels), np.array(is_test)
     ok = np.isfinite(x).all(axis=1)  # files smaller than the crop
     tr, te = ok & ~is_test, ok & is_test

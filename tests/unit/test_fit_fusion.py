@@ -1,18 +1,14 @@
-"""The default fusion's rule for weighing a pixel signal (scripts/fit_fusion.py): the AUROC's
+"""The default fusion's rule for weighing a pixel signal (forensics.training.fit_fusion): the AUROC's
 standard error it uses agrees with a bootstrap near the rule's bound (Hanley and McNeil's
 formula understates it for AUROCs far from 0.5, where the rule's decision does not hinge on it)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from fit_fusion import auroc_se  # noqa: E402
+from forensics.training.metrics import auroc_se
 
 
 @pytest.mark.parametrize(("shift", "n_pos", "n_neg"), [(0.0, 200, 1500), (-0.4, 46, 1500), (1.0, 80, 300)])

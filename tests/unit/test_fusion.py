@@ -227,7 +227,7 @@ def test_fusion_priors_apply_rewrites_a_prior_without_the_corpus(tmp_path):
     exif["coef"] = 3.0  # as if the signal's prior had been 3.0
     path = tmp_path / "fusion.json"
     path.write_text(json.dumps(data, indent=1) + "\n")
-    script = [sys.executable, str(repo / "scripts" / "fusion_priors.py"), "--fusion", str(path)]
+    script = [sys.executable, "-m", "forensics.training.fusion_priors", "--fusion", str(path)]
     assert subprocess.run(script, capture_output=True).returncode == 1  # out of date
     out = subprocess.run([*script, "--apply"], capture_output=True, text=True, check=True).stdout
     assert "changed exif" in out

@@ -9,7 +9,7 @@ import piexif
 import pytest
 from PIL import Image
 
-from forensics.evaluation.laundering import CONDITIONS, LaunderingError, launder, launder_random
+from forensics.evaluation.laundering import CONDITIONS, HIDDEN_SET_CROP, LaunderingError, centre_crop, launder, launder_q75, launder_random
 
 
 def camera_jpeg(w: int = 320, h: int = 240, orientation: int = 1) -> bytes:
@@ -86,3 +86,29 @@ def test_random_recipe_deterministic_and_varied() -> None:
     formats = {opened(o).format for o in outs}
     assert formats <= {"PNG", "JPEG"} and "JPEG" in formats
     assert all(opened(o).size == (128, 128) and "exif" not in opened(o).info for o in outs)
+
+
+@pytest.mark.parametrize(("h", "w", "size"), [(700, 900, (512, 512)), (300, 800, (512, 300)), (200, 260, (260, 200))])
+def test_q75_is_the_hidden_set_s_laundering(h: int, w: int, size: tuple[int, int]) -> None:
+    """A centre crop of at most 512 px a side, JPEG q75 4:2:0 (Pillow's q75 tables), no metadata."""
+    from PIL import JpegImagePlugin
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    ramp = (xx * 200 / w + yy * 50 / h)[..., None] + np.random.default_rng(2).normal(0, 3, (h, w, 3))
+    rgb = np.clip(ramp, 0, 255).astype(np.uint8)
+    out = launder_q75(rgb)
+    assert out == launder_q75(rgb)
+    im = opened(out)
+    assert im.format == "JPEG" and im.size == size and HIDDEN_SET_CROP == 512
+    assert "exif" not in im.info and "icc_profile" not in im.info
+    assert JpegImagePlugin.get_sampling(im) == 2
+    ref = io.BytesIO()
+    Image.fromarray(rgb).save(ref, "JPEG", quality=75)
+    assert im.quantization == opened(ref.getvalue()).quantization
+    top, left = (h - size[1]) // 2, (w - size[0]) // 2
+    np.testing.assert_array_equal(centre_crop(rgb, 512), rgb[top:top + size[1], left:left + size[0]])
+    got = np.asarray(im, dtype=np.float64)
+    assert np.abs(got - centre_crop(rgb, 512)).mean() < 3.0  # the centre window, re-encoded
+    if (h, w) != (size[1], size[0]):
+        assert np.abs(got - rgb[:size[1], :size[0]]).mean() > 10.0  # not the top-left one
+

@@ -1,16 +1,13 @@
-"""The training pipeline's groups and family folds (scripts/pixel_data.py): a GAN's output and
+"""The training pipeline's groups and family folds (forensics.training.corpus and .folds): a GAN's output and
 its input stay on one side of every split, and GAN families are held out one at a time."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from pixel_data import ROUND2, family_folds, group_of  # noqa: E402
+from forensics.training.corpus import ROUND2, group_of
+from forensics.training.folds import family_folds
 
 
 @pytest.mark.parametrize(("a", "b"), [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import piexif
@@ -147,12 +146,9 @@ def test_same_photo_as_jpeg_and_png_gets_the_same_verdict_rate(corpus_dir):
 def test_effnet_heatmap_localises_a_generated_half(corpus_dir):
     """Side by side, a generated half and a camera half (holdout corpus files, never fitted on):
     the heatmap is higher over the generated half in most composites."""
-    import sys
-
     from PIL import Image
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    from corpus import read_corpus
+    from forensics.training.corpus import read_corpus
 
     rows = read_corpus(corpus_dir, "holdout")
     ai = [r["path"] for r in rows if r["source"] == "sd1_laion"][:6]

@@ -1,11 +1,11 @@
 """Train the ``npr`` signal's small network from scratch on CPU and export it to ONNX.
 
-    python scripts/train_npr.py --cache CACHE [--oof] [--recipes [taesd] [autogan]] [--epochs 4]
+    python -m forensics.training.train_npr --cache CACHE [--oof] [--recipes [taesd] [autogan]] [--epochs 4]
 
-CACHE is what ``scripts/pixel_data.py`` (and, for the fakes made from reals,
-``scripts/taesd_fakes.py`` and ``scripts/autogan_fakes.py``) wrote. Training draws 96-px
+CACHE is what ``forensics.training.pixel_data`` (and, for the fakes made from reals,
+``forensics.training.taesd_fakes`` and ``forensics.training.autogan_fakes``) wrote. Training draws 96-px
 patches (random position and horizontal flip) from the ``aug`` crops, with class- and
-family-balanced sampling (``pixel_data.sample_weights``); the corpus's holdout half is never
+family-balanced sampling (``folds.sample_weights``); the corpus's holdout half is never
 used. Fakes made from the reals join the fakes, each recipe weighed as one family, in the fold
 of the real source they came from, with the content held fixed: real photos passed through the
 tiny FLUX.2 autoencoder (``taesd``: latent-decoder traces) and through an autoencoder with a GAN
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -34,14 +33,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import REPO  # noqa: E402
-from pixel_data import CROPS, family_folds, sample_weights  # noqa: E402
-
-from forensics.signals.npr import MIN_SIDE  # noqa: E402
+from forensics.signals.npr import MIN_SIDE
+from forensics.training.corpus import REPO
+from forensics.training.folds import family_folds, sample_weights
+from forensics.training.pixel_data import CROPS
 
 PATCH = 96
-RECIPES = ("taesd", "autogan")  # fakes made from the reals: scripts/taesd_fakes.py, scripts/autogan_fakes.py
+RECIPES = ("taesd", "autogan")  # fakes made from the reals: forensics.training.taesd_fakes, forensics.training.autogan_fakes
 #: the recipes of the shipped network (what each adds, family by family: docs/evaluation.md)
 SHIPPED = ("taesd", "autogan")
 EVAL_CROPS = tuple(c for c in CROPS if c != "aug")
@@ -166,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     made_from_reals = 0
     for recipe in recipes:
         if not (args.cache / f"{recipe}.json").is_file():
-            raise SystemExit(f"no {recipe} fakes in {args.cache}: run scripts/{recipe}_fakes.py first")
+            raise SystemExit(f"no {recipe} fakes in {args.cache}: run the {recipe}_fakes stage first (python -m forensics.training --from {recipe}_fakes)")
         made = json.loads((args.cache / f"{recipe}.json").read_text())
         extra = np.array(sorted(int(i) for i in made["rows"]))
         fakes = np.zeros((len(extra),) + crops.shape[1:], np.uint8)
@@ -215,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                  "score = mean cell logit",
         "graph": {"file": onnx_path.name, "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
                   "parameters": int(sum(p.numel() for p in net.parameters())), "onnx_vs_torch": diff},
-        "training": {"script": "scripts/train_npr.py", "seed": SEED, "epochs": args.epochs, "patch": PATCH,
+        "training": {"script": "forensics.training.train_npr", "seed": SEED, "epochs": args.epochs, "patch": PATCH,
                      "batch": 64, "optimiser": "AdamW lr 2e-3 one-cycle, weight decay 1e-4", "threads": args.threads,
                      "torch": torch.__version__, "images": {"ai": int(y[tr].sum()), "real": int(len(tr) - y[tr].sum())},
                      "fakes_made_from_reals": {"recipes": recipes, "images": made_from_reals}},

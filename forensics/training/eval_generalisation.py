@@ -1,8 +1,8 @@
-"""How well the engine generalises to generator families it never saw: writes ``docs/evaluation.md``.
+"""How well the engine generalises to generator families it never saw: writes ``docs/generated/evaluation.md``.
 
-    python scripts/eval_generalisation.py --cache CACHE
+    python -m forensics.training.eval_generalisation --cache CACHE
 
-Reads what ``scripts/pixel_data.py``, ``fit_pixel_heads.py``, ``train_npr.py --oof``,
+Reads what ``forensics.training.pixel_data``, ``fit_pixel_heads.py``, ``train_npr.py --oof``,
 ``metadata_scores.py`` and ``fit_fusion.py`` left in CACHE. Every score is out-of-family: the
 pixel models and the fusion that produced it were fitted without the image's fold of whole
 generator families and real sources (5 folds). Verdicts use thresholds chosen without that
@@ -24,87 +24,22 @@ import argparse
 import datetime as dt
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import REPO  # noqa: E402
-from fit_attribution import MARKER as ATTRIBUTION  # noqa: E402
-from fit_fusion import PIXEL  # noqa: E402
-from pixel_data import CONDITIONS, GAN_FAMILIES, ROUND2, SAME_PIXELS  # noqa: E402
-
-from forensics.calibration.metrics import expected_calibration_error  # noqa: E402
+from forensics.calibration.metrics import expected_calibration_error
+from forensics.training.corpus import GAN_FAMILIES, REPO, ROUND2
+from forensics.training.fit_fusion import PIXEL
+from forensics.training.metrics import balanced_ece, family_table, mean_ci, rate
+from forensics.training.pixel_data import CONDITIONS, SAME_PIXELS
 
 ABLATION = "## What the fakes made from reals add to `npr` (laundered)"
 
 LABEL = {"orig": "as found", "png": "PNG re-save", "jpeg90": "JPEG q90", "downscale05": "halved, JPEG q90",
          "q75": "laundered (crop <= 512, JPEG q75)"}
 DETAILED = ("orig", "q75")  # the conditions given signal by signal and source by source
-N_BOOT = 200
-
-
-def balanced_ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """ECE with the two classes weighed equally: the fusion assumes even prior odds, while this
-    material holds about two AI images per real one."""
-    w = np.where(y == 1, 0.5 / y.sum(), 0.5 / (1 - y).sum())
-    idx = np.clip(np.digitize(p, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            ece += w[m].sum() * abs(np.average(p[m], weights=w[m]) - np.average(y[m], weights=w[m]))
-    return float(ece)
-
-
-def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """AUROC of ``pos`` against ``neg`` from ranks (ties count half): sklearn's value, without its
-    input checks, which the bootstrap would pay thousands of times."""
-    r = rankdata(np.r_[pos, neg])
-    return float((r[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
-def family_table(rows, y, s, groups, seed=0, cls=1):
-    """``{family: (auroc, lo, hi, n, boots)}`` of each AI family against all reals with a score
-    (``cls=0``: of each real source against all AI images), ``boots`` its bootstrap resamples."""
-    fam = np.array([r["family"] for r in rows])
-    other = np.flatnonzero((y != cls) & np.isfinite(s))
-    rng = np.random.default_rng(seed)
-    og = {g: np.flatnonzero(groups[other] == g) for g in np.unique(groups[other])}
-    out = {}
-    for f in sorted(set(fam[y == cls])):
-        own = np.flatnonzero((fam == f) & np.isfinite(s))
-        fg = {g: np.flatnonzero(groups[own] == g) for g in np.unique(groups[own])}
-        sf, so = s[own], s[other]
-        sign = 1 if cls == 1 else -1  # a real source ranks well when its scores lie below the AI images'
-        a = auroc(sign * sf, sign * so)
-        boots = []
-        fk, ok = list(fg), list(og)
-        for _ in range(N_BOOT):
-            i_f = np.concatenate([fg[fk[j]] for j in rng.integers(0, len(fk), len(fk))])
-            i_o = np.concatenate([og[ok[j]] for j in rng.integers(0, len(ok), len(ok))])
-            boots.append(auroc(sign * sf[i_f], sign * so[i_o]))
-        out[f] = (a, *np.percentile(boots, [2.5, 97.5]), len(own), np.array(boots))
-    return out
-
-
-def rate(hit: np.ndarray, groups: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """Share of ``hit`` with a bootstrap 95 % interval over groups."""
-    rng = np.random.default_rng(seed)
-    gs = {g: np.flatnonzero(groups == g) for g in np.unique(groups)}
-    keys = list(gs)
-    boots = [hit[np.concatenate([gs[keys[j]] for j in rng.integers(0, len(keys), len(keys))])].mean() for _ in range(N_BOOT)]
-    return float(hit.mean()), *map(float, np.percentile(boots, [2.5, 97.5]))
-
-
-def mean_ci(table: dict, keys=None) -> tuple[float, float, float]:
-    """The mean AUROC over ``keys`` (every entry by default) and its interval from the entries' bootstraps."""
-    keys = sorted(table) if keys is None else keys
-    boots = np.mean([table[k][4] for k in keys], axis=0)
-    return float(np.mean([table[k][0] for k in keys])), *map(float, np.percentile(boots, [2.5, 97.5]))
 
 
 def fmt_table(tables: dict[str, dict], cols: list[str], what: str = "family") -> list[str]:
@@ -151,7 +86,7 @@ def done_means(fams: dict, srcs: dict, v: np.ndarray, y: np.ndarray, fam: np.nda
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True)
-    ap.add_argument("--out", type=Path, default=REPO / "docs" / "evaluation.md")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "generated" / "evaluation.md")
     args = ap.parse_args(argv)
     cache = args.cache
     rows = json.loads((cache / "rows.json").read_text())
@@ -168,15 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     fam = np.array([r["family"] for r in rows])
 
     md = ["# Evaluation: generator families the models never saw", "",
-          f"Written by `scripts/eval_generalisation.py` on {dt.date.today().isoformat()}. Reproduce with "
-          "`python scripts/refit.py` (docs/pixels.md, \"Reproducing\").", "",
+          f"Written by `forensics.training.eval_generalisation` on {dt.date.today().isoformat()}. Reproduce with "
+          "`python -m forensics.training` (docs/pixels.md, \"Reproducing\").", "",
           "**Material.** `../shared/corpus` and the sources of `../shared/corpus/training_sources.csv`, at most 400 images "
           f"per family or real source: {int(y.sum())} AI images from {len(set(fam[y == 1]))} families and {int((1 - y).sum())} "
           f"real photos from {len(set(fam[y == 0]))} sources. The corpus's holdout half is scored but never fitted on.", "",
           "**Out of family.** Families and real sources are split into 5 folds, each family or source wholly in one. Every "
           "score below comes from pixel models (and a fusion) fitted on the other 4 folds, so it measures the next generator, "
           "not the last. The fusion is Platt-rescaled, and its verdict thresholds chosen, on scores of folds that the "
-          "fusions producing them did not see, all without the image's fold (`scripts/fit_fusion.py`).", "",
+          "fusions producing them did not see, all without the image's fold (`forensics.training.fit_fusion`).", "",
           "**Conditions**, for both classes alike. *As found*: the file's own bytes, with its metadata and format. "
           "*Laundered*: metadata stripped, centre crop of at most 512 px, JPEG q75 (the hidden test set's laundering). "
           "And `forensics evaluate`'s launderings of the whole image, metadata stripped: *PNG re-save* (lossless: the "
@@ -241,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
            "over groups (and, for a mean, over the families' resamples).", "",
            "| goal | measured | met |", "|---|---|---|", *done, "",
            f"The first round's {len(first)} families alone, on the same folds as before round 2 (round-2 families and "
-           "sources join the folds after them, `pixel_data.family_folds`): mean per-family AUROC "
+           "sources join the folds after them, `folds.family_folds`): mean per-family AUROC "
            "{:.3f} ({:.3f}-{:.3f}) laundered, 0.918 before round 2.".format(*mean_ci(fused_tabs[LABEL["q75"]], first)), "",
            "**Which estimate to trust.** Neither mean. Leave-one-family-out measures a generator that is new to the "
            "models but drawn from the same kinds of sources as the rest; leave-one-real-source-out measures the reals "
@@ -255,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if not ablations and ABLATION in old:
         # the ablations take an hour to train: without them in this cache, the last measured table
         # is kept, marked with the run it came from
-        kept_ablation = old[old.index(ABLATION):].split("\n## ")[0].split(ATTRIBUTION)[0].rstrip("\n")
+        kept_ablation = old[old.index(ABLATION):].split("\n## ")[0].rstrip("\n")
         when = re.search(r"\bon (\d{4}-\d\d-\d\d)", old)
         note = (f"*Kept from an earlier run of this script{' (' + when.group(1) + ')' if when else ''}: this cache "
                 f"(`{cache.name}`) holds no `oof_npr_*.npz`, so "
@@ -272,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
             cols[name.replace("+", " and ")] = family_table(rows, y, a["q75"][ok], groups)
         md += [ABLATION, "",
                "The same network trained with different fakes made from the real photos themselves: passed through the "
-               "tiny FLUX.2 autoencoder (`taesd`, `scripts/taesd_fakes.py`: latent-decoder traces) and through an "
-               "autoencoder with a GAN generator's transposed-convolution decoder (`autogan`, `scripts/autogan_fakes.py`, "
+               "tiny FLUX.2 autoencoder (`taesd`, `forensics.training.taesd_fakes`: latent-decoder traces) and through an "
+               "autoencoder with a GAN generator's transposed-convolution decoder (`autogan`, `forensics.training.autogan_fakes`, "
                "the AutoGAN recipe: up-sampling traces); out-of-family AUROC per family of `npr` alone. Each column "
                "names the recipes it was trained with (`none`: the generated images only).", "",
                *fmt_table(cols, list(cols)), ""]
-    kept = old[old.index(ATTRIBUTION):] if ATTRIBUTION in old else ""  # fit_attribution.py's section
-    args.out.write_text("\n".join(md) + "\n" + ("\n" + kept if kept else ""))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(md) + "\n")
     (cache / "evaluation_summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     return 0

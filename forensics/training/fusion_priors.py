@@ -1,7 +1,7 @@
 """The default fusion's prior weights: what each signal declares, and writing them in.
 
-    python scripts/fusion_priors.py            # each prior, and whether the shipped fusion has it
-    python scripts/fusion_priors.py --apply    # write them into fusion/data/default_fusion.json
+    python -m forensics.training.fusion_priors            # each prior, and whether the shipped fusion has it
+    python -m forensics.training.fusion_priors --apply    # write them into fusion/data/default_fusion.json
 
 Metadata evidence is one-sided (score 0 = no evidence) and cannot be fitted honestly on a
 corpus where every generated image is a metadata-less PNG: the weights are set by hand, in
@@ -22,8 +22,9 @@ import sys
 from pathlib import Path
 
 from forensics.fusion import LogisticFusion, signal_priors
+from forensics.training.corpus import REPO
 
-DEFAULT = Path(__file__).resolve().parents[1] / "fusion" / "data" / "default_fusion.json"
+DEFAULT = REPO / "fusion" / "data" / "default_fusion.json"
 
 
 def apply(path: Path) -> list[str]:

@@ -1,9 +1,9 @@
-"""Fit and evaluate generator attribution: ``forensics/data/attribution.json`` and its section of
-``docs/evaluation.md`` (with ``docs/attribution_confusion.svg``).
+"""Fit and evaluate generator attribution: ``forensics/data/attribution.json`` and
+``docs/generated/attribution.md`` (with ``docs/generated/attribution_confusion.svg``).
 
-    python scripts/fit_attribution.py --cache CACHE --train-dir DIR
+    python -m forensics.training.fit_attribution --cache CACHE --train-dir DIR
 
-CACHE is what ``scripts/pixel_data.py`` wrote, DIR what ``extract_sources.py`` wrote. Only AI
+CACHE is what ``forensics.training.pixel_data`` wrote, DIR what ``extract_sources.py`` wrote. Only AI
 images of the fit split are used (the corpus's holdout half is never fitted on); real images
 play no part, since attribution runs only on images judged ``likely_ai``. Besides the capped
 rows of the cache, every SD 1.x image of the corpus's fit half and of the SD beta set is added
@@ -40,7 +40,7 @@ at q75), which makes the in-family figures slightly optimistic; the leave-family
 use the same strength.
 
 With the P(AI) gate: attribution runs only on images the engine calls ``likely_ai``. For the
-cache's images, ``CACHE/fused_oof.npz`` (``scripts/fit_fusion.py``) holds that verdict from a
+cache's images, ``CACHE/fused_oof.npz`` (``forensics.training.fit_fusion``) holds that verdict from a
 fusion that never saw the image's family, so the evaluation also gives, per family, how many
 images reach attribution at all and how many of all its images end up named right or wrong.
 """
@@ -48,11 +48,8 @@ images reach attribution at all and how many of all its images end up named righ
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
-import hashlib
 import json
-import sys
 from functools import partial
 from multiprocessing import Pool
 from pathlib import Path
@@ -61,12 +58,11 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import DEFAULT_CORPUS, REPO, source_of, split_of  # noqa: E402
-from pixel_data import group_of, job  # noqa: E402
-
-from forensics.attribution import FORMAT, FORMAT_VERSION, family_label, unknown_inputs  # noqa: E402
-from forensics.signals.effnet_probe import EffnetProbeSignal  # noqa: E402
+from forensics.attribution import FORMAT, FORMAT_VERSION, family_label, unknown_inputs
+from forensics.signals.effnet_probe import EffnetProbeSignal
+from forensics.training.corpus import DEFAULT_CORPUS, REPO, group_of, labelled, source_of, split_of
+from forensics.training.pixel_data import job
+from forensics.training.seeds import hash_seed
 
 TRAIN_VARIANTS = ("aug", "web")
 EVAL_VARIANTS = ("q75", "orig")
@@ -76,9 +72,8 @@ EXTRA_GENERATORS = {"Stable Diffusion beta (2022)": "sd1"}
 K = 5
 MIN_SHARE = 0.5
 OUT = REPO / "forensics" / "data" / "attribution.json"
-DOC = REPO / "docs" / "evaluation.md"
-SVG = REPO / "docs" / "attribution_confusion.svg"
-MARKER = "<!-- attribution: this section is written by scripts/fit_attribution.py -->"
+DOC = REPO / "docs" / "generated" / "attribution.md"
+SVG = DOC.parent / "attribution_confusion.svg"
 
 
 def source_id(path: str, generator: str) -> str:
@@ -98,15 +93,14 @@ def material(cache: Path, corpus: Path, train_dir: Path, workers: int) -> tuple[
     have = {r["path"] for r in rows}
     extra = []
     for base, tag in ((corpus, "corpus"), (train_dir, "train")):
-        with open(base / "labels.csv", newline="") as fh:
-            for r in csv.DictReader(fh):
-                path = f"{tag}/{r['path']}"
-                if r["label"] != "ai" or path in have or r["path"].startswith("provenance/"):
-                    continue
-                fam = "sd1" if tag == "corpus" else EXTRA_GENERATORS.get(r["generator"])
-                if fam and (tag != "corpus" or split_of(r["path"]) == "fit"):
-                    extra.append({"file": str(base / r["path"]), "path": path, "family": fam,
-                                  "group": f"{tag}/{group_of(r['path'])}", "source": source_id(path, r["generator"])})
+        for r in labelled(base):
+            path = f"{tag}/{r['path']}"
+            if r["label"] != "ai" or path in have or r["path"].startswith("provenance/"):
+                continue
+            fam = "sd1" if tag == "corpus" else EXTRA_GENERATORS.get(r["generator"])
+            if fam and (tag != "corpus" or split_of(r["path"]) == "fit"):
+                extra.append({"file": r["file"], "path": path, "family": fam,
+                              "group": f"{tag}/{group_of(r['path'])}", "source": source_id(path, r["generator"])})
     extra.sort(key=lambda r: r["path"])
     store = cache / "attribution_extra.npz"
     if store.is_file() and list(np.load(store)["paths"]) == [r["path"] for r in extra]:
@@ -125,7 +119,7 @@ def material(cache: Path, corpus: Path, train_dir: Path, workers: int) -> tuple[
 
 
 def group_fold(group: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"attribution|{group}".encode()).digest()[:4], "little") % K
+    return hash_seed(f"attribution|{group}", 4) % K
 
 
 def family_weights(fam: np.ndarray, source: np.ndarray | None = None) -> np.ndarray:
@@ -288,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "unknown": {"coef": [float(x) for x in um.coef_[0]], "intercept": float(um.intercept_[0])},
         "metrics": {v: {k: round(float(np.mean([e[k] for e in ev[v].values()])), 4) for k in next(iter(ev[v].values()))
                         if k not in ("n", "gated_n")} for v in EVAL_VARIANTS},
-        "provenance": {"fitted_by": "scripts/fit_attribution.py", "date": dt.date.today().isoformat(),
+        "provenance": {"fitted_by": "forensics.training.fit_attribution", "date": dt.date.today().isoformat(),
                        "material": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family"},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -310,7 +304,7 @@ def gate_verdicts(cache: Path, rows: list[dict]) -> dict[str, np.ndarray] | None
     never saw the family), ``""`` for rows outside the cache; ``None`` when the fusion has not been fitted."""
     path = cache / "fused_oof.npz"
     if not path.is_file():
-        print(f"no {path}: run scripts/fit_fusion.py first for the gated figures", flush=True)
+        print(f"no {path}: run forensics.training.fit_fusion first for the gated figures", flush=True)
         return None
     fused = np.load(path)
     out = {}
@@ -348,8 +342,8 @@ def confusion_svg(cm: np.ndarray, families: list[str]) -> str:
 
 def write_doc(ev: dict, per_source: dict, families: list[str], c: float, sources: dict[str, list[str]]) -> None:
     multi = [f for f in families if len(sources[f]) > 1]
-    md = [MARKER, "", "## Generator attribution", "",
-          "Written by `scripts/fit_attribution.py --cache CACHE --train-dir DIR` (see its docstring and "
+    md = ["# Generator attribution", "",
+          "Written by `forensics.training.fit_attribution --cache CACHE --train-dir DIR` (see its docstring and "
           "`forensics/attribution.py`). AI images only: 15 families of the training material, laundered (`q75`: "
           "centre crop of at most 512 px, JPEG q75) and as found. Attribution runs only on images judged `likely_ai`; "
           "the first tables do not apply that gate, so they measure the attribution model alone, and the last "
@@ -375,7 +369,7 @@ def write_doc(ev: dict, per_source: dict, families: list[str], c: float, sources
     keys = ("top1", "top3", "named", "named_right", "named_wrong", "unseen_unknown", "unseen_wrong")
     heads = ("top-1", "top-3", "named", "named right", "named wrong", "unseen: unknown", "unseen: wrong name")
     for v, title in (("q75", "Laundered (q75)"), ("orig", "As found")):
-        md += [f"### {title}", "", "| family | n | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(heads)]
+        md += [f"## {title}", "", "| family | n | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(heads)]
         for f in families:
             e = ev[v][f]
             md.append(f"| {family_label(f)} | {e['n']} | " + " | ".join(f"{e[k]:.2f}" for k in keys) + " |")
@@ -383,9 +377,9 @@ def write_doc(ev: dict, per_source: dict, families: list[str], c: float, sources
                                                          for k in keys) + " |")
         md.append("")
     if "gated_n" in ev["q75"][families[0]]:
-        md += ["### With the P(AI) gate", "",
+        md += ["## With the P(AI) gate", "",
                "Attribution runs only on images the engine calls `likely_ai`. Here each image's verdict comes from "
-               "the leave-one-family-out fusion of `scripts/fit_fusion.py` (a fusion, rescaling and thresholds that "
+               "the leave-one-family-out fusion of `forensics.training.fit_fusion` (a fusion, rescaling and thresholds that "
                "never saw the family), so these are the shares of **all** of a family's images that reach "
                "attribution and that end up named right or wrong (the cache's images: the extra SD 1.x images have "
                "no fused score).", "",
@@ -399,9 +393,8 @@ def write_doc(ev: dict, per_source: dict, families: list[str], c: float, sources
             f"**{np.mean([ev[v][f][k] for f in families]):.2f}**" for v in EVAL_VARIANTS for k in gk) + " |")
         md.append("")
     md += ["![Confusion matrix of the most probable family, laundered](attribution_confusion.svg)", ""]
-    text = DOC.read_text() if DOC.is_file() else ""
-    head = text.split(MARKER)[0].rstrip("\n")
-    DOC.write_text((head + "\n\n" if head else "") + "\n".join(md))
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text("\n".join(md))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Fit the embedded default fusion on out-of-family scores and write ``fusion/data/default_fusion.json``.
 
-    python scripts/fit_fusion.py --cache CACHE
+    python -m forensics.training.fit_fusion --cache CACHE
 
-Run after ``scripts/fit_pixel_heads.py``, ``scripts/train_npr.py --oof`` and
-``scripts/metadata_scores.py``. The corpus's holdout half is never fitted on.
+Run after ``forensics.training.fit_pixel_heads``, ``forensics.training.train_npr --oof`` and
+``forensics.training.metadata_scores``. The corpus's holdout half is never fitted on.
 
 * Fitted features: the pixel signals among ``dct``, ``effnet_probe`` and ``npr`` that rank no
   generator family they were not trained on below the reals beyond chance. Their training scores
@@ -44,7 +44,7 @@ Run after ``scripts/fit_pixel_heads.py``, ``scripts/train_npr.py --oof`` and
 
 Writes ``CACHE/fused_oof.npz``: per condition of ``pixel_data.CONDITIONS``, each image's
 out-of-family fused probability (from a fusion fitted and rescaled without its fold) and the
-verdict under thresholds chosen without its fold (what ``scripts/eval_generalisation.py``
+verdict under thresholds chosen without its fold (what ``forensics.training.eval_generalisation``
 reports).
 """
 
@@ -52,19 +52,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import REPO  # noqa: E402
-from fit_pixel_heads import family_aurocs  # noqa: E402
-from pixel_data import CONDITIONS, SAME_PIXELS, family_folds  # noqa: E402
-
-from forensics.calibration import binary_metrics  # noqa: E402
-from forensics.fusion import LogisticFusion, platt_scale, signal_priors  # noqa: E402
-from forensics.signals import create_signal, fingerprint_of  # noqa: E402
+from forensics.calibration import binary_metrics
+from forensics.fusion import LogisticFusion, platt_scale, signal_priors
+from forensics.signals import create_signal, fingerprint_of
+from forensics.training.corpus import REPO
+from forensics.training.folds import family_folds
+from forensics.training.metrics import auroc_se, family_aurocs
+from forensics.training.pixel_data import CONDITIONS, SAME_PIXELS
 
 PIXEL = ("dct", "effnet_probe", "npr")
 MIN_FAMILY_AUROC = 0.5  # a pixel signal ranking some family below the reals beyond chance gets no fitted weight
@@ -93,14 +91,6 @@ def score_rows(cache: Path, rows: list[dict]) -> dict[str, list[dict]]:
                 row[s] = v if np.isfinite(v) else None
             out[c].append(row)
     return out
-
-
-def auroc_se(auc: float, n_pos: int, n_neg: int) -> float:
-    """Standard error of an AUROC from ``n_pos`` positives and ``n_neg`` negatives (Hanley and
-    McNeil 1982, Radiology 143:29)."""
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
-    return float(np.sqrt(max(var, 0.0)))
 
 
 def weighted_quantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
@@ -242,11 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     model.signals_ = {s: fingerprint_of(create_signal(s)) for s in PIXEL if s in model.features_}
     model.provenance_ = {
         "name": "default",
-        "script": "scripts/fit_fusion.py",
+        "script": "forensics.training.fit_fusion",
         "data": {"images": int(fit_rows.sum()), "ai": int(y[fit_rows].sum()), "real": int((1 - y[fit_rows]).sum()),
                  "families": sorted({r["family"] for r, f in zip(rows, fit_rows) if f}),
-                 "source": "../shared/corpus fit half and training_sources.csv (scripts/pixel_data.py)"},
-        "priors": "declared on each signal class (scripts/fusion_priors.py lists them)",
+                 "source": "../shared/corpus fit half and training_sources.csv (forensics.training.pixel_data)"},
+        "priors": "declared on each signal class (forensics.training.fusion_priors lists them)",
         "training_files": sorted(r["path"].removeprefix("corpus/") for r, f in zip(rows, fit_rows) if f and r["path"].startswith("corpus/")),
     }
     args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")

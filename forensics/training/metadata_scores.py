@@ -2,7 +2,7 @@
 evaluation condition (``pixel_data.CONDITIONS``: as found, forensics evaluate's launderings and
 the hidden set's q75), for the fusion fit and the evaluation.
 
-    python scripts/metadata_scores.py --cache CACHE [--workers 2]
+    python -m forensics.training.metadata_scores --cache CACHE [--workers 2]
 
 Metadata signals are not fitted, so their scores need no folds. Laundered copies carry no
 metadata, but the signals still say so (no EXIF, library quantisation tables), and the fused
@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from multiprocessing import Pool
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pixel_data import CONDITIONS, laundered  # noqa: E402
+from forensics.training.pixel_data import CONDITIONS, laundered  # noqa: E402
 
 METADATA = ("exif", "jpeg_tables", "generator_metadata", "c2pa", "watermark")
 _engine = None

@@ -1,6 +1,6 @@
-"""Up-sampling fakes made from the real photos themselves (the AutoGAN recipe), for ``scripts/train_npr.py``.
+"""Up-sampling fakes made from the real photos themselves (the AutoGAN recipe), for ``forensics.training.train_npr``.
 
-    python scripts/autogan_fakes.py --cache CACHE [--steps 2000] [--threads 2]
+    python -m forensics.training.autogan_fakes --cache CACHE [--steps 2000] [--threads 2]
 
 Zhang, Karaman and Chang (2019), "Detecting and Simulating Artifacts in GAN Fake Images": a
 GAN generator's up-sampling leaves its trace whatever it was trained to draw, so an
@@ -26,8 +26,6 @@ Deterministic for a fixed thread count on one machine.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import time
 from pathlib import Path
@@ -36,7 +34,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
+
+from forensics.training.fakes import final_encoding
 
 SIZE = 128   # the fakes: the central patch of each real photo
 PATCH = 64   # training patches (the network is fully convolutional)
@@ -125,12 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             y = net(to_tensor(crops[i:i + 1, lo:lo + SIZE, lo:lo + SIZE]))
         rec = (y[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-        rng = np.random.default_rng(int(hashlib.sha256(f"autogan-jpeg|{rows[i]['path']}".encode()).hexdigest()[:16], 16))
-        if rng.random() < 0.85:
-            buf = io.BytesIO()
-            Image.fromarray(rec).save(buf, "JPEG", quality=int(rng.integers(60, 101)), subsampling=int(rng.choice([0, 2], p=[0.3, 0.7])))
-            rec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-        out[i] = rec
+        out[i] = final_encoding(rec, "autogan", rows[i]["path"])
         if n % 200 == 0:
             print(f"{n}/{len(idx)}", flush=True)
     out.flush()

@@ -1,10 +1,10 @@
 """Fit the linear pixel heads on the broad material: the ``effnet_probe`` probe and the ``dct`` head.
 
-    python scripts/fit_pixel_heads.py --cache CACHE
+    python -m forensics.training.fit_pixel_heads --cache CACHE
 
-CACHE is what ``scripts/pixel_data.py`` wrote. Both heads are standardised L2 logistic
+CACHE is what ``forensics.training.pixel_data`` wrote. Both heads are standardised L2 logistic
 regressions on the image features of the two training variants (``aug`` and ``web``), with
-class- and family-balanced sample weights (``pixel_data.sample_weights``). The corpus's holdout half is never fitted on.
+class- and family-balanced sample weights (``folds.sample_weights``). The corpus's holdout half is never fitted on.
 
 * Out-of-family scores: for each of the 5 family folds, a head fitted on the other folds scores
   this fold's images in every variant. They go to ``CACHE/oof_heads.npz`` for the fusion and
@@ -22,17 +22,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import REPO, SEED  # noqa: E402
-from pixel_data import VARIANTS, family_folds, sample_weights  # noqa: E402
+from forensics.training.corpus import REPO, SEED
+from forensics.training.folds import family_folds, sample_weights
+from forensics.training.metrics import family_aurocs
+from forensics.training.pixel_data import VARIANTS
 
 TRAIN_VARIANTS = ("aug", "web")
 
@@ -49,17 +48,6 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple[Standard
     scaler = StandardScaler().fit(x)
     lr = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x), y, sample_weight=w * len(w))
     return scaler, lr
-
-
-def family_aurocs(rows: list[dict], y: np.ndarray, s: np.ndarray) -> dict[str, float]:
-    """AUROC of each AI family against every real image with a score."""
-    fam = np.array([r["family"] for r in rows])
-    real = np.flatnonzero((y == 0) & np.isfinite(s))
-    out = {}
-    for f in sorted(set(fam[y == 1])):
-        ai = np.flatnonzero((fam == f) & np.isfinite(s))
-        out[f] = float(roc_auc_score(np.r_[np.ones(len(ai)), np.zeros(len(real))], np.r_[s[ai], s[real]]))
-    return out
 
 
 def training_set(rows, feats, y, idx, kind):
@@ -92,6 +80,8 @@ def out_of_family(rows, feats, y, fold, trainable, kind, c):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True)
+    ap.add_argument("--out-dir", type=Path, default=DATA,
+                    help="folder for effnet_probe.json and dct_head.json (default signals/data; the backbone is read there)")
     args = ap.parse_args(argv)
     rows = json.loads((args.cache / "rows.json").read_text())
     feats = dict(np.load(args.cache / "features.npz"))
@@ -125,12 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     tr = np.flatnonzero(trainable & np.all([usable(feats, chosen[k][0][0]) for k in chosen], axis=0))
     families = sorted({rows[i]["family"] for i in tr})
     data = {"description": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family, "
-                           "laundered identically for both classes (scripts/pixel_data.py)",
+                           "laundered identically for both classes (forensics.training.pixel_data)",
             "images": {"ai": int(y[tr].sum()), "real": int(len(tr) - y[tr].sum())}, "families": families,
             "variants": {"aug": "resize x0.5-1.5 (p 0.5), blur (p 0.1), crop <= 512, JPEG q60-100 (p 0.85) or PNG",
                          "web": "long side to 384-1024 px when longer (p 0.8), crop <= 512, JPEG q60-95"},
             "weights": "classes equal; a family of n images weighs sqrt(n)"}
-    for kind, out in (("eff", DATA / "effnet_probe.json"), ("dct", DATA / "dct_head.json"))[:len(chosen)]:
+    for kind, out in (("eff", args.out_dir / "effnet_probe.json"), ("dct", args.out_dir / "dct_head.json"))[:len(chosen)]:
         (option, c), by_c = chosen[kind]
         scaler, lr = fit(*training_set(rows, feats, y, tr, option), c)
         fam_auc = family_aurocs(rows, y, oof[f"{kind}_q75"])
@@ -141,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         head = {"mean": [float(v) for v in scaler.mean_], "scale": [float(v) for v in scaler.scale_],
                 "coef": [float(v) for v in lr.coef_[0]], "intercept": float(lr.intercept_[0]), "label_positive": "ai",
                 "fit_metrics": metrics, "data": data,
-                "provenance": {"script": "scripts/fit_pixel_heads.py", "seed": SEED, "numpy": np.__version__}}
+                "provenance": {"script": "forensics.training.fit_pixel_heads", "seed": SEED, "numpy": np.__version__}}
         if kind == "eff":
             backbone = DATA / "effnet_lite0.onnx"
             ref = [i for cls in ("ai", "real") for i in
@@ -157,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                     "model": "standardised L2 logistic regression on EfficientNet-Lite0 features pooled over windows and positions",
                     "views": list(EFF_OPTIONS[option]), "levels": dict(zip(LEVELS, CHANNELS)),
                     "graph": {"file": backbone.name, "sha256": hashlib.sha256(backbone.read_bytes()).hexdigest(),
-                              "built_by": "scripts/build_effnet.py"}, **head}
+                              "built_by": "forensics.training.build_effnet"}, **head}
         else:
             head = {"format": HEAD_FORMAT, "format_version": HEAD_FORMAT_VERSION, "version": "2",
                     "model": "standardised L2 logistic regression; tile logit = intercept + coef . (x - mean) / scale; "

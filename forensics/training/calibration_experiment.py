@@ -1,6 +1,6 @@
 """Conformal calibration on held-out corpus reals: does the false-positive rate hold?
 
-    python scripts/calibration_experiment.py [--corpus ../shared/corpus]
+    python -m forensics.training.calibration_experiment [--corpus ../shared/corpus]
 
 Uses only the ``holdout`` split (never seen by the shipped DCT head or default fusion). The
 holdout reals are ordered by a per-file hash; the first 100 calibrate (``fit_calibration``,
@@ -16,18 +16,15 @@ the rest test) and the mean and spread of the realised rate are reported. Prints
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import DEFAULT_CORPUS, file_seed, read_corpus  # noqa: E402
-
-from forensics import Engine  # noqa: E402
-from forensics.calibration import conformal_p_values, fit_calibration  # noqa: E402
-from forensics.evaluation.laundering import launder  # noqa: E402
+from forensics import Engine
+from forensics.calibration import conformal_p_values, fit_calibration
+from forensics.evaluation.laundering import launder
+from forensics.training.corpus import DEFAULT_CORPUS, file_seed, read_corpus
 
 N_CAL = 100
 N_PARTITIONS = 200

