@@ -1,0 +1,320 @@
+"""Does the ``effnet_probe`` learn GANs better from fakes we make? An out-of-family experiment (issue 24, item 1).
+
+    python -m forensics.training.probe_fakes --cache CACHE --fakes FAKES [--configs NAME ...] [--dcgan VARIANT ...] [--size-check]
+
+CACHE is what ``forensics.training.pixel_data``, ``forensics.training.taesd_fakes`` and ``forensics.training.autogan_fakes``
+wrote (read only); FAKES a folder of our own (what ``forensics.training.dcgan_fakes`` wrote, and where this
+script keeps the features it computes). The probe is fitted as ``forensics.training.fit_pixel_heads``
+fits it (both views, standardised L2 logistic regression, ``--c`` its chosen strength, the
+``aug`` and ``web`` variants, class- and family-balanced weights) and scored out of family with
+the same 5 folds of whole families; only its training rows change. The sets of extra rows:
+
+* ``taesd``, ``autogan`` (AI): the fakes made from the reals (each real photo's central 128-px
+  patch through the TAESD or AutoGAN autoencoder), each recipe weighed as one family, in the fold
+  of the real source they came from (as ``train_npr.py`` uses them);
+* ``dcgan_tconv``, ``dcgan_nearest``, ``dcgan_bilinear`` (AI): ``forensics.training.dcgan_fakes``'s
+  128-px images, each variant one family (``--dcgan``: which variants; by default every one
+  written to FAKES). A generator drew on every fit-split real photo, not
+  on one source, so these rows stay in training in every fold (they are never scored; a real
+  photo held out may have shaped the generator, which would rather make that photo look more
+  AI-like, against the experiment);
+* ``real_patch128``, ``real_halved128`` (real): size controls, one family each, in their
+  source's fold: the very 128-px patches the autoencoders reconstructed (with the same kind of
+  final encoding: JPEG q60-100 with p 0.85, else lossless) and the halved 256-px crops the DCGANs
+  learned from. Without them every 128-px training image is AI, and a probe may learn "small
+  means AI", which the GAN families (mostly 256 px) would reward for no good reason.
+
+Each extra image is written as a PNG under FAKES and goes through ``pixel_data.job`` like every
+file of the material (the engine's intake, the ``aug`` and ``web`` variants, the probe's own
+``features``): a 128-px PNG stays 128 px (``aug`` resizes it x0.5-1.5). The configurations
+(``CONFIGS``) are scored at q75 (the hidden set's laundering) and as found, per family, with the
+mean, the worst family and the GAN families' mean; a family is *hurt* when its AUROC falls under
+the baseline's 95 % interval (Hanley and McNeil).
+
+``--size-check``: CycleGAN, pix2pix and StarGAN v2 images are 256 px, most reals larger, and
+size alone separates them. Every real photo is also brought to 256 x 256 (short side to 256 px,
+bicubic, centre crop; lossless, and JPEG q75 for the laundered condition), scored by its fold's
+probe, and each GAN family is ranked against these reals instead: a gain that is only size
+vanishes there.
+
+Measured on 2026-12-03 (the round-2 cache, C = 0.001; q75 / as found): the baseline scores a
+mean per-family AUROC of 0.887 / 0.889 (GAN families 0.722, worst pix2pix 0.483). A gives 0.905
+/ 0.905 (GAN families 0.803; CycleGAN 0.58 -> 0.77, pix2pix 0.48 -> 0.70; no family under its
+interval), and against the 256-px reals CycleGAN 0.41 -> 0.54 and pix2pix 0.31 -> 0.43 (beyond the
+baseline's intervals) while AnimeGAN (0.41 -> 0.36) and StyleGAN2 (0.81 -> 0.77) slip within
+theirs: about 60 % of A's GAN gain is not size. With its size control (A+pairs) A keeps half its
+CycleGAN and pix2pix gain and hurts four families. B gives 0.892 (GAN families 0.748), and its
+size control takes the gain away and more (B+pairs 0.883, pix2pix 0.39): what B teaches is
+mostly that the fakes are small. A+B is A (0.906). The shipped probe does not train on A: its
+gain leans on size (the like-for-like control, A+pairs, halves it and hurts four families, and
+against size-matched reals CycleGAN and pix2pix stay near or under 0.5), and a probe that learns
+"small means AI" is the disguised format classifier the engine must not be.
+
+Writes ``FAKES/probe_fakes.json`` (every figure) and prints the tables. Deterministic: every
+draw is seeded by a path, the fits are deterministic, one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from forensics.evaluation.laundering import launder_q75  # noqa: E402
+from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
+from forensics.training.dcgan_fakes import VARIANTS as DCGAN_VARIANTS  # noqa: E402
+from forensics.training.fit_pixel_heads import EFF_OPTIONS, EFF_VIEWS, TRAIN_VARIANTS, out_of_family  # noqa: E402
+from forensics.training.folds import family_folds  # noqa: E402
+from forensics.training.metrics import auroc_se, family_aurocs  # noqa: E402
+from forensics.training.pixel_data import VARIANTS, decode, effnet_features, job  # noqa: E402
+
+OPTION = "eff:native+halved"  # the probe's views, as fit_pixel_heads chose them
+DCGAN = tuple(f"dcgan_{v}" for v in DCGAN_VARIANTS)
+#: extra row sets -> label
+SETS = {"taesd": "ai", "autogan": "ai", **{d: "ai" for d in DCGAN}, "real_patch128": "real", "real_halved128": "real"}
+#: configuration -> its extra sets (``dcgan``: the DCGAN variants of ``--dcgan``, one family each)
+CONFIGS = {
+    "baseline": (),
+    "A": ("taesd", "autogan"),
+    "A+pairs": ("taesd", "autogan", "real_patch128"),
+    "B": ("dcgan",),
+    "B+pairs": ("dcgan", "real_halved128"),
+    "A+B": ("taesd", "autogan", "dcgan"),
+    "A+B+pairs": ("taesd", "autogan", "dcgan", "real_patch128", "real_halved128"),
+}
+CONDITIONS = ("orig", "q75")
+GAN_SIZE = 256  # CycleGAN, pix2pix, StarGAN v2
+PATCH = 128     # the fakes made from reals: each real photo's central patch (taesd_fakes.py, autogan_fakes.py)
+
+
+def draw_final_encoding(rgb: np.ndarray, key: str) -> np.ndarray:
+    """The fakes' final encoding (taesd_fakes.py, autogan_fakes.py): JPEG q60-100 (p 0.85, 4:4:4
+    or 4:2:0) or lossless, drawn from a hash of ``key``."""
+    rng = np.random.default_rng(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
+    if rng.random() >= 0.85:
+        return rgb
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=int(rng.integers(60, 101)), subsampling=int(rng.choice([0, 2], p=[0.3, 0.7])))
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
+    """``(source row or -1, key, uint8 image)`` of one extra set, in a fixed order."""
+    if name in ("taesd", "autogan"):
+        made = json.loads((cache / f"{name}.json").read_text())
+        crops = np.load(cache / f"crop_{name}.npy", mmap_mode="r")
+        for i in sorted(made["rows"]):
+            yield i, f"{name}/{rows[i]['path']}", np.asarray(crops[i, :made["size"], :made["size"]])
+    elif name in DCGAN:
+        for p in sorted((fakes / name).glob("*.png")):
+            yield -1, f"{name}/{p.name}", np.asarray(Image.open(p).convert("RGB"))
+    else:
+        made = json.loads((cache / "taesd.json").read_text())  # the reals the fakes were made from
+        crops = np.load(cache / "crop_orig.npy", mmap_mode="r")
+        lo = (crops.shape[1] - PATCH) // 2
+        for i in sorted(made["rows"]):
+            key = f"{name}/{rows[i]['path']}"
+            if name == "real_patch128":
+                yield i, key, draw_final_encoding(np.ascontiguousarray(crops[i, lo:lo + PATCH, lo:lo + PATCH]), key)
+            else:  # the DCGANs' training photos (dcgan_fakes.real_photos)
+                a = crops[i].astype(np.float32).reshape(PATCH, 2, PATCH, 2, 3).mean(axis=(1, 3))
+                yield i, key, (a + 0.5).astype(np.uint8)
+
+
+def images_digest(images: list) -> str:
+    """sha256 of a set's keys and pixels, so that features kept from other images are not reused."""
+    h = hashlib.sha256()
+    for _, key, rgb in images:
+        h.update(key.encode() + np.ascontiguousarray(rgb).tobytes())
+    return h.hexdigest()
+
+
+def set_features(name: str, cache: Path, fakes: Path, rows: list[dict]) -> dict[str, np.ndarray]:
+    """``{"src": rows, "eff_aug": ..., "effh_aug": ..., "eff_web": ..., "effh_web": ...}`` of one
+    extra set, computed once (each image saved as a PNG and run through ``pixel_data.job``) and
+    kept in ``FAKES/features_<name>.npz`` with a digest of the images: new images, new features."""
+    out = fakes / f"features_{name}.npz"
+    images = list(set_images(name, cache, fakes, rows))
+    digest = images_digest(images)
+    if out.is_file() and str((kept := dict(np.load(out))).get("digest")) == digest:
+        return kept
+    folder = fakes / "png" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    got: dict[str, list] = {"src": []}
+    for n, (src, key, rgb) in enumerate(images):
+        path = folder / f"{n:05d}.png"
+        Image.fromarray(rgb).save(path)
+        r = job({"file": str(path), "path": f"fakes/{key}"}, only=TRAIN_VARIANTS)
+        if "error" in r:
+            raise SystemExit(f"{name}: {key}: {r['error']}")
+        got["src"].append(src)
+        for v in TRAIN_VARIANTS:
+            for kind in EFF_VIEWS[EFF_OPTIONS[OPTION]]:
+                got.setdefault(f"{kind}_{v}", []).append(r[f"{kind}_{v}"])
+        if n % 500 == 0:
+            print(f"  {name}: {n}", flush=True)
+    arrays = {k: np.asarray(v, np.int64 if k == "src" else np.float32) for k, v in got.items()}
+    np.savez(out, **arrays, digest=np.array(digest))
+    print(f"  {name}: {len(arrays['src'])} images -> {out}", flush=True)
+    return arrays
+
+
+def size_check_features(rows: list[dict], fakes: Path) -> dict[str, np.ndarray]:
+    """The probe's features of every real photo brought to 256 x 256, lossless (``orig``) and
+    laundered (``q75``); kept in ``FAKES/features_real256.npz``."""
+    out = fakes / "features_real256.npz"
+    if out.is_file():
+        return dict(np.load(out))
+    idx = [i for i, r in enumerate(rows) if r["label"] == "real" and "error" not in r]
+    got: dict[str, list] = {"src": idx}
+    for n, i in enumerate(idx):
+        im = Image.fromarray(decode(Path(rows[i]["file"]).read_bytes()))
+        f = GAN_SIZE / min(im.size)
+        im = im.resize((max(GAN_SIZE, round(im.width * f)), max(GAN_SIZE, round(im.height * f))), Image.BICUBIC)
+        left, top = (im.width - GAN_SIZE) // 2, (im.height - GAN_SIZE) // 2
+        rgb = np.asarray(im.crop((left, top, left + GAN_SIZE, top + GAN_SIZE)))
+        for cond, a in (("orig", rgb), ("q75", decode(launder_q75(rgb)))):
+            for kind, v in zip(("eff", "effh"), effnet_features(a)):
+                got.setdefault(f"{kind}_{cond}", []).append(v)
+        if n % 250 == 0:
+            print(f"  real256: {n}/{len(idx)}", flush=True)
+    arrays = {k: np.asarray(v, np.int64 if k == "src" else np.float32) for k, v in got.items()}
+    np.savez(out, **arrays)
+    return arrays
+
+
+def option_features(f: dict[str, np.ndarray], variants) -> dict[str, np.ndarray]:
+    """``{variant: the probe's input}``: the views of OPTION side by side."""
+    return {v: np.concatenate([f[f"{k}_{v}"] for k in EFF_VIEWS[EFF_OPTIONS[OPTION]]], axis=1) for v in variants}
+
+
+def with_interval(auc: float, n_pos: int, n_neg: int) -> dict[str, float]:
+    se = auroc_se(auc, n_pos, n_neg)
+    return {"auroc": round(auc, 4), "lo": round(auc - 1.96 * se, 4), "hi": round(auc + 1.96 * se, 4)}
+
+
+def summary(fam: dict[str, dict]) -> dict[str, float]:
+    a = {f: v["auroc"] for f, v in fam.items()}
+    gans = [a[f] for f in GAN_FAMILIES if f in a]
+    worst = min(a, key=a.get)
+    return {"mean": round(float(np.mean(list(a.values()))), 4), "worst": round(a[worst], 4), "worst_family": worst,
+            "gan_mean": round(float(np.mean(gans)), 4), "gan_worst": round(min(gans), 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, required=True, help="what pixel_data.py and the fakes scripts wrote (read only)")
+    ap.add_argument("--fakes", type=Path, required=True, help="dcgan_fakes.py's folder; this script's features go there too")
+    ap.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
+    ap.add_argument("--dcgan", nargs="+", choices=DCGAN_VARIANTS,
+                    help="the DCGAN variants of B (default: every one dcgan_fakes.py has written to FAKES)")
+    ap.add_argument("--size-check", action="store_true", help="also rank the GAN families against reals at 256 x 256")
+    ap.add_argument("--c", type=float, default=0.001, help="the probe's L2 strength (fit_pixel_heads' choice)")
+    args = ap.parse_args(argv)
+    if args.fakes.resolve() == args.cache.resolve():
+        ap.error("--fakes must not be the cache: the cache is read only")
+    args.fakes.mkdir(parents=True, exist_ok=True)
+    dcgan = [f"dcgan_{v}" for v in args.dcgan or [v for v in DCGAN_VARIANTS if (args.fakes / f"dcgan_{v}.json").is_file()]]
+    configs = {c: tuple(x for s in CONFIGS[c] for x in (dcgan if s == "dcgan" else [s])) for c in args.configs}
+    if not dcgan and any("dcgan" in CONFIGS[c] for c in args.configs):
+        ap.error(f"no DCGAN fakes in {args.fakes}: run forensics.training.dcgan_fakes first, or leave B out of --configs")
+    rows = json.loads((args.cache / "rows.json").read_text())
+    n = len(rows)
+    ok = np.array(["error" not in r for r in rows])
+    trainable = ok & np.array([r["split"] == "fit" for r in rows])
+    y = np.array([r["label"] == "ai" for r in rows], dtype=int)
+    fold = family_folds(rows)
+    base = option_features(dict(np.load(args.cache / "features.npz")), VARIANTS)
+    needed = sorted({s for sets in configs.values() for s in sets}, key=list(SETS).index)
+    extra = {}
+    for s in needed:
+        f = set_features(s, args.cache, args.fakes, rows)
+        extra[s] = (f["src"], option_features(f, TRAIN_VARIANTS))
+    if args.size_check:
+        f = size_check_features(rows, args.fakes)
+        sized = (f["src"], option_features(f, CONDITIONS))
+    family = np.array([r["family"] for r in rows])
+    result: dict = {"c": args.c, "option": OPTION, "sets": {s: len(extra[s][0]) for s in needed},
+                    "config_sets": configs, "configs": {}}
+    for name, sets in configs.items():
+        rs, ys, fs, ts, feats = list(rows), [y], [fold], [trainable], {v: [base[v]] for v in VARIANTS}
+        blocks = [(s, *extra[s]) for s in sets] + ([("real256", *sized)] if args.size_check else [])
+        for s, src, x in blocks:
+            m = len(src)
+            label = SETS.get(s, "real")
+            rs += [{"label": label, "family": s if s != "real256" else "real:256"}] * m
+            ys.append(np.full(m, label == "ai", int))
+            fs.append(np.where(src >= 0, fold[np.maximum(src, 0)], -1))  # the source's fold; -1: never held out
+            ts.append(np.full(m, s != "real256") & (trainable[src] | (src < 0)))
+            for v in VARIANTS:
+                feats[v].append(x[v] if v in x else np.full((m, base[v].shape[1]), np.nan, np.float32))
+        oof = out_of_family(rs, {f"{OPTION}_{v}": np.concatenate(feats[v]) for v in VARIANTS}, np.concatenate(ys),
+                          np.concatenate(fs), np.concatenate(ts), OPTION, args.c)
+        res: dict = {}
+        for cond in CONDITIONS:
+            scored = np.isfinite(oof[cond][:n])
+            n_real = int(np.sum(scored & (y == 0)))
+            fam = {f: with_interval(a, int(np.sum(scored & (family == f))), n_real)
+                   for f, a in family_aurocs(rows, y, oof[cond][:n]).items()}
+            res[cond] = {"families": fam, **summary(fam)}
+            if args.size_check:
+                r256 = oof[cond][n + sum(len(extra[k][0]) for k in sets):]
+                gans = {}
+                for g in GAN_FAMILIES:
+                    ai = np.flatnonzero((family == g) & scored)
+                    a = roc_auc_score(np.r_[np.ones(len(ai)), np.zeros(len(r256))], np.r_[oof[cond][ai], r256])
+                    gans[g] = with_interval(float(a), len(ai), len(r256))
+                res[cond]["gan_vs_real256"] = gans
+        result["configs"][name] = res
+        print(f"{name}: q75 mean {res['q75']['mean']:.3f} worst {res['q75']['worst']:.3f} ({res['q75']['worst_family']}) "
+              f"GAN mean {res['q75']['gan_mean']:.3f}; as found mean {res['orig']['mean']:.3f}", flush=True)
+    if "baseline" in result["configs"]:
+        b = result["configs"]["baseline"]
+        for name, res in result["configs"].items():
+            res["hurt"] = {cond: sorted(f for f, v in res[cond]["families"].items() if v["auroc"] < b[cond]["families"][f]["lo"])
+                           for cond in CONDITIONS}
+    (args.fakes / "probe_fakes.json").write_text(json.dumps(result, indent=1) + "\n")
+    print_tables(result)
+    return 0
+
+
+def print_tables(result: dict) -> None:
+    """Markdown: per family (GAN families first) and configuration, q75 / as found."""
+    configs = list(result["configs"])
+    first = result["configs"][configs[0]]
+    fams = sorted(first["q75"]["families"], key=lambda f: (f not in GAN_FAMILIES, f))
+    print("\n| family | " + " | ".join(configs) + " |")
+    print("|---|" + "---|" * len(configs))
+    for f in fams:
+        cells = [f"{result['configs'][c]['q75']['families'][f]['auroc']:.3f} / "
+                 f"{result['configs'][c]['orig']['families'][f]['auroc']:.3f}" for c in configs]
+        print(f"| {f}{' (GAN)' if f in GAN_FAMILIES else ''} | " + " | ".join(cells) + " |")
+    for key in ("mean", "worst", "gan_mean", "gan_worst"):
+        print(f"| **{key}** | " + " | ".join(f"{result['configs'][c]['q75'][key]:.3f} / {result['configs'][c]['orig'][key]:.3f}"
+                                             for c in configs) + " |")
+    if "hurt" in first:
+        print("| hurt (q75; as found) | " + " | ".join(
+            f"{', '.join(result['configs'][c]['hurt']['q75']) or '-'}; {', '.join(result['configs'][c]['hurt']['orig']) or '-'}"
+            for c in configs) + " |")
+    if "gan_vs_real256" in first["q75"]:
+        print("\nGAN families against reals brought to 256 x 256 (q75 / as found):\n")
+        print("| family | " + " | ".join(configs) + " |")
+        print("|---|" + "---|" * len(configs))
+        for g in GAN_FAMILIES:
+            print(f"| {g} | " + " | ".join(f"{result['configs'][c]['q75']['gan_vs_real256'][g]['auroc']:.3f} / "
+                                           f"{result['configs'][c]['orig']['gan_vs_real256'][g]['auroc']:.3f}"
+                                           for c in configs) + " |")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
