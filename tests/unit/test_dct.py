@@ -192,7 +192,7 @@ def test_features_are_what_the_head_scores(signal: DCTSignal) -> None:
     assert feats.dtype == np.float32 and feats.shape == (len(FEATURE_NAMES),)
     np.testing.assert_allclose(feats, per_tile[textured].mean(axis=0), rtol=1e-6)
     head = load_head(default_head_path())
-    mean, scale, coef = head["_arrays"]
+    mean, scale, coef = (head.arrays[k] for k in ("mean", "scale", "coef"))
     score = signal.analyze(load_image(encode(rgb))).score
     assert head["intercept"] + ((feats - mean) / scale) @ coef == pytest.approx(score, abs=1e-4)
     assert np.isnan(signal.features(np.full((300, 300, 3), 128, np.uint8))).all()
