@@ -14,7 +14,7 @@ teaches the source, not the family.
 The model (see ``forensics/attribution.py``):
 
 * a standardised multinomial L2 logistic regression from ``effnet_probe``'s pooled features to
-  the 15 generator families, fitted on the two training variants (``aug`` and ``web``) of each
+  the generator families of the material (21 since round 2), fitted on the two training variants (``aug`` and ``web``) of each
   image, every family weighing the same;
 * the ``unknown`` model, a logistic regression on three summaries of the family probabilities
   (``forensics.attribution.unknown_inputs``), fitted to tell an image of a trained family
@@ -344,7 +344,7 @@ def write_doc(ev: dict, per_source: dict, families: list[str], c: float, sources
     multi = [f for f in families if len(sources[f]) > 1]
     md = ["# Generator attribution", "",
           "Written by `forensics.training.fit_attribution --cache CACHE --train-dir DIR` (see its docstring and "
-          "`forensics/attribution.py`). AI images only: 15 families of the training material, laundered (`q75`: "
+          f"`forensics/attribution.py`). AI images only: {len(families)} families of the training material, laundered (`q75`: "
           "centre crop of at most 512 px, JPEG q75) and as found. Attribution runs only on images judged `likely_ai`; "
           "the first tables do not apply that gate, so they measure the attribution model alone, and the last "
           "applies it.", "",
