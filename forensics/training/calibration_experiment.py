@@ -23,12 +23,13 @@ import numpy as np
 
 from forensics import Engine
 from forensics.calibration import conformal_p_values, fit_calibration
+from forensics.evaluation.evaluate import DEFAULT_CONDITIONS
 from forensics.evaluation.laundering import launder
 from forensics.training.corpus import DEFAULT_CORPUS, file_seed, read_corpus
 
 N_CAL = 100
 N_PARTITIONS = 200
-CONDITIONS = ("original", "jpeg90", "jpeg75", "downscale05")
+CONDITIONS = DEFAULT_CONDITIONS  # forensics evaluate's launderings
 
 
 def not_scored(analysis) -> list[str]:

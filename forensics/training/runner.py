@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from forensics.errors import ForensicsError
+from forensics.hashing import sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT = "forensics.training.cache"
@@ -60,14 +61,6 @@ class Config:
     mirror: Path
     corpus: Path
     repo: Path
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def code_version(stage: Stage) -> str:
