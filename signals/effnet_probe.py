@@ -31,7 +31,6 @@ serialised), which generator attribution reads.
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -126,7 +125,6 @@ class EffnetProbeSignal(OnnxSignal):
     def __init__(self, head_path: str | Path | None = None, threads: int | None = 1) -> None:
         self.head_path = head_path
         self.threads = threads
-        self._lock = threading.Lock()
 
     def _head(self) -> Artifact:
         path = self.head_path or packaged("forensics.signals", "effnet_probe.json")
