@@ -27,13 +27,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from forensics.artifacts import packaged, read_artifact
 from forensics.errors import SignalUnavailableError, WeightsError
 from forensics.image import LoadedImage
 from forensics.signals.base import Availability, Prior, SignalResult
@@ -41,26 +40,29 @@ from forensics.signals.neural import WeightsSignal, chunks, preprocess_batch
 from forensics.weights.spec import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, WeightSpec
 
 PROMPTS_FORMAT = "forensics.clip_prompts"
+PROMPTS_FORMAT_VERSION = 1
+#: the packaged prompt set
+PROMPTS = packaged("forensics.signals", "clip_prompts.json")
 
 
-@lru_cache(maxsize=1)
-def _packaged_prompts_text() -> str:
-    return resources.files("forensics.signals").joinpath("data", "clip_prompts.json").read_text()
+def load_prompts(path: Path | None = None) -> dict[str, Any]:
+    """The prompt set at ``path`` (the packaged one, ``PROMPTS``, by default), read by the
+    artifact reader, with its ``sha256``: the hash of the canonical JSON of ``prompts``, so
+    whitespace edits do not change it and any wording edit does.
 
-
-def load_prompts(text: str | None = None) -> dict[str, Any]:
-    """The prompt set (packaged by default) with its ``sha256``: the hash of the canonical JSON
-    of ``prompts``, so whitespace edits do not change it and any wording edit does."""
-    data = json.loads(text if text is not None else _packaged_prompts_text())
-    if data.get("format") != PROMPTS_FORMAT or not isinstance(data.get("prompts"), dict):
-        raise WeightsError(f"prompt file is not a {PROMPTS_FORMAT} document")
-    prompts = data["prompts"]
+    Raises:
+        WeightsError: the file is not a prompt set of this format, or a class has no prompts.
+    """
+    path = PROMPTS if path is None else path
+    data = read_artifact(path, PROMPTS_FORMAT, PROMPTS_FORMAT_VERSION, what="CLIP prompt set")
+    prompts = data.get("prompts")
     for cls in ("ai", "real"):
-        if not prompts.get(cls) or not all(isinstance(p, str) and p.strip() for p in prompts[cls]):
-            raise WeightsError(f"prompt file: class {cls!r} needs a non-empty list of prompts")
+        if not isinstance(prompts, dict) or not isinstance(prompts.get(cls), list) or not prompts[cls] \
+                or not all(isinstance(p, str) and p.strip() for p in prompts[cls]):
+            raise WeightsError(f"{path}: the CLIP prompt set needs a non-empty list of prompts for class {cls!r}")
     canon = json.dumps({"ai": prompts["ai"], "real": prompts["real"]}, sort_keys=True, separators=(",", ":"))
     return {"prompts": {"ai": list(prompts["ai"]), "real": list(prompts["real"])},
-            "sha256": hashlib.sha256(canon.encode()).hexdigest(), "version": data.get("version")}
+            "sha256": hashlib.sha256(canon.encode()).hexdigest()}
 
 
 class ClipZeroShotSignal(WeightsSignal):

@@ -115,13 +115,14 @@ def test_quick_gelu_matters(installed, pictures):
     assert off > 1e-4 and off > 20 * on
 
 
-def test_prompt_hash_and_change_detection(installed, monkeypatch):
-    text = clip_mod._packaged_prompts_text()
-    data = json.loads(text)
-    assert load_prompts(json.dumps(data, indent=None))["sha256"] == load_prompts()["sha256"]
+def test_prompt_hash_and_change_detection(installed, monkeypatch, tmp_path):
+    data = json.loads(clip_mod.PROMPTS.read_text())
+    (tmp_path / "compact.json").write_text(json.dumps(data, indent=None))
+    assert load_prompts(tmp_path / "compact.json")["sha256"] == load_prompts()["sha256"]
     assert signal(installed).fingerprint()["prompts_sha256"] == load_prompts()["sha256"]
     data["prompts"]["ai"][0] = "a picture made by a computer"
-    monkeypatch.setattr(clip_mod, "_packaged_prompts_text", lambda: json.dumps(data))
+    (tmp_path / "edited.json").write_text(json.dumps(data))
+    monkeypatch.setattr(clip_mod, "PROMPTS", tmp_path / "edited.json")
     sig = signal(installed)
     assert not sig.availability().ok and "prompt set changed" in sig.availability().reason
     assert sig.analyze(load_image(natural_rgb(64, 64))).status == "unavailable"

@@ -71,3 +71,36 @@ def test_the_session_cache_checks_the_graph_once_and_refuses_a_wrong_sha256(tmp_
     shutil.copyfile(graph.path, copy)
     with pytest.raises(WeightsError, match=f"npr.onnx: sha256 {graph.sha256} differs from the recorded 0123; reinstall"):
         session(OnnxGraph(copy, "0123"), 1)
+
+
+def test_every_shipped_json_file_is_an_artifact_of_its_reader():
+    """Each JSON file shipped in a data folder declares a format and version the artifact reader
+    checks: the heads, the fusion, the attribution model and the CLIP prompt set."""
+    from forensics import attribution
+    from forensics.fusion.logistic import FORMAT as FUSION_FORMAT
+    from forensics.fusion.logistic import FORMAT_VERSION as FUSION_VERSION
+    from forensics.signals import dct, effnet_probe, npr
+    from forensics.signals.clip import PROMPTS_FORMAT, PROMPTS_FORMAT_VERSION
+
+    formats = {"effnet_probe.json": (effnet_probe.HEAD_FORMAT, effnet_probe.HEAD_FORMAT_VERSION),
+               "npr.json": (npr.HEAD_FORMAT, npr.HEAD_FORMAT_VERSION),
+               "dct_head.json": (dct.HEAD_FORMAT, dct.HEAD_FORMAT_VERSION),
+               "clip_prompts.json": (PROMPTS_FORMAT, PROMPTS_FORMAT_VERSION),
+               "default_fusion.json": (FUSION_FORMAT, FUSION_VERSION),
+               "attribution.json": (attribution.FORMAT, attribution.FORMAT_VERSION)}
+    shipped = [p for pkg in ("forensics", "forensics.signals", "forensics.fusion") for p in
+               sorted(packaged(pkg, "x").parent.glob("*.json"))]
+    assert sorted(p.name for p in shipped) == sorted(formats)
+    for p in shipped:
+        assert read_artifact(p, *formats[p.name]).path == p
+
+
+def test_a_prompt_set_without_prompts_for_a_class_is_refused(tmp_path):
+    from forensics.signals.clip import PROMPTS, load_prompts
+
+    data = json.loads(PROMPTS.read_text())
+    data["prompts"]["real"] = []
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    with pytest.raises(WeightsError, match="class 'real'"):
+        load_prompts(tmp_path / "p.json")
+    assert len(load_prompts()["sha256"]) == 64
