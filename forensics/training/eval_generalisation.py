@@ -2,8 +2,8 @@
 
     python -m forensics.training.eval_generalisation --cache CACHE
 
-Reads what ``forensics.training.pixel_data``, ``fit_pixel_heads.py``, ``train_npr.py --oof``,
-``metadata_scores.py`` and ``fit_fusion.py`` left in CACHE. Every score is out-of-family: the
+Reads what ``forensics.training.pixel_data``, the stages that score the pixel signals
+(``pixel_signals``), ``signal_scores`` and ``fit_fusion`` left in CACHE. Every score is out-of-family: the
 pixel models and the fusion that produced it were fitted without the image's fold of whole
 generator families and real sources (5 folds). Verdicts use thresholds chosen without that
 fold too. The conditions (``pixel_data.CONDITIONS``), applied to both classes alike: the files as
@@ -31,9 +31,9 @@ from sklearn.metrics import roc_auc_score
 
 from forensics.calibration.metrics import expected_calibration_error
 from forensics.training.corpus import GAN_FAMILIES, REPO, ROUND2
-from forensics.training.fit_fusion import PIXEL
 from forensics.training.metrics import balanced_ece, family_table, mean_ci, rate
-from forensics.training.pixel_data import CONDITIONS, SAME_PIXELS
+from forensics.training.pixel_data import CONDITIONS
+from forensics.training.pixel_signals import pixel_scores
 
 ABLATION = "## What the fakes made from reals add to `npr` (laundered)"
 
@@ -94,11 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for r, k in zip(rows, ok) if k]
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     groups = np.array([r["group"] for r in rows])
-    heads, npr, fused = np.load(cache / "oof_heads.npz"), np.load(cache / "oof_npr.npz"), np.load(cache / "fused_oof.npz")
-    px = {c: SAME_PIXELS.get(c, c) for c in CONDITIONS}
-    score = {c: {"fused": fused[f"p_{c}"][ok], "effnet_probe": heads[f"eff_{px[c]}"][ok], "npr": npr[px[c]][ok],
-                 **({"dct": heads[f"dct_{px[c]}"][ok]} if f"dct_{px[c]}" in heads else {})} for c in CONDITIONS}
-    pixel = [s for s in PIXEL if s in score["orig"]]  # dct only from a cache made with pixel_data.py --dct
+    fused = np.load(cache / "fused_oof.npz")
+    scores = pixel_scores(cache, json.loads((cache / "signal_scores.json").read_text()))
+    pixel = list(scores)  # dct only from a cache made with pixel_data --dct
+    score = {c: {"fused": fused[f"p_{c}"][ok], **{s: scores[s][c][ok] for s in pixel}} for c in CONDITIONS}
     verdict = {c: fused[f"verdict_{c}"][ok] for c in CONDITIONS}
     fam = np.array([r["family"] for r in rows])
 

@@ -2,10 +2,10 @@
 
     python -m forensics.training.fit_fusion --cache CACHE
 
-Run after ``forensics.training.fit_pixel_heads``, ``forensics.training.train_npr --oof`` and
-``forensics.training.metadata_scores``. The corpus's holdout half is never fitted on.
+Run after the stages that write the pixel signals' scores (``forensics.training.pixel_signals``:
+``fit_pixel_heads``, ``train_npr --oof``) and ``signal_scores``. The corpus's holdout half is never fitted on.
 
-* Fitted features: the pixel signals among ``dct``, ``effnet_probe`` and ``npr`` that rank no
+* Fitted features: the pixel signals of ``pixel_signals.PIXEL_SIGNALS`` that rank no
   generator family they were not trained on below the reals beyond chance. Their training scores
   are out-of-family: each image was scored by a model fitted without its fold's generator families
   and real sources. A signal whose out-of-family scores rank some family's AI images below the
@@ -62,9 +62,9 @@ from forensics.signals import create_signal, fingerprint_of
 from forensics.training.corpus import REPO
 from forensics.training.folds import family_folds
 from forensics.training.metrics import auroc_se, family_aurocs
-from forensics.training.pixel_data import CONDITIONS, SAME_PIXELS
+from forensics.training.pixel_data import CONDITIONS
+from forensics.training.pixel_signals import PIXEL_SIGNALS, pixel_scores
 
-PIXEL = ("dct", "effnet_probe", "npr")
 MIN_FAMILY_AUROC = 0.5  # a pixel signal ranking some family below the reals beyond chance gets no fitted weight
 FIT_CONDITIONS = ("orig", "q75")  # the fusion's rows; every condition of CONDITIONS is scored
 REAL_AS_AI = 0.01   # share of held-out reals above the ai threshold (aims at <= 2 % on new sources)
@@ -72,21 +72,16 @@ AI_AS_REAL = 0.03   # share of held-out AI below the real threshold (aims at <= 
 
 
 def score_rows(cache: Path, rows: list[dict]) -> dict[str, list[dict]]:
-    """``{condition: [row scores]}``: out-of-family pixel scores plus the metadata signals' scores."""
-    heads = np.load(cache / "oof_heads.npz")
-    npr = np.load(cache / "oof_npr.npz")
-    meta = json.loads((cache / "metadata.json").read_text())
-    px = {c: SAME_PIXELS.get(c, c) for c in CONDITIONS}
-    pixel = {"dct": {c: heads[f"dct_{px[c]}"] for c in CONDITIONS if f"dct_{px[c]}" in heads},
-             "effnet_probe": {c: heads[f"eff_{px[c]}"] for c in CONDITIONS}, "npr": {c: npr[px[c]] for c in CONDITIONS}}
+    """``{condition: [row scores]}``: the signal scores of ``signal_scores`` (metadata signals and
+    pixel signals scored as shipped) and the pixel signals' out-of-family scores."""
+    meta = json.loads((cache / "signal_scores.json").read_text())
+    pixel = pixel_scores(cache, meta)
     out = {}
     for c in CONDITIONS:
         out[c] = []
         for i in range(len(rows)):
             row = dict(meta[i].get(c, {}))
-            for s in PIXEL:
-                if c not in pixel[s]:  # no dct scores: the cache was made without pixel_data.py --dct
-                    continue
+            for s in pixel:
                 v = float(pixel[s][c][i])
                 row[s] = v if np.isfinite(v) else None
             out[c].append(row)
@@ -132,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     fold = family_folds(rows)
     family = np.array([r["family"] for r in rows])
-    scored = [s for s in PIXEL if any(s in row for row in S["orig"])]  # dct only from a cache made with --dct
+    scored = [s for s in PIXEL_SIGNALS if any(s in row for row in S["orig"])]  # dct only from a cache made with pixel_data --dct
 
     def lowest_family_auroc(idx: np.ndarray, signal: str) -> tuple[float, float, str, str]:
         """The signal's per-family AUROC (out-of-family scores) over the AI families of ``idx``
@@ -192,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         thr = rescaled_thresholds(inner, a, b)
         m = LogisticFusion.from_dict(outer[k].to_dict())
         m.rescale(a, b)
-        print(f"fold {k}: pixel signals {sorted(set(PIXEL) & set(m.features_))}; Platt scale {a:.3f}, shift {b:+.3f}; "
+        print(f"fold {k}: pixel signals {sorted(set(PIXEL_SIGNALS) & set(m.features_))}; Platt scale {a:.3f}, shift {b:+.3f}; "
               f"thresholds {thr}", flush=True)
         te = np.flatnonzero(ok & (fold == k))
         for c in CONDITIONS:
@@ -229,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "pixel_signals_rule": f"a pixel signal is weighed only if no family's AUROC against the reals, out of family, as "
                               f"found and laundered, has a 95 % upper bound (Hanley-McNeil) under {MIN_FAMILY_AUROC}",
     }
-    model.signals_ = {s: fingerprint_of(create_signal(s)) for s in PIXEL if s in model.features_}
+    model.signals_ = {s: fingerprint_of(create_signal(s)) for s in PIXEL_SIGNALS if s in model.features_}
     model.provenance_ = {
         "name": "default",
         "script": "forensics.training.fit_fusion",
@@ -240,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         "training_files": sorted(r["path"].removeprefix("corpus/") for r, f in zip(rows, fit_rows) if f and r["path"].startswith("corpus/")),
     }
     args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
-    coefs = ", ".join(f"{s} {model.features_[s].coef:.3f}" if s in model.features_ else f"{s} not weighed" for s in PIXEL)
+    coefs = ", ".join(f"{s} {model.features_[s].coef:.3f}" if s in model.features_ else f"{s} not weighed" for s in PIXEL_SIGNALS)
     print(f"wrote {args.out}: {coefs}; intercept {model.intercept_:.3f}; Platt a {a:.3f}, b {b:+.3f}; thresholds {thr}")
     for c in CONDITIONS:
         print(c, {k: held[c][k] for k in ("auroc", "tpr_at_fpr_5pct", "ece")})

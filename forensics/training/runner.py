@@ -28,6 +28,7 @@ from pathlib import Path
 
 from forensics.errors import ForensicsError
 from forensics.hashing import sha256_file
+from forensics.training import pixel_signals
 
 MANIFEST = "manifest.json"
 FORMAT = "forensics.training.cache"
@@ -195,7 +196,7 @@ def module_stage(name: str, args: Callable[[Config], list[str]], inputs: Callabl
 
 
 #: the modules every stage shares: a change in one makes every stage out of date
-SHARED = ("corpus", "seeds", "folds", "metrics", "pixel_data", "fakes")
+SHARED = ("corpus", "seeds", "folds", "metrics", "pixel_data", "pixel_signals", "fakes")
 CROPS = ("aug", "q75", "orig", "jpeg90", "downscale05")
 
 
@@ -223,13 +224,13 @@ def stages() -> list[Stage]:
         module_stage("train_npr", lambda c: ["--cache", str(c.cache), "--oof"],
                      cache("rows.json", *(f"crop_{k}.npy" for k in CROPS), *fakes),
                      lambda c: [c.cache / "oof_npr.npz", *data(c, "npr.onnx", "npr.json")]),
-        module_stage("metadata_scores", lambda c: ["--cache", str(c.cache)], cache("rows.json"), cache("metadata.json")),
+        module_stage("signal_scores", lambda c: ["--cache", str(c.cache)], cache("rows.json"), cache("signal_scores.json")),
         module_stage("fit_fusion", lambda c: ["--cache", str(c.cache)],
-                     lambda c: [*cache("rows.json", "oof_heads.npz", "oof_npr.npz", "metadata.json")(c),
+                     lambda c: [*cache("rows.json", *pixel_signals.cache_files(), "signal_scores.json")(c),
                                 *data(c, "effnet_probe.json", "npr.json", "npr.onnx")],
                      lambda c: [c.cache / "fused_oof.npz", c.repo / "fusion" / "data" / "default_fusion.json"]),
         module_stage("eval_generalisation", lambda c: ["--cache", str(c.cache)],
-                     cache("rows.json", "oof_heads.npz", "oof_npr.npz", "fused_oof.npz"),
+                     cache("rows.json", *pixel_signals.cache_files(), "signal_scores.json", "fused_oof.npz"),
                      lambda c: [c.cache / "evaluation_summary.json", c.repo / "docs" / "generated" / "evaluation.md"]),
         module_stage("fit_attribution", lambda c: ["--cache", str(c.cache), "--corpus", str(c.corpus), "--train-dir", str(c.train_dir)],
                      lambda c: [*cache("rows.json", "features.npz", "fused_oof.npz")(c), c.corpus / "labels.csv",
