@@ -40,6 +40,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
+from forensics.training.fakes import halve
+
 SIZE = 128
 NOISE = 64
 WIDTH = 256  # channels after the 4x4 start; halved at each up-sampling
@@ -96,8 +98,7 @@ def real_photos(cache: Path) -> np.ndarray:
            and min(r["crop_hw"]["orig"]) >= 2 * SIZE]
     out = np.empty((len(idx), SIZE, SIZE, 3), np.uint8)
     for j, i in enumerate(idx):
-        a = crops[i].astype(np.float32).reshape(SIZE, 2, SIZE, 2, 3).mean(axis=(1, 3))
-        out[j] = (a + 0.5).astype(np.uint8)
+        out[j] = halve(np.asarray(crops[i]))
     return out
 
 

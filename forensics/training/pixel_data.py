@@ -47,7 +47,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
-from forensics.evaluation.laundering import launder, launder_q75  # noqa: E402
+from forensics.evaluation.laundering import centre_crop, launder, launder_q75  # noqa: E402
 from forensics.signals.effnet_probe import MIN_SIDE  # noqa: E402
 from forensics.training.corpus import DEFAULT_CORPUS, family_of, group_of, labelled, split_of  # noqa: E402
 from forensics.training.seeds import hash_seed  # noqa: E402
@@ -146,14 +146,16 @@ def laundered(data: bytes, condition: str) -> bytes:
 
 
 def keep_crop(rgb: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """A crop of at most ``KEEP`` px a side (central, or drawn by ``rng``), at the top left of a
+    ``KEEP`` x ``KEEP`` array of zeros."""
     h, w = rgb.shape[:2]
     out = np.zeros((KEEP, KEEP, 3), np.uint8)
     ch, cw = min(h, KEEP), min(w, KEEP)
     if rng is None:
-        top, left = (h - ch) // 2, (w - cw) // 2
+        out[:ch, :cw] = centre_crop(rgb, KEEP)
     else:
         top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-    out[:ch, :cw] = rgb[top:top + ch, left:left + cw]
+        out[:ch, :cw] = rgb[top:top + ch, left:left + cw]
     return out
 
 

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 from pathlib import Path
@@ -73,6 +72,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from forensics.evaluation.laundering import launder_q75  # noqa: E402
 from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
 from forensics.training.dcgan_fakes import VARIANTS as DCGAN_VARIANTS  # noqa: E402
+from forensics.training.fakes import encode_like_reals, halve  # noqa: E402
 from forensics.training.fit_pixel_heads import EFF_OPTIONS, EFF_VIEWS, TRAIN_VARIANTS, out_of_family  # noqa: E402
 from forensics.training.folds import family_folds  # noqa: E402
 from forensics.training.metrics import auroc_se, family_aurocs  # noqa: E402
@@ -97,17 +97,6 @@ GAN_SIZE = 256  # CycleGAN, pix2pix, StarGAN v2
 PATCH = 128     # the fakes made from reals: each real photo's central patch (taesd_fakes.py, autogan_fakes.py)
 
 
-def draw_final_encoding(rgb: np.ndarray, key: str) -> np.ndarray:
-    """The fakes' final encoding (taesd_fakes.py, autogan_fakes.py): JPEG q60-100 (p 0.85, 4:4:4
-    or 4:2:0) or lossless, drawn from a hash of ``key``."""
-    rng = np.random.default_rng(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
-    if rng.random() >= 0.85:
-        return rgb
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=int(rng.integers(60, 101)), subsampling=int(rng.choice([0, 2], p=[0.3, 0.7])))
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-
-
 def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
     """``(source row or -1, key, uint8 image)`` of one extra set, in a fixed order."""
     if name in ("taesd", "autogan"):
@@ -125,10 +114,9 @@ def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
         for i in sorted(made["rows"]):
             key = f"{name}/{rows[i]['path']}"
             if name == "real_patch128":
-                yield i, key, draw_final_encoding(np.ascontiguousarray(crops[i, lo:lo + PATCH, lo:lo + PATCH]), key)
+                yield i, key, encode_like_reals(np.ascontiguousarray(crops[i, lo:lo + PATCH, lo:lo + PATCH]), key)
             else:  # the DCGANs' training photos (dcgan_fakes.real_photos)
-                a = crops[i].astype(np.float32).reshape(PATCH, 2, PATCH, 2, 3).mean(axis=(1, 3))
-                yield i, key, (a + 0.5).astype(np.uint8)
+                yield i, key, halve(np.asarray(crops[i]))
 
 
 def images_digest(images: list) -> str:
