@@ -130,13 +130,18 @@ MAX_MODELS = 8
 MAX_MODEL_NAME = 200
 
 
-def model_files(text: str) -> list[dict[str, str]]:
+_UNPARSED = object()
+
+
+def model_files(text: str, obj: Any = _UNPARSED) -> list[dict[str, str]]:
     """The model files a ComfyUI graph (API ``prompt`` or UI ``workflow``, with or without the
     ``prompt:``/``workflow:`` prefix of EXIF) or A1111/Forge parameters load, each file once: in
     an API graph the loaders a sampler's ``model`` input leads back to first; then checkpoint
-    and diffusion-model loaders before LoRA loaders."""
+    and diffusion-model loaders before LoRA loaders. ``obj``: what :func:`_json` made of
+    ``text`` when the caller already parsed it, so that a large graph is parsed once."""
     m = _COMFY_PREFIX.match(text)
-    obj = _json(m.group(2) if m else text)
+    if obj is _UNPARSED or (obj is None and m):
+        obj = _json(m.group(2) if m else text)
     found: list[tuple[str, Any, str, bool]] = []  # (role, file, node class, read by a sampler)
     if _is_comfy_prompt(obj):
         used = _sampled_models(obj)
@@ -193,9 +198,10 @@ class _Hits:
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
 
-    def add(self, generator: str, kind: str, source: str, score: float, text: str) -> None:
+    def add(self, generator: str, kind: str, source: str, score: float, text: str, obj: Any = _UNPARSED) -> None:
+        """A hit; ``obj`` is what :func:`_json` made of ``text`` when the caller parsed it."""
         hit = {"generator": generator, "kind": kind, "source": source, "score": score, "text": md.clip(text)}
-        models = model_files(text) if kind in ("parameters", "workflow") else []
+        models = model_files(text, obj) if kind in ("parameters", "workflow") else []
         if models:
             hit["models"] = models
         self.items.append(hit)
@@ -227,13 +233,13 @@ def _parameters_text(hits: _Hits, source: str, text: str) -> bool:
         return True
     obj = _json(text)
     if _is_comfy_prompt(obj) or _is_comfy_workflow(obj):
-        hits.add("ComfyUI", "workflow", source, S_PARAMS, text)
+        hits.add("ComfyUI", "workflow", source, S_PARAMS, text, obj)
         return True
     if isinstance(obj, dict) and ("fooocus" in text.lower() or {"Performance", "Base Model"} <= set(obj)):
-        hits.add("Fooocus", "parameters", source, S_PARAMS, text)
+        hits.add("Fooocus", "parameters", source, S_PARAMS, text, obj)
         return True
     if len(_gen_keys(obj)) >= 2:
-        hits.add("unknown diffusion UI", "parameters", source, S_PARAMS, text)
+        hits.add("unknown diffusion UI", "parameters", source, S_PARAMS, text, obj)
         return True
     return False
 
@@ -248,11 +254,11 @@ def _scan_text_chunks(hits: _Hits, text: dict[str, str]) -> None:
         elif key in ("prompt", "workflow"):
             obj = _json(value)
             if _is_comfy_prompt(obj) or _is_comfy_workflow(obj) or '"class_type"' in value[:100_000]:
-                hits.add("ComfyUI", "workflow", src, S_PARAMS, value)
+                hits.add("ComfyUI", "workflow", src, S_PARAMS, value, obj)
             elif key == "prompt" and value.strip():
                 _parameters_text(hits, src, value)
-        elif key == "Comment" and software.lower().startswith("novelai") and len(_gen_keys(_json(value))) >= 2:
-            hits.add("NovelAI", "parameters", src, S_PARAMS, value)
+        elif key == "Comment" and software.lower().startswith("novelai") and len(_gen_keys(obj := _json(value))) >= 2:
+            hits.add("NovelAI", "parameters", src, S_PARAMS, value, obj)
         elif key in ("parameters", "comment", "Comment", "Description", "UserComment"):
             if not _parameters_text(hits, src, value) and _MJ_JOB.search(value):
                 hits.add("Midjourney", "parameters", src, S_PARAMS, value)

@@ -215,3 +215,16 @@ def test_hostile_png_file_never_raises():
     data = png({"parameters": "\x00\xff" * 300_000, "prompt": "{" * 500_000},
                xmp="<x:xmpmeta><rdf:RDF>" + "<" * 100_000)
     assert GeneratorMetadataSignal().analyze(load_image(data)).status in ("ok", "error")
+
+
+@pytest.mark.parametrize("key,value,models", [
+    ("prompt", COMFY_PROMPT, ["sdxl.safetensors"]), ("workflow", COMFY_WORKFLOW, []),
+    ("parameters", json.dumps({"Performance": "Speed", "Base Model": "juggernaut.safetensors"}), ["juggernaut.safetensors"])])
+def test_a_json_chunk_is_parsed_once(key, value, models, monkeypatch):
+    """A ComfyUI graph or JSON parameters (up to 2 MB of text) are parsed once, for the hit and its model files."""
+    parsed = []
+    loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda text, *a, **kw: parsed.append(text) or loads(text, *a, **kw))
+    r = run(png({key: value}))
+    assert [h.get("models", []) and [m["file"] for m in h["models"]] for h in r.evidence["hits"]][0] == models
+    assert parsed.count(value) == 1
