@@ -65,12 +65,15 @@ class Analysis:
     attribution: Attribution | None = None
     #: The verdict in plain words (``basis.headline``) and what it rests on (see :mod:`forensics.basis`).
     basis: Basis = Basis("none", (), "")
-    #: The share of AI images assumed (1/2 = even odds); ``prior_log_odds`` = intercept + its log-odds.
-    base_rate: float = 0.5
 
     @property
     def verdict(self) -> str:
         return self.decision.verdict
+
+    @property
+    def base_rate(self) -> float:
+        """The share of AI images the decision assumed (1/2 = even odds)."""
+        return self.decision.base_rate
 
     @property
     def headline(self) -> str:
@@ -78,6 +81,7 @@ class Analysis:
 
     @property
     def prior_log_odds(self) -> float:
+        """The fusion's intercept plus the base rate's log-odds: the logit before any evidence."""
         return self.intercept + logit(self.base_rate)
 
     def __repr__(self) -> str:
@@ -414,7 +418,7 @@ class Engine:
             logit=expl.logit, intercept=expl.intercept, decision=decision, signals=entries,
             fusion=self._fusion_info, calibration=calib, versions={"forensics": __version__},
             decisive=expl.decisive, basis=basis,
-            attribution=attribute(results, said.claims, decision.verdict, self.attribution_), base_rate=base_rate,
+            attribution=attribute(results, said.claims, decision.verdict, self.attribution_),
         )
 
     def _declared(self, results: list["SignalResult"]) -> Declared:
