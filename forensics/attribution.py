@@ -66,7 +66,8 @@ FAMILY_LABELS: dict[str, str] = {
     "microsoft_image_creator": "Microsoft Image Creator (DALL-E)", "sd2": "Stable Diffusion 2.x",
     "sd3": "Stable Diffusion 3", "hunyuan": "Hunyuan-DiT / HunyuanImage", "hidream": "HiDream-I1",
     "qwen_image": "Qwen-Image", "wan": "Wan 2.x", "lumina": "Lumina", "pixart": "PixArt", "kolors": "Kolors",
-    "auraflow": "AuraFlow",
+    "auraflow": "AuraFlow", "stylegan2": "StyleGAN2 / StyleGAN2-ADA", "animegan": "AnimeGAN", "cyclegan": "CycleGAN",
+    "pix2pix": "pix2pix", "stargan2": "StarGAN v2", "gemini": "Gemini 3 Pro Image",
 }
 
 #: Generator names as provenance states them -> family id. Front-ends that run many open

@@ -290,3 +290,11 @@ def test_the_model_a_sampler_runs_comes_before_a_loader_left_unused(provenance_e
              **graph}  # listed first, but no sampler reads it
     att = provenance_engine.analyze(comfy_png("prompt", graph)).attribution
     assert (att.family, att.label) == ("flux", "FLUX.1 via ComfyUI")
+
+
+def test_every_family_of_the_training_material_has_a_label():
+    """The families the pipeline can fit attribution on (forensics.training.corpus) are named in
+    words, GAN lineages and Gemini included, never by their ids."""
+    from forensics.training.corpus import FAMILY
+
+    assert set(FAMILY.values()) <= set(FAMILY_LABELS)
