@@ -48,7 +48,6 @@ images reach attribution at all and how many of all its images end up named righ
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 from functools import partial
 from multiprocessing import Pool
@@ -282,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "unknown": {"coef": [float(x) for x in um.coef_[0]], "intercept": float(um.intercept_[0])},
         "metrics": {v: {k: round(float(np.mean([e[k] for e in ev[v].values()])), 4) for k in next(iter(ev[v].values()))
                         if k not in ("n", "gated_n")} for v in EVAL_VARIANTS},
-        "provenance": {"fitted_by": "forensics.training.fit_attribution", "date": dt.date.today().isoformat(),
+        "provenance": {"fitted_by": "forensics.training.fit_attribution", "numpy": np.__version__,
                        "material": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family"},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from forensics.errors import WeightsError
 from forensics.image import load_image
 from forensics.signals.dct import FEATURE_NAMES, DCTSignal, default_head_path, load_head, tile_layout
 from forensics.signals.jpeg_tables import JpegTablesSignal
+from support.images import encode
 
 
 def natural(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -38,12 +39,6 @@ def upsampled8(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + pattern[..., None], 0, 255).astype(np.uint8)
 
 
-def encode(rgb: np.ndarray, fmt: str = "PNG", **kw) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format=fmt, **kw)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def signal() -> DCTSignal:
     return DCTSignal()
@@ -56,7 +51,7 @@ def test_constructor_stores_params_only() -> None:
 
 
 def test_deterministic_ok_result_with_heatmap(signal: DCTSignal) -> None:
-    data = encode(natural(512, 768))
+    data = encode(natural(512, 768), "PNG")
     a, b = signal.analyze(load_image(data)), signal.analyze(load_image(data))
     assert a.status == "ok" and a.score == b.score
     assert a.evidence == b.evidence
@@ -71,7 +66,7 @@ def test_deterministic_ok_result_with_heatmap(signal: DCTSignal) -> None:
 
 
 def test_a_large_image_is_mapped_only_where_tiles_were_read(signal: DCTSignal) -> None:
-    image = load_image(encode(natural(1200, 1600)))
+    image = load_image(encode(natural(1200, 1600), "PNG"))
     res = signal.analyze(image)
     _, _, t, corners = tile_layout(1200, 1600, signal.tile, signal.max_tiles)
     cell = res.evidence["heatmap_grid"]["cell_height"]
@@ -111,7 +106,7 @@ def test_flat_image_abstains(signal: DCTSignal) -> None:
 def test_jpeg_grid_detected_on_q50_not_on_lossless(signal: DCTSignal) -> None:
     rgb = natural(512, 512, seed=3)
     jpg = signal.analyze(load_image(encode(rgb, "JPEG", quality=50)))
-    png = signal.analyze(load_image(encode(rgb)))
+    png = signal.analyze(load_image(encode(rgb, "PNG")))
     assert jpg.evidence["jpeg_grid"] is True
     assert 45 <= jpg.evidence["jpeg_quality_estimate"] <= 55
     assert "JPEG grid detected (q\u224850)" in jpg.summary
@@ -130,13 +125,13 @@ def test_dct_reads_the_jpeg_quality_jpeg_tables_reads(signal: DCTSignal, quality
 def test_misaligned_grid_reported_as_ghost(signal: DCTSignal) -> None:
     rgb = natural(520, 520, seed=4)
     once = np.asarray(Image.open(io.BytesIO(encode(rgb, "JPEG", quality=50))))[3:, 5:]
-    r = signal.analyze(load_image(encode(np.ascontiguousarray(once))))
+    r = signal.analyze(load_image(encode(np.ascontiguousarray(once), "PNG")))
     assert r.evidence["jpeg_grid"] is False and r.evidence["jpeg_ghost_grid"] is True
 
 
 def test_period8_trace_raises_peak(signal: DCTSignal) -> None:
-    plain = signal.analyze(load_image(encode(natural(512, 512, seed=5))))
-    up = signal.analyze(load_image(encode(upsampled8(512, 512, seed=5))))
+    plain = signal.analyze(load_image(encode(natural(512, 512, seed=5), "PNG")))
+    up = signal.analyze(load_image(encode(upsampled8(512, 512, seed=5), "PNG")))
     assert up.evidence["period8_offaxis_peak"] > 3 * plain.evidence["period8_offaxis_peak"]
     assert plain.evidence["period8_peak"] < 2.0
 
@@ -145,7 +140,7 @@ def test_same_pixels_same_score_png_or_jpeg(signal: DCTSignal) -> None:
     jpg = encode(natural(400, 400, seed=6), "JPEG", quality=85)
     pixels = np.asarray(Image.open(io.BytesIO(jpg)))
     a = signal.analyze(load_image(jpg))
-    b = signal.analyze(load_image(encode(pixels)))
+    b = signal.analyze(load_image(encode(pixels, "PNG")))
     assert a.score == b.score
 
 
@@ -193,7 +188,7 @@ def test_features_are_what_the_head_scores(signal: DCTSignal) -> None:
     np.testing.assert_allclose(feats, per_tile[textured].mean(axis=0), rtol=1e-6)
     head = load_head(default_head_path())
     mean, scale, coef = (head.arrays[k] for k in ("mean", "scale", "coef"))
-    score = signal.analyze(load_image(encode(rgb))).score
+    score = signal.analyze(load_image(encode(rgb, "PNG"))).score
     assert head["intercept"] + ((feats - mean) / scale) @ coef == pytest.approx(score, abs=1e-4)
     assert np.isnan(signal.features(np.full((300, 300, 3), 128, np.uint8))).all()
 

@@ -20,10 +20,6 @@ from forensics.signals.npr import NprSignal, region
 from support.images import encode, natural_rgb
 
 
-def encode_png(rgb: np.ndarray) -> bytes:
-    return encode(rgb, "PNG")
-
-
 @pytest.mark.parametrize(("h", "w", "expected"), [
     (100, 90, [(0, 0, 100, 90)]),
     (224, 300, [(0, 0, 224, 224), (0, 76, 224, 224)]),
@@ -77,7 +73,7 @@ def test_effnet_heatmap_is_the_exact_decomposition_of_the_score(size, which, pro
     region), the logit is the mean of the per-cell logits that the heatmap shows, and the cells
     no window saw are NaN (not measured)."""
     rgb = natural_rgb(*size, seed=3)
-    res = EffnetProbeSignal(head_path=probe_heads[which]).analyze(load_image(encode_png(rgb)))
+    res = EffnetProbeSignal(head_path=probe_heads[which]).analyze(load_image(encode(rgb, "PNG")))
     assert res.status == "ok"
     views = res.evidence["views"]
     assert views in (["native"], ["native", "halved"])
@@ -96,7 +92,7 @@ def test_effnet_heatmap_is_the_exact_decomposition_of_the_score(size, which, pro
 
 def test_npr_heatmap_mean_is_the_score():
     rgb = natural_rgb(320, 320, seed=5)
-    res = NprSignal().analyze(load_image(encode_png(rgb)))
+    res = NprSignal().analyze(load_image(encode(rgb, "PNG")))
     top, left, h, w = res.evidence["region"]
     cells = res.heatmap[top // 8:(top + h) // 8, left // 8:(left + w) // 8].astype(np.float64)
     assert np.isclose((np.log(cells) - np.log1p(-cells)).mean(), res.score, atol=1e-3)
@@ -104,9 +100,9 @@ def test_npr_heatmap_mean_is_the_score():
 
 @pytest.mark.parametrize("cls", [EffnetProbeSignal, NprSignal])
 def test_pixel_signals_abstain_on_thumbnails_and_are_deterministic(cls):
-    small = cls().analyze(load_image(encode_png(natural_rgb(40, 200, seed=1))))
+    small = cls().analyze(load_image(encode(natural_rgb(40, 200, seed=1), "PNG")))
     assert small.status == "abstained" and "64 px" in small.reason
-    data = encode_png(natural_rgb(300, 260, seed=2))
+    data = encode(natural_rgb(300, 260, seed=2), "PNG")
     a, b = cls().analyze(load_image(data)), cls().analyze(load_image(data))
     assert a.score == b.score and np.array_equal(a.heatmap, b.heatmap, equal_nan=True)
 
@@ -135,7 +131,7 @@ def test_same_photo_as_jpeg_and_png_gets_the_same_verdict_rate(corpus_dir):
         piexif.remove(raw, out)
         jpeg = out.getvalue()
         a = engine.analyze(jpeg)
-        b = engine.analyze(encode_png(load_image(jpeg).rgb))
+        b = engine.analyze(encode(load_image(jpeg).rgb, "PNG"))
         for s in ("dct", "effnet_probe", "npr"):
             assert a.signal(s).result.score == b.signal(s).result.score, (p, s)
         jpeg_ai += a.verdict == "likely_ai"
@@ -160,7 +156,7 @@ def test_effnet_heatmap_localises_a_generated_half(corpus_dir):
         right = np.asarray(Image.open(corpus_dir / b).convert("RGB"))
         if right.shape[0] < 448 or right.shape[1] < 224:
             continue
-        hm = signal.analyze(load_image(encode_png(np.concatenate([left, right[:448, :224]], axis=1)))).heatmap
+        hm = signal.analyze(load_image(encode(np.concatenate([left, right[:448, :224]], axis=1), "PNG"))).heatmap
         wins += hm[:, :28].mean() > hm[:, 28:].mean()
         pairs += 1
     assert pairs >= 4 and wins >= pairs - 1, (wins, pairs)

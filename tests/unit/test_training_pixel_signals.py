@@ -13,7 +13,7 @@ from forensics import Engine
 from forensics.training import fit_fusion, signal_scores
 from forensics.training.pixel_data import CONDITIONS, laundered
 from forensics.training.pixel_signals import AS_SHIPPED, PIXEL_SIGNALS, OutOfFamily, cache_files, pixel_scores
-from tests.support.images import encode, natural_rgb
+from support.images import encode, natural_rgb
 
 
 def test_every_built_in_pixel_signal_is_configured():
