@@ -82,13 +82,14 @@ def source_id(path: str, generator: str) -> str:
 def material(cache: Path, corpus: Path, train_dir: Path, workers: int) -> tuple[list[dict], dict[str, np.ndarray]]:
     """AI rows of the fit split with their features: the cache's, and the extra SD 1.x images."""
     rows = json.loads((cache / "rows.json").read_text())
-    feats = np.load(cache / "features.npz")
     variants = TRAIN_VARIANTS + EVAL_VARIANTS
-    keep = [i for i, r in enumerate(rows) if r["label"] == "ai" and r["split"] == "fit" and "error" not in r
-            and all(np.isfinite(feats[f"eff_{v}"][i]).all() for v in variants)]
+    with np.load(cache / "features.npz") as npz:  # each read of an npz member decompresses it anew: once each
+        feats = {v: npz[f"eff_{v}"] for v in variants}
+    finite = np.all([np.isfinite(feats[v]).all(axis=1) for v in variants], axis=0)
+    keep = [i for i, r in enumerate(rows) if r["label"] == "ai" and r["split"] == "fit" and "error" not in r and finite[i]]
     out = [{"path": rows[i]["path"], "family": rows[i]["family"], "group": rows[i]["group"],
             "source": source_id(rows[i]["path"], rows[i]["generator"]), "cache_row": i} for i in keep]
-    x = {v: feats[f"eff_{v}"][keep] for v in variants}
+    x = {v: feats[v][keep] for v in variants}
     have = {r["path"] for r in rows}
     extra = []
     for base, tag in ((corpus, "corpus"), (train_dir, "train")):
