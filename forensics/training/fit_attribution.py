@@ -171,8 +171,9 @@ def holdout_units(fam: np.ndarray, src: np.ndarray, fold: np.ndarray) -> list[np
 
 #: the sign each input of the unknown model (``unknown_inputs``: log of the largest probability, its
 #: margin over the second, normalised entropy) must carry: a more peaked spread never makes "a family
-#: never seen" likelier, a flatter one never less likely. Unconstrained, the fit gave the largest
-#: probability a positive weight, and an even spread over 21 families an unknown share of 0.35.
+#: never seen" likelier, a flatter one never less likely. Unconstrained, the 15-family fit of
+#: 2026-12-02 gave the largest probability a positive weight (+1.6), and the 21-family refit of
+#: 2026-12-03 gave an even spread an unknown share of 0.35.
 UNKNOWN_SIGNS = (-1.0, -1.0, 1.0)
 
 
