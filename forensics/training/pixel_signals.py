@@ -57,13 +57,16 @@ def pixel_scores(cache: Path, signal_scores: list[dict]) -> dict[str, dict[str, 
     # runner, which imports this module, must not pass that on to every stage
     from forensics.training.pixel_data import CONDITIONS, SAME_PIXELS
 
-    files = {f: np.load(cache / f) for f in cache_files()}
+    files = {}
+    for f in cache_files():
+        with np.load(cache / f) as npz:  # each member read once (an NpzFile decompresses it at every access)
+            files[f] = {k: np.asarray(npz[k], dtype=np.float64) for k in npz.files}
     out: dict[str, dict[str, np.ndarray]] = {}
     for s, where in PIXEL_SIGNALS.items():
         if isinstance(where, OutOfFamily):
             keys = {c: where.key.format(crop=SAME_PIXELS.get(c, c)) for c in CONDITIONS}
             if all(k in files[where.file] for k in keys.values()):
-                out[s] = {c: np.asarray(files[where.file][k], dtype=np.float64) for c, k in keys.items()}
+                out[s] = {c: files[where.file][k] for c, k in keys.items()}
         else:
             out[s] = {c: np.array([np.nan if (v := r.get(c, {}).get(s)) is None else v for r in signal_scores])
                       for c in CONDITIONS}
