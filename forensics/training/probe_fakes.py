@@ -18,6 +18,12 @@ the same 5 folds of whole families; only its training rows change. The sets of e
   on one source, so these rows stay in training in every fold (they are never scored; a real
   photo held out may have shaped the generator, which would rather make that photo look more
   AI-like, against the experiment);
+* ``autogan_frame256`` (AI) and ``real_frame256`` (real): fakes the size of the GAN outputs,
+  each with its real. Each fit-split real photo the fakes above came from, its whole frame brought
+  to 256 x 256 (:func:`frame`: short side to 256 px, bicubic, centre crop), is kept as a real and
+  passed through ``autogan_fakes``' autoencoder (trained as that stage trains it) as a fake, both
+  with the reals' final encoding; each in its source's fold. Only the generator's traces tell
+  the two apart, and size tells nothing;
 * ``real_patch128``, ``real_halved128`` (real): size controls, one family each, in their
   source's fold: the very 128-px patches the autoencoders reconstructed (with the same kind of
   final encoding: JPEG q60-100 with p 0.85, else lossless) and the halved 256-px crops the DCGANs
@@ -50,6 +56,13 @@ gain leans on size (the like-for-like control, A+pairs, halves it and hurts four
 against size-matched reals CycleGAN and pix2pix stay near or under 0.5), and a probe that learns
 "small means AI" is the disguised format classifier the engine must not be.
 
+Measured on 2026-12-04 (same cache): C, the 256-px frame pairs, gives 0.880 / 0.884 (GAN families
+0.705; CycleGAN 0.55, pix2pix 0.48) and falls under the baseline's interval on DALL-E mini, GLID-3,
+LDM, StarGAN v2 and StyleGAN2; A+C gives 0.890 / 0.894 (GAN families 0.748) and hurts four. Against
+the 256-px reals, C lifts AnimeGAN from 0.41 to 0.56, CycleGAN from 0.41 to 0.51 and pix2pix from 0.31
+to 0.44: without size to lean on, these fakes teach the frozen features little about image-to-image
+GANs. Not shipped.
+
 Writes ``FAKES/probe_fakes.json`` (every figure) and prints the tables. Deterministic: every
 draw is seeded by a path, the fits are deterministic, one thread.
 """
@@ -67,12 +80,16 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+import torch  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from forensics.evaluation.laundering import launder_q75  # noqa: E402
 from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
+
+from forensics.training.autogan_fakes import AutoGAN, to_tensor  # noqa: E402
+from forensics.training.autogan_fakes import train as autogan_train  # noqa: E402
 from forensics.training.dcgan_fakes import VARIANTS as DCGAN_VARIANTS  # noqa: E402
-from forensics.training.fakes import encode_like_reals, halve  # noqa: E402
+from forensics.training.fakes import encode_like_reals, final_encoding, halve  # noqa: E402
 from forensics.training.fit_pixel_heads import EFF_OPTIONS, EFF_VIEWS, TRAIN_VARIANTS, out_of_family  # noqa: E402
 from forensics.training.folds import family_folds  # noqa: E402
 from forensics.training.metrics import auroc_se, family_aurocs  # noqa: E402
@@ -81,7 +98,8 @@ from forensics.training.pixel_data import VARIANTS, decode, effnet_features, job
 OPTION = "eff:native+halved"  # the probe's views, as fit_pixel_heads chose them
 DCGAN = tuple(f"dcgan_{v}" for v in DCGAN_VARIANTS)
 #: extra row sets -> label
-SETS = {"taesd": "ai", "autogan": "ai", **{d: "ai" for d in DCGAN}, "real_patch128": "real", "real_halved128": "real"}
+SETS = {"taesd": "ai", "autogan": "ai", **{d: "ai" for d in DCGAN}, "real_patch128": "real", "real_halved128": "real",
+        "autogan_frame256": "ai", "real_frame256": "real"}
 #: configuration -> its extra sets (``dcgan``: the DCGAN variants of ``--dcgan``, one family each)
 CONFIGS = {
     "baseline": (),
@@ -91,6 +109,8 @@ CONFIGS = {
     "B+pairs": ("dcgan", "real_halved128"),
     "A+B": ("taesd", "autogan", "dcgan"),
     "A+B+pairs": ("taesd", "autogan", "dcgan", "real_patch128", "real_halved128"),
+    "C": ("autogan_frame256", "real_frame256"),
+    "A+C": ("taesd", "autogan", "autogan_frame256", "real_frame256"),
 }
 CONDITIONS = ("orig", "q75")
 GAN_SIZE = 256  # CycleGAN, pix2pix, StarGAN v2
@@ -104,6 +124,16 @@ def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
         crops = np.load(cache / f"crop_{name}.npy", mmap_mode="r")
         for i in sorted(made["rows"]):
             yield i, f"{name}/{rows[i]['path']}", np.asarray(crops[i, :made["size"], :made["size"]])
+    elif name in ("autogan_frame256", "real_frame256"):
+        idx, frames = frames256(cache, fakes, rows)
+        net = name == "autogan_frame256" and autogan_net(cache, fakes, rows)
+        for i, rgb in zip(idx, frames):
+            if net:
+                with torch.no_grad():
+                    rec = (net(to_tensor(rgb[None]))[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+                yield i, f"{name}/{rows[i]['path']}", final_encoding(rec, "autogan", rows[i]["path"])
+            else:
+                yield i, f"{name}/{rows[i]['path']}", encode_like_reals(np.asarray(rgb), f"{name}/{rows[i]['path']}")
     elif name in DCGAN:
         for p in sorted((fakes / name).glob("*.png")):
             yield -1, f"{name}/{p.name}", np.asarray(Image.open(p).convert("RGB"))
@@ -157,6 +187,42 @@ def set_features(name: str, cache: Path, fakes: Path, rows: list[dict]) -> dict[
     return arrays
 
 
+def frame(file: str) -> np.ndarray:
+    """The whole photo brought to GAN_SIZE x GAN_SIZE: short side to GAN_SIZE px (bicubic), centre crop."""
+    im = Image.fromarray(decode(Path(file).read_bytes()))
+    f = GAN_SIZE / min(im.size)
+    im = im.resize((max(GAN_SIZE, round(im.width * f)), max(GAN_SIZE, round(im.height * f))), Image.BICUBIC)
+    left, top = (im.width - GAN_SIZE) // 2, (im.height - GAN_SIZE) // 2
+    return np.asarray(im.crop((left, top, left + GAN_SIZE, top + GAN_SIZE)))
+
+
+def frames256(cache: Path, fakes: Path, rows: list[dict]) -> tuple[list[int], np.ndarray]:
+    """The fit-split real photos the fakes made from reals came from, each whole frame brought to
+    256 x 256 (:func:`frame`); kept in ``FAKES/frames256.npy``."""
+    idx = sorted(json.loads((cache / "autogan.json").read_text())["rows"])
+    out = fakes / "frames256.npy"
+    if not out.is_file():
+        tmp = fakes / "frames256.tmp.npy"
+        np.save(tmp, np.stack([frame(rows[i]["file"]) for i in idx]))
+        tmp.rename(out)
+    return idx, np.load(out, mmap_mode="r")
+
+
+def autogan_net(cache: Path, fakes: Path, rows: list[dict]):
+    """``autogan_fakes``' autoencoder, trained as that stage trains it (kept in ``FAKES/autogan_net.npz``)."""
+    net = AutoGAN()
+    kept = fakes / "autogan_net.npz"
+    if kept.is_file():
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(kept).items()})
+        return net.eval()
+    reals = [i for i, r in enumerate(rows) if r["label"] == "real" and "error" not in r and r["split"] == "fit"]
+    hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
+    net = autogan_train(np.load(cache / "crop_aug.npy", mmap_mode="r"), hw,
+                        np.array([i for i in reals if min(hw[i]) >= 64]), steps=2000, log=lambda m: print(m, flush=True))
+    np.savez(kept, **{k: v.numpy() for k, v in net.state_dict().items()})
+    return net
+
+
 def size_check_features(rows: list[dict], fakes: Path) -> dict[str, np.ndarray]:
     """The probe's features of every real photo brought to 256 x 256, lossless (``orig``) and
     laundered (``q75``); kept in ``FAKES/features_real256.npz``."""
@@ -166,11 +232,7 @@ def size_check_features(rows: list[dict], fakes: Path) -> dict[str, np.ndarray]:
     idx = [i for i, r in enumerate(rows) if r["label"] == "real" and "error" not in r]
     got: dict[str, list] = {"src": idx}
     for n, i in enumerate(idx):
-        im = Image.fromarray(decode(Path(rows[i]["file"]).read_bytes()))
-        f = GAN_SIZE / min(im.size)
-        im = im.resize((max(GAN_SIZE, round(im.width * f)), max(GAN_SIZE, round(im.height * f))), Image.BICUBIC)
-        left, top = (im.width - GAN_SIZE) // 2, (im.height - GAN_SIZE) // 2
-        rgb = np.asarray(im.crop((left, top, left + GAN_SIZE, top + GAN_SIZE)))
+        rgb = frame(rows[i]["file"])
         for cond, a in (("orig", rgb), ("q75", decode(launder_q75(rgb)))):
             for kind, v in zip(("eff", "effh"), effnet_features(a)):
                 got.setdefault(f"{kind}_{cond}", []).append(v)
