@@ -1,6 +1,6 @@
 """Train the ``npr`` signal's small network from scratch on CPU and export it to ONNX.
 
-    python -m forensics.training.train_npr --cache CACHE [--oof] [--recipes [taesd] [autogan]] [--epochs 4]
+    python -m forensics.training.train_npr --cache CACHE [--oof] [--recipes [taesd] [autogan]] [--net {npr,local}] [--epochs 4]
 
 CACHE is what ``forensics.training.pixel_data`` (and, for the fakes made from reals,
 ``forensics.training.taesd_fakes`` and ``forensics.training.autogan_fakes``) wrote. Training draws 96-px
@@ -14,7 +14,9 @@ the default is the shipped network's, ``SHIPPED``.
 
 ``--oof`` first trains one network per family fold and scores the held-out fold's crops of every
 evaluation condition into ``CACHE/oof_npr.npz`` (``oof_npr_<recipes>.npz``, ``oof_npr_none.npz``
-for another choice of recipes: the ablations) for the fusion and the evaluation. With the
+for another choice of recipes: the ablations; ``oof_local_<recipes>.npz`` for ``--net local``, a
+LaDeDa-style network with a 9-px receptive field, tried and not shipped: docs/pixels.md) for the
+fusion and the evaluation. With the
 shipped recipes it then trains on every row and writes ``signals/data/npr.onnx`` and
 ``signals/data/npr.json``. Deterministic for a fixed
 seed on one machine: torch's CPU kernels with ``--threads`` threads (default 2).
@@ -67,6 +69,32 @@ class NPRNet(nn.Module):
         return self.head(self.body(npr * 4.0))
 
 
+class LocalNet(nn.Module):
+    """A patch-level detector in the spirit of LaDeDa (Cavia et al. 2024): a fixed diagonal
+    gradient, then mostly 1x1 layers with two 3x3 stride-2 convolutions (receptive field 9 px per
+    position), positions averaged 2x2: a logit per 8-px cell, as ``NPRNet`` gives."""
+
+    def __init__(self, width: int = 24):
+        super().__init__()
+        diag = torch.tensor([[0.0, 1, 2], [-1, 0, 1], [-2, -1, 0]]) / 4
+        self.register_buffer("grad", diag.expand(3, 1, 3, 3).clone())
+        w = width
+
+        def block(i, o, k=1, s=1):
+            return [nn.Conv2d(i, o, k, stride=s, padding=k // 2, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+
+        self.body = nn.Sequential(*block(3, w), *block(w, w, 3, 2), *block(w, 2 * w), *block(2 * w, 2 * w, 3, 2),
+                                  *block(2 * w, 4 * w), *block(4 * w, 4 * w), nn.AvgPool2d(2))
+        self.head = nn.Conv2d(4 * w, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, 3, h, w) in [0, 1], h and w divisible by 8 -> (n, 1, h/8, w/8)
+        g = F.conv2d(x, self.grad, padding=1, groups=3)
+        return self.head(self.body(g * 16.0))
+
+
+NETS = {"npr": NPRNet, "local": LocalNet}
+
+
 def patches(crops, idx, hw, rng):
     x = np.empty((len(idx), PATCH, PATCH, 3), np.uint8)
     for j, i in enumerate(idx):
@@ -77,10 +105,10 @@ def patches(crops, idx, hw, rng):
     return torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255)
 
 
-def train(crops, y, weights, idx, hw, *, epochs: int, bs: int = 64, lr: float = 2e-3, log=print) -> NPRNet:
+def train(crops, y, weights, idx, hw, *, epochs: int, bs: int = 64, lr: float = 2e-3, log=print, net_name: str = "npr") -> nn.Module:
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
-    net = NPRNet()
+    net = NETS[net_name]()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps = len(idx) // bs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
@@ -143,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--net", choices=NETS, default="npr", help="the network (npr: the shipped one; any other is an ablation)")
     ap.add_argument("--oof", action="store_true", help="also train one network per family fold and score the held-out fold")
     ap.add_argument("--recipes", choices=RECIPES, nargs="*", default=list(SHIPPED),
                     help=f"fakes made from reals to train with (default: the shipped {', '.join(SHIPPED)}; "
@@ -160,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     crops = np.load(args.cache / "crop_aug.npy")
     fam = [r["family"] for r in rows]
     recipes = [r for r in RECIPES if r in args.recipes]
-    shipped = sorted(recipes) == sorted(SHIPPED)
+    shipped = sorted(recipes) == sorted(SHIPPED) and args.net == "npr"
     made_from_reals = 0
     for recipe in recipes:
         if not (args.cache / f"{recipe}.json").is_file():
@@ -183,11 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         res = {v: np.full(n, np.nan) for v in evalc}
         for k in range(fold.max() + 1):
             tr = np.flatnonzero(trainable & (fold != k))
-            net = train(crops, y, sample_weights(meta, tr), tr, hw, epochs=args.epochs, log=lambda m: print(f"fold {k}", m, flush=True))
+            net = train(crops, y, sample_weights(meta, tr), tr, hw, epochs=args.epochs, net_name=args.net,
+                        log=lambda m: print(f"fold {k}", m, flush=True))
             te = np.flatnonzero(ok & (fold[:n] == k))
             for v, c in evalc.items():
                 res[v][te] = score(net, c, te, [r.get("crop_hw", {}).get(v, (0, 0)) for r in rows])
-        name = "oof_npr" if shipped else "oof_npr_" + ("+".join(sorted(recipes)) or "none")
+        name = "oof_npr" if shipped else f"oof_{args.net}_" + ("+".join(sorted(recipes)) or "none")
         np.savez(args.cache / f"{name}.npz", **res)
     if not shipped:
         return 0
