@@ -79,14 +79,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from forensics.evaluation.laundering import launder_q75  # noqa: E402
-from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
-
 from forensics.training.autogan_fakes import AutoGAN, fit_on_reals, to_tensor  # noqa: E402
+from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
 from forensics.training.dcgan_fakes import VARIANTS as DCGAN_VARIANTS  # noqa: E402
 from forensics.training.fakes import encode_like_reals, final_encoding, halve  # noqa: E402
 from forensics.training.fit_pixel_heads import EFF_OPTIONS, EFF_VIEWS, TRAIN_VARIANTS, out_of_family  # noqa: E402
@@ -125,9 +124,9 @@ def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
             yield i, f"{name}/{rows[i]['path']}", np.asarray(crops[i, :made["size"], :made["size"]])
     elif name in ("autogan_frame256", "real_frame256"):
         idx, frames = frames256(cache, fakes, rows)
-        net = name == "autogan_frame256" and autogan_net(cache, fakes, rows)
+        net = autogan_net(cache, fakes, rows) if name == "autogan_frame256" else None
         for i, rgb in zip(idx, frames):
-            if net:
+            if net is not None:
                 with torch.no_grad():
                     rec = (net(to_tensor(rgb[None]))[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
                 yield i, f"{name}/{rows[i]['path']}", final_encoding(rec, "autogan", rows[i]["path"])
