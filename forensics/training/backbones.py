@@ -41,7 +41,7 @@ from forensics.training.build_effnet import feature_module, mapped_model
 from forensics.training.corpus import GAN_FAMILIES
 from forensics.training.fit_pixel_heads import fit
 from forensics.training.folds import family_folds, sample_weights
-from forensics.training.metrics import family_aurocs
+from forensics.training.metrics import auroc, family_aurocs
 
 CONDITIONS = ("q75", "orig")
 CROPS = ("aug", *CONDITIONS)
@@ -96,7 +96,7 @@ def report(label: str, rows: list[dict], y: np.ndarray, scores: dict[str, np.nda
         for f in sorted(set(family[y == 0])):
             neg = s[(family == f) & np.isfinite(s)]
             if len(neg):
-                src[f] = float(np.mean(ai[:, None] > neg[None, :]) + 0.5 * np.mean(ai[:, None] == neg[None, :]))
+                src[f] = auroc(ai, neg)
         worst = min(a, key=a.get)
         res[v] = {"families": a, "sources": src, "mean": float(np.mean(list(a.values()))),
                   "gan_mean": float(np.mean([a[g] for g in GAN_FAMILIES]))}
