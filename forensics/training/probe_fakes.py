@@ -135,7 +135,6 @@ CONFIGS = {
     "A+D": ("taesd", "autogan", "pix2pix_frame256", "real_frame256"),
     "D unpaired": ("pix2pix_frame256",),
     "E": ("pix2pix_crop256", "real_crop256"),
-    "A+E": ("taesd", "autogan", "pix2pix_crop256", "real_crop256"),
 }
 CONDITIONS = ("orig", "q75")
 GAN_SIZE = 256  # CycleGAN, pix2pix, StarGAN v2
