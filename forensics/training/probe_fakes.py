@@ -79,7 +79,8 @@ one to 0.872 / 0.881 (GAN families 0.71, worst CycleGAN 0.55; AnimeGAN 0.41 -> 0
 mini, GLID-3, LDM, StarGAN v2, StyleGAN2) and CycleGAN. A+D: 0.897 / 0.899, size-matched 0.869
 (GAN families 0.73, worst 0.60), hurts five. E, the native 256-px crops in place of the resampled
 frames: 0.881, size-matched 0.858, hurts the same five, so it is the 256-px reals, not their
-resampling, that cost those families: what they unlearn is "small means AI". D unpaired (the
+resampling, that cost those families: what they unlearn is "small means AI"; D+E, both pairs:
+0.873 / 0.877, size-matched 0.882 / 0.889, hurts six. D unpaired (the
 pix2pix frames alone): 0.904, GAN families 0.82, but size-matched 0.796 and AnimeGAN 0.33: size
 again. Not shipped (see docs/pixels.md).
 
@@ -135,6 +136,7 @@ CONFIGS = {
     "A+D": ("taesd", "autogan", "pix2pix_frame256", "real_frame256"),
     "D unpaired": ("pix2pix_frame256",),
     "E": ("pix2pix_crop256", "real_crop256"),
+    "D+E": ("pix2pix_frame256", "real_frame256", "pix2pix_crop256", "real_crop256"),
 }
 CONDITIONS = ("orig", "q75")
 GAN_SIZE = 256  # CycleGAN, pix2pix, StarGAN v2
