@@ -150,27 +150,23 @@ def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
         crops = np.load(cache / f"crop_{name}.npy", mmap_mode="r")
         for i in sorted(made["rows"]):
             yield i, f"{name}/{rows[i]['path']}", np.asarray(crops[i, :made["size"], :made["size"]])
-    elif name in ("autogan_frame256", "pix2pix_frame256", "real_frame256"):
-        idx, frames = frames256(cache, fakes, rows)
-        net = autogan_net(cache, fakes, rows) if name == "autogan_frame256" else None
-        pix2pix = load_pix2pix(fakes) if name == "pix2pix_frame256" else None
-        for i, rgb in zip(idx, frames):
-            if net is not None:
+    elif name.endswith(("_frame256", "_crop256")):
+        maker = name.split("_")[0]  # autogan, pix2pix or real
+        if name.endswith("_frame256"):
+            idx, images = frames256(cache, fakes, rows)
+        else:
+            idx = sorted(json.loads((cache / "autogan.json").read_text())["rows"])
+            crops = np.load(cache / "crop_orig.npy", mmap_mode="r")
+            images = (crops[i] for i in idx)
+        net = autogan_net(cache, fakes, rows) if maker == "autogan" else load_pix2pix(fakes) if maker == "pix2pix" else None
+        for i, rgb in zip(idx, images):
+            key, rgb = f"{name}/{rows[i]['path']}", np.asarray(rgb)
+            if maker == "autogan":
                 with torch.no_grad():
                     rec = (net(to_tensor(rgb[None]))[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-                yield i, f"{name}/{rows[i]['path']}", final_encoding(rec, "autogan", rows[i]["path"])
-            elif pix2pix is not None:
-                yield i, f"{name}/{rows[i]['path']}", final_encoding(translate(pix2pix, np.asarray(rgb)), "pix2pix", rows[i]["path"])
-            else:
-                yield i, f"{name}/{rows[i]['path']}", encode_like_reals(np.asarray(rgb), f"{name}/{rows[i]['path']}")
-    elif name in ("pix2pix_crop256", "real_crop256"):
-        idx = sorted(json.loads((cache / "autogan.json").read_text())["rows"])
-        crops = np.load(cache / "crop_orig.npy", mmap_mode="r")
-        pix2pix = load_pix2pix(fakes) if name == "pix2pix_crop256" else None
-        for i in idx:
-            key, rgb = f"{name}/{rows[i]['path']}", np.asarray(crops[i])
-            if pix2pix is not None:
-                yield i, key, final_encoding(translate(pix2pix, rgb), "pix2pix", rows[i]["path"])
+                yield i, key, final_encoding(rec, maker, rows[i]["path"])
+            elif maker == "pix2pix":
+                yield i, key, final_encoding(translate(net, rgb), maker, rows[i]["path"])
             else:
                 yield i, key, encode_like_reals(rgb, key)
     elif name in DCGAN:
