@@ -7,7 +7,7 @@ declares must exist (else the error names the stage that writes it); after it, e
 declares must exist.
 
 ``CACHE/manifest.json`` records, for each output file (in the cache, or a shipped file in the
-repository), its size, sha256, the stage that wrote it and the code version of that stage (a
+repository, named relative to the repository so that a checkout elsewhere finds it), its size, sha256, the stage that wrote it and the code version of that stage (a
 sha256 over the stage's module and the shared modules); for each stage, its inputs' sha256.
 A stage whose outputs are all as recorded, with the same inputs and the same code version, is
 up to date and skipped (``force`` runs it again).
@@ -75,8 +75,9 @@ def code_version(stage: Stage) -> str:
 class Manifest:
     """``CACHE/manifest.json``: every output file and every stage run, written after each stage."""
 
-    def __init__(self, cache: Path) -> None:
+    def __init__(self, cache: Path, repo: Path) -> None:
         self.cache = cache
+        self.repo = repo
         self.path = cache / MANIFEST
         data = json.loads(self.path.read_text()) if self.path.is_file() else {}
         if data and (data.get("format"), data.get("format_version")) != (FORMAT, FORMAT_VERSION):
@@ -85,12 +86,13 @@ class Manifest:
         self.stages: dict[str, dict] = data.get("stages", {})
 
     def key(self, path: Path) -> str:
-        """A file's name in the manifest: relative to the cache when it lies in it, else its absolute path."""
+        """A file's name in the manifest: relative to the cache when it lies in it, ``repo:`` and its
+        path in the repository when it lies there, else its absolute path."""
         path = Path(path).resolve()
-        try:
-            return path.relative_to(self.cache.resolve()).as_posix()
-        except ValueError:
-            return str(path)
+        for base, prefix in ((self.cache, ""), (self.repo, "repo:")):
+            if path.is_relative_to(base.resolve()):
+                return prefix + path.relative_to(base.resolve()).as_posix()
+        return str(path)
 
     def digest(self, path: Path) -> str:
         """sha256 of ``path``, from the manifest when its size and modification time are as recorded."""
@@ -154,7 +156,7 @@ def run(stages: Sequence[Stage], cfg: Config, *, start: str | None = None, stop:
     stage that writes an input that is missing."""
     todo = select(stages, start, stop)
     cfg.cache.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(cfg.cache)
+    manifest = Manifest(cfg.cache, cfg.repo)
     writer = {manifest.key(p): s.name for s in stages for p in s.outputs(cfg)}
     ran = []
     for n, stage in enumerate(todo, 1):

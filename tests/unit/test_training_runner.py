@@ -6,6 +6,7 @@ its name) stand in for the real ones, which take hours."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -74,7 +75,7 @@ def test_stages_run_in_order_and_the_manifest_lists_every_output(pipe):
         assert rec["stage"] == name
         assert rec["code_version"] == code_version(plan["abc".index(name)]) == manifest["stages"][name]["code_version"]
     assert manifest["stages"]["b"]["inputs"] == {"a.txt": manifest["files"]["a.txt"]["sha256"]}
-    assert manifest["stages"]["a"]["inputs"] == {str((cfg.repo / "src.txt").resolve()): hashlib.sha256(b"source\n").hexdigest()}
+    assert manifest["stages"]["a"]["inputs"] == {"repo:src.txt": hashlib.sha256(b"source\n").hexdigest()}
     assert (cfg.cache / "b.log").is_file()
 
 
@@ -90,6 +91,17 @@ def test_a_second_run_skips_what_is_up_to_date_and_reruns_what_changed(pipe):
     assert run(plan, cfg, log=lambda m: None) == ["a", "b", "c"]
     assert (cfg.cache / "c.txt").read_text() == "new source\na\nb\nc\n"
     assert run(plan, cfg, force=True, start="c", log=lambda m: None) == ["c"]
+
+
+def test_a_checkout_elsewhere_finds_the_cache_up_to_date(pipe, tmp_path):
+    plan, cfg, _ = pipe
+    run(plan, cfg, log=lambda m: None)
+    elsewhere = tmp_path / "other-checkout"
+    elsewhere.mkdir()
+    (elsewhere / "src.txt").write_text("source\n")
+    assert run(plan, dataclasses.replace(cfg, repo=elsewhere), log=lambda m: None) == []
+    (elsewhere / "src.txt").write_text("changed there\n")
+    assert run(plan, dataclasses.replace(cfg, repo=elsewhere), log=lambda m: None) == ["a", "b", "c"]
 
 
 def test_a_change_in_a_stage_s_code_runs_it_again(pipe, tmp_path):
