@@ -2,15 +2,23 @@
 
     python -m forensics.training.fit_pixel_heads --cache CACHE
 
-CACHE is what ``forensics.training.pixel_data`` wrote. Both heads are standardised L2 logistic
-regressions on the image features of the two training variants (``aug`` and ``web``), with
-class- and family-balanced sample weights (``folds.sample_weights``). The corpus's holdout half is never fitted on.
+CACHE is what ``forensics.training.pixel_data`` and ``forensics.training.fake_features`` wrote.
+Both heads are standardised L2 logistic regressions on the image features of the two training
+variants (``aug`` and ``web``), with class- and family-balanced sample weights
+(``folds.sample_weights``). The corpus's holdout half is never fitted on. The probe also learns
+from the fakes we make from the fit-split real photos (``fake_features.SETS``: the TAESD and
+AutoGAN reconstructions, the pix2pix-redrawn 256-px frames beside those frames as reals), each
+set one family of its class, each row in the fold of the photo it was made from. Measured with
+``forensics.training.probe_fakes`` (docs/pixels.md): they lift the image-to-image GAN families
+against reals of their own size, where the material alone teaches mostly that small means AI.
 
 * Out-of-family scores: for each of the 5 family folds, a head fitted on the other folds scores
-  this fold's images in every variant. They go to ``CACHE/oof_heads.npz`` for the fusion and
-  the evaluation, and pick the regularisation strength and, for the probe, its views (the
-  native windows alone, or with the halved region beside them): best mean per-family AUROC at
-  q75.
+  this fold's images in every variant, and the size-matched reals (``fake_features.SIZE_MATCHED``:
+  every real photo brought to 256 x 256) of this fold's sources. They go to
+  ``CACHE/oof_heads.npz`` for the fusion and the evaluation, and pick the regularisation strength
+  and, for the probe, its views (the native windows alone, or with the halved region beside
+  them): best mean, at q75, of the mean per-family AUROC against the material's reals and the
+  one against the size-matched reals.
 * The shipped heads, fitted on every fit-split row, go to ``signals/data/effnet_probe.json``
   and, when the cache holds the DCT features (``pixel_data.py --dct``; ``dct`` is not a default
   signal), ``signals/data/dct_head.json``, with the scores they give a few corpus files so that a
@@ -26,9 +34,13 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from forensics.training.corpus import REPO, SEED
+from forensics.training.fake_features import OUT as FAKE_FEATURES
+from forensics.training.fake_features import SETS as FAKE_SETS
+from forensics.training.fake_features import SIZE_MATCHED
 from forensics.training.folds import family_folds, sample_weights
 from forensics.training.metrics import family_aurocs
 from forensics.training.pixel_data import VARIANTS
@@ -77,6 +89,35 @@ def out_of_family(rows, feats, y, fold, trainable, kind, c):
     return out
 
 
+def with_extra(rows, feats, y, fold, trainable, blocks):
+    """The material's arrays followed by extra rows. ``blocks``: ``(family, label, src, {feature key: array},
+    trainable)``, each row in the fold of its material row ``src``; a feature a block lacks is NaN there."""
+    rows, ys, folds, train = list(rows), [y], [fold], [trainable]
+    keys = list(feats)
+    cols = {k: [feats[k]] for k in keys}
+    for family, label, src, x, fit in blocks:
+        m = len(src)
+        rows += [{"label": label, "family": family}] * m
+        ys.append(np.full(m, label == "ai", int))
+        folds.append(fold[src])
+        train.append(trainable[src] & fit)
+        for k in keys:
+            cols[k].append(x[k] if k in x else np.full((m, feats[k].shape[1]), np.nan, feats[k].dtype))
+    return (rows, {k: np.concatenate(v) for k, v in cols.items()}, np.concatenate(ys), np.concatenate(folds),
+            np.concatenate(train))
+
+
+def vs_size_matched(rows, y, scores, sized):
+    """AUROC of each AI family of the material (``scores``) against the size-matched reals' scores ``sized``."""
+    fam = np.array([r["family"] for r in rows])
+    real = sized[np.isfinite(sized)]
+    out = {}
+    for f in sorted(set(fam[y == 1])):
+        ai = scores[(fam == f) & np.isfinite(scores)]
+        out[f] = float(roc_auc_score(np.r_[np.ones(len(ai)), np.zeros(len(real))], np.r_[ai, real]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True)
@@ -89,22 +130,42 @@ def main(argv: list[str] | None = None) -> int:
     trainable = ok & np.array([r["split"] == "fit" for r in rows])
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     fold = family_folds(rows)
-    for option, views in EFF_OPTIONS.items():
+    n = len(rows)
+    with np.load(args.cache / FAKE_FEATURES) as npz:
+        extra = {k: npz[k] for k in npz.files}
+    blocks = [(name, label, extra[f"{name}:src"], {k.split(":")[1]: v for k, v in extra.items() if k.startswith(f"{name}:")}, True)
+              for name, label in FAKE_SETS.items()]
+    blocks.append((SIZE_MATCHED, "real", extra[f"{SIZE_MATCHED}:src"],
+                   {k.split(":")[1]: v for k, v in extra.items() if k.startswith(f"{SIZE_MATCHED}:")}, False))
+    sized = slice(len(rows) + sum(len(b[2]) for b in blocks[:-1]), None)
+    eff_rows, eff_feats, eff_y, eff_fold, eff_trainable = with_extra(
+        rows, {k: v for k, v in feats.items() if k.split("_")[0] in ("eff", "effh")}, y, fold, trainable, blocks)
+    for f, views in EFF_OPTIONS.items():
         for v in VARIANTS:
-            feats[f"{option}_{v}"] = np.concatenate([feats[f"{k}_{v}"] for k in EFF_VIEWS[views]], axis=1)
-    oof, chosen = {}, {}
+            eff_feats[f"{f}_{v}"] = np.concatenate([eff_feats[f"{k}_{v}"] for k in EFF_VIEWS[views]], axis=1)
+    oof, chosen, sized_auc = {}, {}, {}
     kinds = {"eff": list(EFF_OPTIONS), **({"dct": ["dct"]} if "dct_aug" in feats else {})}
     for kind, options in kinds.items():
         by_c = {}
         for option in options:
             for c in C_GRID[kind]:
-                s = out_of_family(rows, feats, y, fold, trainable, option, c)
-                by_c[option, c] = (float(np.mean(list(family_aurocs(rows, y, s["q75"]).values()))), s)
-                print(f"{option} C={c}: mean per-family out-of-family AUROC at q75 {by_c[option, c][0]:.3f}", flush=True)
+                if kind == "eff":
+                    s = out_of_family(eff_rows, eff_feats, eff_y, eff_fold, eff_trainable, option, c)
+                    vs = vs_size_matched(rows, y, s["q75"][:n], s["q75"][sized])
+                    s = {**{v: a[:n] for v, a in s.items()}, **{f"{SIZE_MATCHED}_{v}": s[v][sized] for v in ("orig", "q75")}}
+                else:
+                    s, vs = out_of_family(rows, feats, y, fold, trainable, option, c), None
+                means = [float(np.mean(list(family_aurocs(rows, y, s["q75"]).values())))]
+                means += [float(np.mean(list(vs.values())))] if vs else []
+                by_c[option, c] = (float(np.mean(means)), s, vs)
+                print(f"{option} C={c}: mean per-family out-of-family AUROC at q75 {means[0]:.3f}"
+                      + (f", against size-matched reals {means[1]:.3f}" if vs else ""), flush=True)
         best = max(by_c, key=lambda oc: (round(by_c[oc][0], 3), -len(oc[0]), -oc[1]))
         chosen[kind] = (best, {f"{o} C={c}": round(v[0], 4) for (o, c), v in by_c.items()})
+        sized_auc[kind] = by_c[best][2]
         for v, s in by_c[best][1].items():
             oof[f"{kind}_{v}"] = s
+    oof[f"{SIZE_MATCHED}_src"] = extra[f"{SIZE_MATCHED}:src"]
     np.savez(args.cache / "oof_heads.npz", **oof)
 
     from forensics.signals.dct import FEATURE_NAMES, FEATURES_VERSION, HEAD_FORMAT, HEAD_FORMAT_VERSION
@@ -112,22 +173,30 @@ def main(argv: list[str] | None = None) -> int:
     from forensics.signals.effnet_probe import HEAD_FORMAT as EFF_FORMAT
     from forensics.signals.effnet_probe import HEAD_FORMAT_VERSION as EFF_VERSION
 
-    tr = np.flatnonzero(trainable & np.all([usable(feats, chosen[k][0][0]) for k in chosen], axis=0))
-    families = sorted({rows[i]["family"] for i in tr})
-    data = {"description": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family, "
-                           "laundered identically for both classes (forensics.training.pixel_data)",
-            "images": {"ai": int(y[tr].sum()), "real": int(len(tr) - y[tr].sum())}, "families": families,
-            "variants": {"aug": "resize x0.5-1.5 (p 0.5), blur (p 0.1), crop <= 512, JPEG q60-100 (p 0.85) or PNG",
-                         "web": "long side to 384-1024 px when longer (p 0.8), crop <= 512, JPEG q60-95"},
-            "weights": "classes equal; a family of n images weighs sqrt(n)"}
+    variants = {"aug": "resize x0.5-1.5 (p 0.5), blur (p 0.1), crop <= 512, JPEG q60-100 (p 0.85) or PNG",
+                "web": "long side to 384-1024 px when longer (p 0.8), crop <= 512, JPEG q60-95"}
     for kind, out in (("eff", args.out_dir / "effnet_probe.json"), ("dct", args.out_dir / "dct_head.json"))[:len(chosen)]:
         (option, c), by_c = chosen[kind]
-        scaler, lr = fit(*training_set(rows, feats, y, tr, option), c)
+        k_rows, k_feats, k_y, k_trainable = ((eff_rows, eff_feats, eff_y, eff_trainable) if kind == "eff"
+                                             else (rows, feats, y, trainable))
+        tr = np.flatnonzero(k_trainable & usable(k_feats, option))
+        data = {"description": "../shared/corpus (fit half) and the sources of training_sources.csv, capped per family, "
+                               "laundered identically for both classes (forensics.training.pixel_data)"
+                               + (", and fakes made from the fit-split real photos beside their reals "
+                                  "(forensics.training.fake_features)" if kind == "eff" else ""),
+                "images": {"ai": int(k_y[tr].sum()), "real": int(len(tr) - k_y[tr].sum())},
+                "families": sorted({k_rows[i]["family"] for i in tr}), "variants": variants,
+                "weights": "classes equal; a family of n images weighs sqrt(n)"}
+        scaler, lr = fit(*training_set(k_rows, k_feats, k_y, tr, option), c)
         fam_auc = family_aurocs(rows, y, oof[f"{kind}_q75"])
         metrics = {"cv": "5 folds of whole families (every AI family and real source in one fold); "
-                         "mean per-family AUROC of out-of-family scores at q75 (centre crop <= 512, JPEG q75)",
+                         "per-family AUROC of out-of-family scores at q75 (centre crop <= 512, JPEG q75); the choice: "
+                         + ("mean of the mean per-family AUROC against the material's reals and against every real "
+                            "brought to 256 x 256" if kind == "eff" else "mean per-family AUROC"),
                    "mean_family_auroc_by_choice": by_c, "C": c,
                    "family_auroc_q75": {f: round(a, 4) for f, a in fam_auc.items()}}
+        if sized_auc[kind]:
+            metrics["family_auroc_q75_vs_size_matched_reals"] = {f: round(a, 4) for f, a in sized_auc[kind].items()}
         head = {"mean": [float(v) for v in scaler.mean_], "scale": [float(v) for v in scaler.scale_],
                 "coef": [float(v) for v in lr.coef_[0]], "intercept": float(lr.intercept_[0]), "label_positive": "ai",
                 "fit_metrics": metrics, "data": data,
@@ -141,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 "what": "scores of these corpus files as found (orig), from the training pipeline's features; "
                         "analysis must reproduce them bit for bit",
                 "scores": {rows[i]["path"].removeprefix("corpus/"):
-                           float(head["intercept"] + ((feats[f"{option}_orig"][i] - mean) / scale) @ coef) for i in ref}}
+                           float(head["intercept"] + ((k_feats[f"{option}_orig"][i] - mean) / scale) @ coef) for i in ref}}
 
             head = {"format": EFF_FORMAT, "format_version": EFF_VERSION, "version": "2",
                     "model": "standardised L2 logistic regression on EfficientNet-Lite0 features pooled over windows and positions",
@@ -154,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                              "image score = mean tile logit",
                     "features_version": FEATURES_VERSION, "feature_names": list(FEATURE_NAMES), **head}
         out.write_text(json.dumps(head, indent=1) + "\n")
-        print(f"wrote {out}: C={c}, mean per-family AUROC {np.mean(list(fam_auc.values())):.3f}")
+        print(f"wrote {out}: C={c}, mean per-family AUROC {np.mean(list(fam_auc.values())):.3f}"
+              + (f", against size-matched reals {np.mean(list(sized_auc[kind].values())):.3f}" if sized_auc[kind] else ""))
     return 0
 
 

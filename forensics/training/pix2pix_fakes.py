@@ -1,11 +1,11 @@
-"""Image-to-image GAN fakes we make ourselves: a small pix2pix trained on CPU on the real photos, for ``forensics.training.probe_fakes``.
+"""Image-to-image GAN fakes we make ourselves: a small pix2pix trained on CPU on the real photos, for the ``effnet_probe``.
 
-    python -m forensics.training.pix2pix_fakes --cache CACHE --out FAKES [--steps 1500] [--threads 2]
+    python -m forensics.training.pix2pix_fakes --cache CACHE [--steps 1500] [--threads 2]
 
 The held-out image-to-image GANs (pix2pix, CycleGAN, AnimeGAN) rank at or below the photos, and
-the fakes made from reals so far come from autoencoders trained with an L1 loss alone
-(``autogan_fakes``, ``taesd_fakes``): what an adversarial loss teaches a generator to draw is not
-in them. This is pix2pix (Isola et al. 2017) on the reals' own content: a U-Net generator
+the fakes made from reals by the autoencoders (``autogan_fakes``, ``taesd_fakes``) come from
+decoders trained with an L1 loss alone: what an adversarial loss teaches a generator to draw is
+not in them. This is pix2pix (Isola et al. 2017) on the reals' own content: a U-Net generator
 (4x4 stride-2 convolutions down, 4x4 stride-2 transposed convolutions up with skip connections,
 instance normalisation, tanh out; 16-32-64-128-128-128-128 channels, seven levels) learns to
 draw a real photo from a degraded copy of it (luminance only, reduced 4x by box means and
@@ -16,11 +16,16 @@ Adam 2e-4 (beta1 0.5), batch 8 of random 128-px patches of the fit-split real ph
 crops (``forensics.training.pixel_data``), flipped at random; a fixed number of steps and a fixed
 seed, one thread count: the same machine gives the same network.
 
-Writes ``FAKES/pix2pix_net.npz`` (the generator's tensors, numpy: no pickle) and
-``FAKES/pix2pix.json`` (the settings and the losses). ``probe_fakes`` draws its ``pix2pix_frame256``
-set with :func:`translate`: each real photo's 256-px whole frame (the GAN outputs' size) redrawn
-from its degraded copy, so that the fake and its real differ only in what the generator drew.
-Neither images nor networks are committed.
+Then each fit-split real photo whose central crop is 256 px (the rows ``autogan_fakes`` makes
+fakes from) is brought whole to 256 x 256, the GAN outputs' size (:func:`frame`: short side to
+256 px, bicubic, centre crop), and the generator redraws that frame from its degraded copy
+(:func:`translate`), with the reals' final encoding: the fake and its real differ only in what
+the generator drew, and size tells nothing.
+
+Writes ``CACHE/frame256.npy`` (the frames, as made), ``CACHE/crop_pix2pix256.npy`` (their
+redrawn fakes), both in the order of the rows listed in ``CACHE/pix2pix.json`` (with the
+settings and the losses), and ``CACHE/pix2pix_net.npz`` (the generator's tensors, numpy: no
+pickle). ``forensics.training.fake_features`` turns frames and fakes into the probe's training rows.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from forensics.training.autogan_fakes import fit_reals
+from forensics.training.fakes import final_encoding
 
 PATCH = 128
 WIDTHS = (16, 32, 64, 128, 128, 128, 128)  # the U-Net's levels: 128 px -> 1 px
@@ -45,6 +51,7 @@ L1_WEIGHT = 100.0
 SEED = 0
 STEPS = 1500
 BATCH = 8
+GAN_SIZE = 256  # CycleGAN, pix2pix, StarGAN v2: the frames redrawn
 
 
 def degrade(x: torch.Tensor) -> torch.Tensor:
@@ -156,25 +163,37 @@ def translate(net: UNet, rgb: np.ndarray) -> np.ndarray:
     return ((y.permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).clip(0, 255).astype(np.uint8)
 
 
-def load(fakes: Path) -> UNet:
-    """The generator this script wrote to ``FAKES/pix2pix_net.npz``."""
-    kept = fakes / "pix2pix_net.npz"
-    if not kept.is_file():
-        raise SystemExit(f"{kept} does not exist: run python -m forensics.training.pix2pix_fakes --cache CACHE --out {fakes}")
+def frame(file: str) -> np.ndarray:
+    """The whole photo brought to GAN_SIZE x GAN_SIZE: short side to GAN_SIZE px (bicubic), centre crop."""
+    from PIL import Image
+
+    from forensics.image import load_image
+
+    im = Image.fromarray(load_image(Path(file).read_bytes()).rgb)
+    f = GAN_SIZE / min(im.size)
+    im = im.resize((max(GAN_SIZE, round(im.width * f)), max(GAN_SIZE, round(im.height * f))), Image.BICUBIC)
+    left, top = (im.width - GAN_SIZE) // 2, (im.height - GAN_SIZE) // 2
+    return np.asarray(im.crop((left, top, left + GAN_SIZE, top + GAN_SIZE)))
+
+
+def frame_rows(rows: list[dict]) -> list[int]:
+    """The rows whose frames are redrawn: the fit-split real photos with a 256-px central crop."""
+    return [i for i in fit_reals(rows) if min(rows[i]["crop_hw"]["orig"]) >= GAN_SIZE]
+
+
+def load(cache: Path) -> UNet:
+    """The generator this stage wrote to ``CACHE/pix2pix_net.npz``."""
     net = UNet()
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(kept).items()})
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(cache / "pix2pix_net.npz").items()})
     return net.eval()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", type=Path, required=True, help="what forensics.training.pixel_data wrote (read only)")
-    ap.add_argument("--out", type=Path, required=True, help="folder for the network (outside the repository and CACHE)")
+    ap.add_argument("--cache", type=Path, required=True, help="what forensics.training.pixel_data wrote")
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    if args.out.resolve() == args.cache.resolve():
-        ap.error("--out must not be the cache: the cache is read only")
     torch.set_num_threads(args.threads)
     rows = json.loads((args.cache / "rows.json").read_text())
     hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
@@ -184,13 +203,24 @@ def main(argv: list[str] | None = None) -> int:
     g, losses = train(np.load(args.cache / "crop_aug.npy", mmap_mode="r"), hw, idx, steps=args.steps,
                       log=lambda m: print(m, flush=True))
     minutes = (time.time() - t0) / 60
-    args.out.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out / "pix2pix_net.npz", **{k: v.numpy() for k, v in g.state_dict().items()})
-    (args.out / "pix2pix.json").write_text(json.dumps(
+    np.savez(args.cache / "pix2pix_net.npz", **{k: v.numpy() for k, v in g.state_dict().items()})
+    made = frame_rows(rows)
+    shape = (len(made), GAN_SIZE, GAN_SIZE, 3)
+    frames = np.lib.format.open_memmap(args.cache / "frame256.npy", "w+", np.uint8, shape)
+    fakes = np.lib.format.open_memmap(args.cache / "crop_pix2pix256.npy", "w+", np.uint8, shape)
+    for k, i in enumerate(made):
+        frames[k] = frame(rows[i]["file"])
+        fakes[k] = final_encoding(translate(g, frames[k]), "pix2pix", rows[i]["path"])
+        if k % 200 == 0:
+            print(f"{k}/{len(made)}", flush=True)
+    frames.flush()
+    fakes.flush()
+    (args.cache / "pix2pix.json").write_text(json.dumps(
         {"patch": PATCH, "widths": WIDTHS, "d_widths": D_WIDTHS, "reduce": REDUCE, "l1_weight": L1_WEIGHT, "steps": args.steps,
          "batch": BATCH, "seed": SEED, "threads": args.threads, "real_photos": len(idx), "minutes": round(minutes, 1),
-         "parameters": int(sum(p.numel() for p in g.parameters())), "torch": torch.__version__, "losses": losses}) + "\n")
-    print(f"wrote {args.out / 'pix2pix_net.npz'} ({minutes:.1f} min of training)")
+         "parameters": int(sum(p.numel() for p in g.parameters())), "torch": torch.__version__, "losses": losses,
+         "size": GAN_SIZE, "rows": made}) + "\n")
+    print(f"wrote {len(made)} frames and their fakes ({minutes:.1f} min of training)")
     return 0
 
 

@@ -2,8 +2,7 @@
 
     python -m forensics.training.probe_fakes --cache CACHE --fakes FAKES [--configs NAME ...] [--dcgan VARIANT ...] [--size-check]
 
-CACHE is what ``forensics.training.pixel_data``, ``forensics.training.taesd_fakes`` and ``forensics.training.autogan_fakes``
-wrote (read only); FAKES a folder of our own (what ``forensics.training.dcgan_fakes`` wrote, and where this
+CACHE is what the training pipeline wrote through ``fake_features`` (read only); FAKES a folder of our own (what ``forensics.training.dcgan_fakes`` wrote, and where this
 script keeps the features it computes). The probe is fitted as ``forensics.training.fit_pixel_heads``
 fits it (both views, standardised L2 logistic regression, ``--c`` its chosen strength, the
 ``aug`` and ``web`` variants, class- and family-balanced weights) and scored out of family with
@@ -20,36 +19,37 @@ the same 5 folds of whole families; only its training rows change. The sets of e
   AI-like, against the experiment);
 * ``autogan_frame256`` (AI) and ``real_frame256`` (real): fakes the size of the GAN outputs,
   each with its real. Each fit-split real photo the fakes above came from, its whole frame brought
-  to 256 x 256 (:func:`frame`: short side to 256 px, bicubic, centre crop), is kept as a real and
-  passed through ``autogan_fakes``' autoencoder (trained as that stage trains it) as a fake, both
-  with the reals' final encoding; each in its source's fold. Only the generator's traces tell
-  the two apart, and size tells nothing;
+  to 256 x 256 (``pix2pix_fakes.frame``: short side to 256 px, bicubic, centre crop), is kept as a
+  real and passed through ``autogan_fakes``' autoencoder (trained as that stage trains it) as a
+  fake, both with the reals' final encoding; each in its source's fold. Only the generator's
+  traces tell the two apart, and size tells nothing;
 * ``pix2pix_frame256`` (AI): the same 256-px frames redrawn by ``forensics.training.pix2pix_fakes``'
   generator (a small pix2pix trained adversarially on the fit-split reals, to redraw a photo from
-  its luminance reduced 4x; FAKES/pix2pix_net.npz), with the reals' final encoding, in its
-  source's fold: an image-to-image GAN's traces, where the autoencoders above leave an L1-trained
-  decoder's; ``pix2pix_crop256`` (AI) and ``real_crop256`` (real): the same with each real photo's
-  central 256-px crop as found (no resampling) in place of its whole frame;
+  its luminance reduced 4x), with the reals' final encoding, in its source's fold: an
+  image-to-image GAN's traces, where the autoencoders above leave an L1-trained decoder's;
+  ``pix2pix_crop256`` (AI) and ``real_crop256`` (real): the same with each real photo's central
+  256-px crop as found (no resampling) in place of its whole frame;
 * ``real_patch128``, ``real_halved128`` (real): size controls, one family each, in their
   source's fold: the very 128-px patches the autoencoders reconstructed (with the same kind of
   final encoding: JPEG q60-100 with p 0.85, else lossless) and the halved 256-px crops the DCGANs
   learned from. Without them every 128-px training image is AI, and a probe may learn "small
   means AI", which the GAN families (mostly 256 px) would reward for no good reason.
 
-Each extra image is written as a PNG under FAKES and goes through ``pixel_data.job`` like every
-file of the material (the engine's intake, the ``aug`` and ``web`` variants, the probe's own
+The sets the shipped probe trains on (``fake_features.SETS``) are read from
+``CACHE/fake_features.npz``; each other extra image is written as a PNG under FAKES and goes
+through ``pixel_data.job`` like every file of the material (the engine's intake, the ``aug`` and ``web`` variants, the probe's own
 ``features``): a 128-px PNG stays 128 px (``aug`` resizes it x0.5-1.5). The configurations
 (``CONFIGS``) are scored at q75 (the hidden set's laundering) and as found, per family, with the
 mean, the worst family and the GAN families' mean; a family is *hurt* when its AUROC falls under
 the baseline's 95 % interval (Hanley and McNeil).
 
 ``--size-check``: CycleGAN, pix2pix and StarGAN v2 images are 256 px, most reals larger, and
-size alone separates them. Every real photo is also brought to 256 x 256 (short side to 256 px,
-bicubic, centre crop; lossless, and JPEG q75 for the laundered condition), scored by its fold's
+size alone separates them. Every real photo is also brought to 256 x 256 (``fake_features``'
+size-matched reals: lossless, and JPEG q75 for the laundered condition), scored by its fold's
 probe, and each family is ranked against these reals instead: a gain that is only size
 vanishes there.
 
-Measured on 2026-12-03 (the round-2 cache, C = 0.001; q75 / as found): the baseline scores a
+The baseline is the probe on the material alone. Measured on 2026-12-03 (the round-2 cache, C = 0.001; q75 / as found): the baseline scores a
 mean per-family AUROC of 0.887 / 0.889 (GAN families 0.722, worst pix2pix 0.483). A gives 0.905
 / 0.905 (GAN families 0.803; CycleGAN 0.58 -> 0.77, pix2pix 0.48 -> 0.70; no family under its
 interval), and against the 256-px reals CycleGAN 0.41 -> 0.54 and pix2pix 0.31 -> 0.43 (beyond the
@@ -57,10 +57,10 @@ baseline's intervals) while AnimeGAN (0.41 -> 0.36) and StyleGAN2 (0.81 -> 0.77)
 theirs: about 60 % of A's GAN gain is not size. With its size control (A+pairs) A keeps half its
 CycleGAN and pix2pix gain and hurts four families. B gives 0.892 (GAN families 0.748), and its
 size control takes the gain away and more (B+pairs 0.883, pix2pix 0.39): what B teaches is
-mostly that the fakes are small. A+B is A (0.906). The shipped probe does not train on A: its
+mostly that the fakes are small. A+B is A (0.906). A alone was not shipped: its
 gain leans on size (the like-for-like control, A+pairs, halves it and hurts four families, and
 against size-matched reals CycleGAN and pix2pix stay near or under 0.5), and a probe that learns
-"small means AI" is the disguised format classifier the engine must not be.
+"small means AI" is the disguised format classifier the engine must not be (the 256-px pairs of D, below, are what keep A honest).
 
 Measured on 2026-12-04 (same cache): C, the 256-px frame pairs, gives 0.880 / 0.884 (GAN families
 0.705; CycleGAN 0.55, pix2pix 0.48) and falls under the baseline's interval on DALL-E mini, GLID-3,
@@ -82,7 +82,12 @@ frames: 0.881, size-matched 0.858, hurts the same five, so it is the 256-px real
 resampling, that cost those families: what they unlearn is "small means AI"; D+E, both pairs:
 0.873 / 0.877, size-matched 0.882 / 0.889, hurts six. D unpaired (the
 pix2pix frames alone): 0.904, GAN families 0.82, but size-matched 0.796 and AnimeGAN 0.33: size
-again. Not shipped (see docs/pixels.md).
+again. A+D+E: 0.882 / 0.885, size-matched 0.878 / 0.887 (worst pix2pix 0.58), hurts five.
+
+Shipped since 2026-12-04 (third session): A+D, the best mean of the two figures at q75 (0.897
+against the material's reals, 0.869 against size-matched ones; worst family 0.64 and 0.60). The
+pipeline makes its sets (stages ``pix2pix_fakes`` and ``fake_features``) and ``fit_pixel_heads``
+trains the probe on them; here they are read from the cache (see docs/pixels.md).
 
 Writes ``FAKES/probe_fakes.json`` (every figure) and prints the tables. Deterministic: every
 draw is seeded by a path, the fits are deterministic, one thread.
@@ -104,15 +109,17 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from forensics.evaluation.laundering import launder_q75  # noqa: E402
 from forensics.training.autogan_fakes import AutoGAN, fit_on_reals, to_tensor  # noqa: E402
 from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
 from forensics.training.dcgan_fakes import VARIANTS as DCGAN_VARIANTS  # noqa: E402
+from forensics.training.fake_features import OUT as FAKE_FEATURES  # noqa: E402
+from forensics.training.fake_features import SETS as SHIPPED  # noqa: E402
+from forensics.training.fake_features import SIZE_MATCHED  # noqa: E402
 from forensics.training.fakes import encode_like_reals, final_encoding, halve  # noqa: E402
 from forensics.training.fit_pixel_heads import EFF_OPTIONS, EFF_VIEWS, TRAIN_VARIANTS, out_of_family  # noqa: E402
 from forensics.training.folds import family_folds  # noqa: E402
 from forensics.training.metrics import auroc_se, family_aurocs  # noqa: E402
-from forensics.training.pixel_data import VARIANTS, decode, effnet_features, job  # noqa: E402
+from forensics.training.pixel_data import VARIANTS, job  # noqa: E402
 from forensics.training.pix2pix_fakes import load as load_pix2pix, translate  # noqa: E402
 
 OPTION = "eff:native+halved"  # the probe's views, as fit_pixel_heads chose them
@@ -137,28 +144,23 @@ CONFIGS = {
     "D unpaired": ("pix2pix_frame256",),
     "E": ("pix2pix_crop256", "real_crop256"),
     "D+E": ("pix2pix_frame256", "real_frame256", "pix2pix_crop256", "real_crop256"),
+    "A+D+E": ("taesd", "autogan", "pix2pix_frame256", "real_frame256", "pix2pix_crop256", "real_crop256"),
 }
 CONDITIONS = ("orig", "q75")
-GAN_SIZE = 256  # CycleGAN, pix2pix, StarGAN v2
 PATCH = 128     # the fakes made from reals: each real photo's central patch (taesd_fakes.py, autogan_fakes.py)
 
 
 def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
-    """``(source row or -1, key, uint8 image)`` of one extra set, in a fixed order."""
-    if name in ("taesd", "autogan"):
-        made = json.loads((cache / f"{name}.json").read_text())
-        crops = np.load(cache / f"crop_{name}.npy", mmap_mode="r")
-        for i in sorted(made["rows"]):
-            yield i, f"{name}/{rows[i]['path']}", np.asarray(crops[i, :made["size"], :made["size"]])
-    elif name.endswith(("_frame256", "_crop256")):
+    """``(source row or -1, key, uint8 image)`` of one extra set the shipped probe does not train on, in a fixed order."""
+    if name.endswith(("_frame256", "_crop256")):
         maker = name.split("_")[0]  # autogan, pix2pix or real
+        idx = json.loads((cache / "pix2pix.json").read_text())["rows"]
         if name.endswith("_frame256"):
-            idx, images = frames256(cache, fakes, rows)
+            images = np.load(cache / "frame256.npy", mmap_mode="r")
         else:
-            idx = sorted(json.loads((cache / "autogan.json").read_text())["rows"])
             crops = np.load(cache / "crop_orig.npy", mmap_mode="r")
             images = (crops[i] for i in idx)
-        net = autogan_net(cache, fakes, rows) if maker == "autogan" else load_pix2pix(fakes) if maker == "pix2pix" else None
+        net = autogan_net(cache, fakes, rows) if maker == "autogan" else load_pix2pix(cache) if maker == "pix2pix" else None
         for i, rgb in zip(idx, images):
             key, rgb = f"{name}/{rows[i]['path']}", np.asarray(rgb)
             if maker == "autogan":
@@ -222,27 +224,6 @@ def set_features(name: str, cache: Path, fakes: Path, rows: list[dict]) -> dict[
     return arrays
 
 
-def frame(file: str) -> np.ndarray:
-    """The whole photo brought to GAN_SIZE x GAN_SIZE: short side to GAN_SIZE px (bicubic), centre crop."""
-    im = Image.fromarray(decode(Path(file).read_bytes()))
-    f = GAN_SIZE / min(im.size)
-    im = im.resize((max(GAN_SIZE, round(im.width * f)), max(GAN_SIZE, round(im.height * f))), Image.BICUBIC)
-    left, top = (im.width - GAN_SIZE) // 2, (im.height - GAN_SIZE) // 2
-    return np.asarray(im.crop((left, top, left + GAN_SIZE, top + GAN_SIZE)))
-
-
-def frames256(cache: Path, fakes: Path, rows: list[dict]) -> tuple[list[int], np.ndarray]:
-    """The fit-split real photos the fakes made from reals came from, each whole frame brought to
-    256 x 256 (:func:`frame`); kept in ``FAKES/frames256.npy``."""
-    idx = sorted(json.loads((cache / "autogan.json").read_text())["rows"])
-    out = fakes / "frames256.npy"
-    if not out.is_file():
-        tmp = fakes / "frames256.tmp.npy"
-        np.save(tmp, np.stack([frame(rows[i]["file"]) for i in idx]))
-        tmp.rename(out)
-    return idx, np.load(out, mmap_mode="r")
-
-
 def autogan_net(cache: Path, fakes: Path, rows: list[dict]):
     """``autogan_fakes``' autoencoder, trained as that stage trains it (kept in ``FAKES/autogan_net.npz``)."""
     net = AutoGAN()
@@ -255,24 +236,10 @@ def autogan_net(cache: Path, fakes: Path, rows: list[dict]):
     return net
 
 
-def size_check_features(rows: list[dict], fakes: Path) -> dict[str, np.ndarray]:
-    """The probe's features of every real photo brought to 256 x 256, lossless (``orig``) and
-    laundered (``q75``); kept in ``FAKES/features_real256.npz``."""
-    out = fakes / "features_real256.npz"
-    if out.is_file():
-        return dict(np.load(out))
-    idx = [i for i, r in enumerate(rows) if r["label"] == "real" and "error" not in r]
-    got: dict[str, list] = {"src": idx}
-    for n, i in enumerate(idx):
-        rgb = frame(rows[i]["file"])
-        for cond, a in (("orig", rgb), ("q75", decode(launder_q75(rgb)))):
-            for kind, v in zip(("eff", "effh"), effnet_features(a)):
-                got.setdefault(f"{kind}_{cond}", []).append(v)
-        if n % 250 == 0:
-            print(f"  real256: {n}/{len(idx)}", flush=True)
-    arrays = {k: np.asarray(v, np.int64 if k == "src" else np.float32) for k, v in got.items()}
-    np.savez(out, **arrays)
-    return arrays
+def cached(cache: Path, name: str) -> dict[str, np.ndarray]:
+    """One set of ``CACHE/fake_features.npz``: ``{"src": rows, "<kind>_<variant>": features}``."""
+    with np.load(cache / FAKE_FEATURES) as npz:
+        return {k.split(":")[1]: npz[k] for k in npz.files if k.startswith(f"{name}:")}
 
 
 def option_features(f: dict[str, np.ndarray], variants) -> dict[str, np.ndarray]:
@@ -320,10 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     needed = sorted({s for sets in configs.values() for s in sets}, key=list(SETS).index)
     extra = {}
     for s in needed:
-        f = set_features(s, args.cache, args.fakes, rows)
+        f = cached(args.cache, s) if s in SHIPPED else set_features(s, args.cache, args.fakes, rows)
         extra[s] = (f["src"], option_features(f, TRAIN_VARIANTS))
     if args.size_check:
-        f = size_check_features(rows, args.fakes)
+        f = cached(args.cache, SIZE_MATCHED)
         sized = (f["src"], option_features(f, CONDITIONS))
     family = np.array([r["family"] for r in rows])
     result: dict = {"c": args.c, "option": OPTION, "sets": {s: len(extra[s][0]) for s in needed},

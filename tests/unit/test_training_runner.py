@@ -155,7 +155,8 @@ def test_the_real_pipeline_reads_only_what_an_earlier_stage_writes_or_the_manife
     cfg = Config(train_dir=tmp_path / "train", cache=tmp_path / "cache", mirror=tmp_path / "mirror",
                  corpus=tmp_path / "corpus", repo=tmp_path / "repo")
     plan = stages()
-    assert [s.name for s in plan] == ["pixel_data", "fit_pixel_heads", "taesd_fakes", "autogan_fakes", "train_npr",
+    assert [s.name for s in plan] == ["pixel_data", "taesd_fakes", "autogan_fakes", "pix2pix_fakes", "fake_features",
+                                      "fit_pixel_heads", "train_npr",
                                       "signal_scores", "fit_fusion", "eval_generalisation", "fit_attribution"]
     written: set[Path] = set()
     for s in plan:
@@ -171,7 +172,7 @@ def test_the_command_line_names_an_unknown_stage(tmp_path):
                           str(tmp_path / "cache"), "--mirror", str(tmp_path), "--from", "fit_fuzion"],
                          capture_output=True, text=True)
     assert out.returncode == 1
-    assert "forensics.training: unknown stage 'fit_fuzion'; the stages are pixel_data, fit_pixel_heads" in out.stderr
+    assert "forensics.training: unknown stage 'fit_fuzion'; the stages are pixel_data, taesd_fakes" in out.stderr
     assert not (tmp_path / "cache" / MANIFEST).exists()
 
 
