@@ -14,8 +14,10 @@ stripped, centre crop of at most 512 px, JPEG q75).
 Reported: per-family AUROC (each AI family against every real image) with bootstrap 95 %
 intervals that resample grid groups and scenes, for the fused score and for every pixel signal
 alone; the false-positive rate of each real source (leave-one-real-source-out); the verdict
-rates; ECE; and what each recipe of fakes made from reals (TAESD, AutoGAN) adds to ``npr``,
-family by family.
+rates; ECE; the fused score and the ``effnet_probe`` against reals brought to the GAN outputs'
+size, and the verdicts on those reals (the size-matched reals of ``fake_features``, scored out of
+family by ``fit_pixel_heads`` and ``fit_fusion``); and what
+each recipe of fakes made from reals (TAESD, AutoGAN) adds to ``npr``, family by family.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sklearn.metrics import roc_auc_score
 
 from forensics.calibration.metrics import expected_calibration_error
 from forensics.training.corpus import GAN_FAMILIES, REPO, ROUND2
+from forensics.training.fake_features import SIZE_MATCHED
 from forensics.training.metrics import balanced_ece, family_table, mean_ci, rate
 from forensics.training.pixel_data import CONDITIONS
 from forensics.training.pixel_signals import pixel_scores
@@ -83,15 +86,65 @@ def done_means(fams: dict, srcs: dict, v: np.ndarray, y: np.ndarray, fam: np.nda
     return out
 
 
+def size_matched(cache: Path, all_rows: list[dict], ok: np.ndarray, rows: list[dict], y: np.ndarray, groups: np.ndarray,
+                 probe: np.ndarray, fused: np.ndarray, verdict: np.ndarray) -> tuple[list[str], dict]:
+    """The section on reals of the GAN outputs' size, laundered: each AI family's ``probe`` and
+    ``fused`` scores (of the rows kept) ranked against the material's reals and against every real
+    photo brought to 256 x 256 (``fake_features.SIZE_MATCHED``: the probe's scores in
+    ``CACHE/oof_heads.npz``, the fused ones and their verdicts in ``CACHE/fused_oof.npz``), and
+    the verdicts on those reals, source by source; with the summary's figures."""
+    with np.load(cache / "oof_heads.npz") as npz:
+        src, sized_probe = npz[f"{SIZE_MATCHED}_src"], npz[f"eff_{SIZE_MATCHED}_q75"]
+    with np.load(cache / "fused_oof.npz") as npz:
+        sized_fused, sized_verdict = npz[f"p_{SIZE_MATCHED}_q75"], npz[f"verdict_{SIZE_MATCHED}_q75"]
+    keep = ok[src]
+    m = int(keep.sum())
+    src_fam = np.array([all_rows[i]["family"] for i in src[keep]])
+    rows2 = rows + [{"family": "real:256", "label": "real"}] * m
+    y2 = np.r_[y, np.zeros(m, int)]
+    groups2 = np.r_[groups, np.array([all_rows[i]["group"] for i in src[keep]])]
+    cols = {}
+    for name, own, other in (("effnet_probe", probe, sized_probe), ("fused", fused, sized_fused)):
+        cols[f"{name}, the material's reals"] = family_table(rows, y, own, groups)
+        cols[f"{name}, size-matched reals"] = family_table(rows2, y2, np.r_[np.where(y == 1, own, np.nan), other[keep]], groups2)
+    fam = np.array([r["family"] for r in rows])
+    v2 = sized_verdict[keep]
+    md = ["## Against reals of the GAN outputs' size (laundered)", "",
+          "Most GAN families are 256-px images and most real photos are larger: a model can rank them by size. Here "
+          f"each AI family is ranked against the material's reals and against {m} real photos (all of them) brought to "
+          "256 x 256 (short side to 256 px, bicubic, centre crop), laundered at q75, each scored by the probe and the "
+          "fusion fitted without its source's fold (`forensics.training.fake_features`; the fused score gives the frame "
+          "the metadata signals' scores of its photo laundered alike, and counts the pixel signals other than "
+          "`effnet_probe` as not run). What holds against these reals is not size.", "",
+          *fmt_table(cols, list(cols)), "",
+          "### Verdicts on the size-matched reals, laundered (each source held out)", "",
+          "| real source | n | likely_ai (at 256 px) | inconclusive | likely_real | likely_ai (as in the material) |",
+          "|---|---|---|---|---|---|"]
+    for f in sorted(set(src_fam)):
+        s_, o_ = v2[src_fam == f], verdict[fam == f]
+        md.append(f"| {f.removeprefix('real:')} | {len(s_)} | {np.mean(s_ == 'likely_ai'):.1%} | {np.mean(s_ == 'inconclusive'):.1%} | "
+                  f"{np.mean(s_ == 'likely_real'):.1%} | {np.mean(o_ == 'likely_ai'):.1%} |")
+    md.append("")
+    tab = cols["fused, size-matched reals"]
+    per_source = {f: float(np.mean(v2[src_fam == f] == "likely_ai")) for f in set(src_fam)}
+    worst = max(per_source, key=per_source.get)
+    summary = {"mean_family_auroc": float(np.mean([t[0] for t in tab.values()])),
+               "min_family_auroc": float(min(t[0] for t in tab.values())),
+               "probe_mean_family_auroc": float(np.mean([t[0] for t in cols["effnet_probe, size-matched reals"].values()])),
+               "real_likely_ai": float(np.mean(v2 == "likely_ai")),
+               "worst_source_likely_ai": per_source[worst], "worst_source": worst}
+    return md, summary
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "generated" / "evaluation.md")
     args = ap.parse_args(argv)
     cache = args.cache
-    rows = json.loads((cache / "rows.json").read_text())
-    ok = np.array(["error" not in r for r in rows])
-    rows = [r for r, k in zip(rows, ok) if k]
+    all_rows = json.loads((cache / "rows.json").read_text())
+    ok = np.array(["error" not in r for r in all_rows])
+    rows = [r for r, k in zip(all_rows, ok) if k]
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     groups = np.array([r["group"] for r in rows])
     fused = np.load(cache / "fused_oof.npz")
@@ -184,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
            "are from each other. The worst family, the worst real source and the verdict rates per source, with "
            "their intervals, are the figures to plan with; a mean hides the family a user will meet next.", ""]
     md += ["### Per-family AUROC of the fused score, every condition", "", *fmt_table(fused_tabs, list(fused_tabs)), ""]
+    sized_md, summary["size_matched_q75"] = size_matched(cache, all_rows, ok, rows, y, groups, score["q75"]["effnet_probe"],
+                                                         score["q75"]["fused"], verdict["q75"])
+    md += sized_md
     old = args.out.read_text() if args.out.is_file() else ""
     ablations = {p.stem.removeprefix("oof_npr_"): np.load(p) for p in sorted(cache.glob("oof_npr_*.npz"))}
     if not ablations and ABLATION in old:

@@ -45,7 +45,11 @@ Run after the stages that write the pixel signals' scores (``forensics.training.
 Writes ``CACHE/fused_oof.npz``: per condition of ``pixel_data.CONDITIONS``, each image's
 out-of-family fused probability (from a fusion fitted and rescaled without its fold) and the
 verdict under thresholds chosen without its fold (what ``forensics.training.eval_generalisation``
-reports).
+reports). The same for the size-matched reals (``fake_features.SIZE_MATCHED``: every real photo
+brought to 256 x 256), in their source's fold: laundered (``real256_q75``: the probe's score of the
+laundered frame, the metadata signals' scores of the photo laundered at q75) and lossless
+(``real256_png``: of the lossless frame, and of the photo re-saved as PNG without its metadata).
+The pixel signals other than ``effnet_probe`` were not run on these frames and count as not run.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from forensics.calibration import binary_metrics
 from forensics.fusion import LogisticFusion, platt_scale, signal_priors
 from forensics.signals import create_signal, fingerprint_of
 from forensics.training.corpus import REPO
+from forensics.training.fake_features import SIZE_MATCHED
 from forensics.training.folds import family_folds
 from forensics.training.metrics import auroc_se, family_aurocs
 from forensics.training.pixel_data import CONDITIONS
@@ -69,6 +74,8 @@ MIN_FAMILY_AUROC = 0.5  # a pixel signal ranking some family below the reals bey
 FIT_CONDITIONS = ("orig", "q75")  # the fusion's rows; every condition of CONDITIONS is scored
 REAL_AS_AI = 0.01   # share of held-out reals above the ai threshold (aims at <= 2 % on new sources)
 AI_AS_REAL = 0.03   # share of held-out AI below the real threshold (aims at <= 5 % on new families)
+#: the size-matched reals' conditions -> (the probe's condition, the condition whose metadata scores they share)
+SIZED = {f"{SIZE_MATCHED}_q75": ("q75", "q75"), f"{SIZE_MATCHED}_png": ("orig", "png")}
 
 
 def score_rows(cache: Path, rows: list[dict]) -> dict[str, list[dict]]:
@@ -86,6 +93,20 @@ def score_rows(cache: Path, rows: list[dict]) -> dict[str, list[dict]]:
                 row[s] = v if np.isfinite(v) else None
             out[c].append(row)
     return out
+
+
+def size_matched_rows(cache: Path, S: dict[str, list[dict]]) -> tuple[np.ndarray, dict[str, list[dict]]]:
+    """The rows each size-matched real photo was made from, and ``{SIZED condition: [row scores]}``:
+    ``effnet_probe``'s out-of-family score of the frame, the metadata signals' of its photo laundered alike."""
+    where = PIXEL_SIGNALS["effnet_probe"]
+    with np.load(cache / where.file) as npz:
+        src = npz[f"{SIZE_MATCHED}_src"]
+        probe = {c: npz[where.key.format(crop=f"{SIZE_MATCHED}_{c}")] for c in ("orig", "q75")}
+    out = {}
+    for name, (pc, mc) in SIZED.items():
+        out[name] = [{**{k: v for k, v in S[mc][i].items() if k not in PIXEL_SIGNALS},
+                      "effnet_probe": float(probe[pc][n]) if np.isfinite(probe[pc][n]) else None} for n, i in enumerate(src)]
+    return src, out
 
 
 def weighted_quantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
@@ -178,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     # a second fold j (scored on j), and the thresholds from those same scores under that rescaling,
     # so that fold k's probabilities and thresholds share one mapping.
     folds = range(fold.max() + 1)
-    P = {c: np.full(len(rows), np.nan) for c in CONDITIONS}
-    verdict = {c: np.full(len(rows), "", dtype=object) for c in CONDITIONS}
+    sized_src, sized = size_matched_rows(args.cache, S)
+    P = {c: np.full(len(rows), np.nan) for c in CONDITIONS} | {c: np.full(len(sized_src), np.nan) for c in SIZED}
+    verdict = {c: np.full(len(P[c]), "", dtype=object) for c in P}
     outer = {k: train(np.flatnonzero(fit_rows & (fold != k))) for k in folds}
     for k in folds:
         inner = {j: train(np.flatnonzero(fit_rows & (fold != k) & (fold != j))) for j in folds if j != k}
@@ -190,11 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fold {k}: pixel signals {sorted(set(PIXEL_SIGNALS) & set(m.features_))}; Platt scale {a:.3f}, shift {b:+.3f}; "
               f"thresholds {thr}", flush=True)
         te = np.flatnonzero(ok & (fold == k))
-        for c in CONDITIONS:
-            P[c][te] = m.predict_proba([S[c][i] for i in te])[:, 1]
-            verdict[c][te] = np.where(P[c][te] >= thr["ai"], "likely_ai", np.where(P[c][te] <= thr["real"], "likely_real", "inconclusive"))
-    np.savez(args.cache / "fused_oof.npz", **{f"p_{c}": P[c] for c in CONDITIONS},
-             **{f"verdict_{c}": verdict[c].astype(str) for c in CONDITIONS})
+        te_sized = np.flatnonzero(fold[sized_src] == k)
+        for c, idx, scores in [(c, te, S[c]) for c in CONDITIONS] + [(c, te_sized, sized[c]) for c in SIZED]:
+            P[c][idx] = m.predict_proba([scores[i] for i in idx])[:, 1]
+            verdict[c][idx] = np.where(P[c][idx] >= thr["ai"], "likely_ai", np.where(P[c][idx] <= thr["real"], "likely_real", "inconclusive"))
+    np.savez(args.cache / "fused_oof.npz", **{f"p_{c}": P[c] for c in P}, **{f"verdict_{c}": verdict[c].astype(str) for c in P},
+             **{f"{SIZE_MATCHED}_src": sized_src})
 
     # the shipped fusion: fitted on every fold, rescaled as the fold fusions needed on the folds they
     # did not see, with thresholds from those held-out probabilities under the same rescaling

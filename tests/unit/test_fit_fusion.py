@@ -24,3 +24,16 @@ def test_auroc_standard_error_matches_a_bootstrap(shift, n_pos, n_neg):
 def test_a_family_ranked_at_chance_is_not_below_it_but_a_reversed_one_is():
     assert 0.49 + 1.96 * auroc_se(0.49, 200, 1500) > 0.5
     assert 0.39 + 1.96 * auroc_se(0.39, 46, 1500) < 0.5
+
+
+def test_a_size_matched_real_is_its_frame_to_the_probe_and_its_laundered_photo_to_the_metadata(tmp_path):
+    from forensics.training.fit_fusion import size_matched_rows
+
+    np.savez(tmp_path / "oof_heads.npz", real256_src=np.array([2, 0]), eff_real256_orig=np.array([-1.0, np.nan]),
+             eff_real256_q75=np.array([0.5, -2.0]))
+    S = {c: [{"exif": f"{c}{i}", "effnet_probe": 9.0, "npr": 9.0} for i in range(3)] for c in ("orig", "png", "q75")}
+    src, rows = size_matched_rows(tmp_path, S)
+    assert src.tolist() == [2, 0]
+    assert rows["real256_q75"] == [{"exif": "q752", "effnet_probe": 0.5}, {"exif": "q750", "effnet_probe": -2.0}]
+    # lossless: the frame as made beside the photo re-saved without its metadata; no score is not run
+    assert rows["real256_png"] == [{"exif": "png2", "effnet_probe": -1.0}, {"exif": "png0", "effnet_probe": None}]
