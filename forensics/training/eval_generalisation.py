@@ -235,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
            "the same way. Both are optimistic about the world: an independent set scored 0.802 laundered when this "
            "page said 0.918, because its families and real sources were further from this material than these folds "
            "are from each other. The worst family, the worst real source and the verdict rates per source, with "
-           "their intervals, are the figures to plan with; a mean hides the family a user will meet next.", ""]
+           "their intervals, are the figures to plan with; a mean hides the family a user will meet next. The "
+           "figures against reals of the GAN outputs' size (\"Against reals of the GAN outputs' size\", below) close one shortcut these folds "
+           "leave open, size: of those and the ones above, trust the lower.", ""]
     md += ["### Per-family AUROC of the fused score, every condition", "", *fmt_table(fused_tabs, list(fused_tabs)), ""]
     sized_md, summary["size_matched_q75"] = size_matched(cache, all_rows, ok, rows, y, groups, score["q75"]["effnet_probe"],
                                                          score["q75"]["fused"], verdict["q75"])

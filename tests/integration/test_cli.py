@@ -114,10 +114,11 @@ def test_calibrate_then_analyze_with_calibration(tmp_path, capsys, monkeypatch):
             else f"{k} of them score as high or higher")
     story = (f"  rule: calibration on 20 known-real images flags likely_ai at p <= 0.05: p {d['p_value']:.4f} ({seen}) -> "
              + (f"likely_ai; P(AI) {row['probability']:.3f} from the default fusion" if d["p_value"] <= 0.05 else
-                f"not flagged; P(AI) {row['probability']:.3f} from the default fusion is "
+                f"not flagged; P(AI) {row['probability']:.3f} from the default fusion at base rate 0.5 is "
                 f"{'at or below' if row['probability'] <= d['threshold_real'] else 'above'} its likely_real threshold "
-                f"{d['threshold_real']:.2f} -> {row['verdict']}"))
+                f"{d['threshold_real']:.2f} (likelihood ratio "))
     assert block.splitlines()[2].startswith(story), (block, story)
+    assert f"-> {row['verdict']}" in block.splitlines()[2]
     assert block.splitlines()[1] == f"  {row['headline']}"
     assert main(["calibrate", "--real", str(real), "--fake", str(fake), "-o", str(out), "--plots", str(tmp_path / "plots")]) == 0
     assert "fitted calibration on 20 real and 20 fake images" in capsys.readouterr().out
