@@ -2,11 +2,12 @@
 
     python -m forensics.training.probe_fakes --cache CACHE --fakes FAKES [--configs NAME ...] [--dcgan VARIANT ...] [--size-check]
 
-CACHE is what the training pipeline wrote through ``fake_features`` (read only); FAKES a folder of our own (what ``forensics.training.dcgan_fakes`` wrote, and where this
-script keeps the features it computes). The probe is fitted as ``forensics.training.fit_pixel_heads``
-fits it (both views, standardised L2 logistic regression, ``--c`` its chosen strength, the
-``aug`` and ``web`` variants, class- and family-balanced weights) and scored out of family with
-the same 5 folds of whole families; only its training rows change. The sets of extra rows:
+CACHE is what the training pipeline wrote through ``fake_features`` (read only); FAKES a folder
+of our own (what ``forensics.training.dcgan_fakes`` wrote, and where this script keeps the
+features it computes). The probe is fitted as ``forensics.training.fit_pixel_heads`` fits it
+(both views, its choice on the material alone; standardised L2 logistic regression, ``--c`` the
+strength it chose then; the ``aug`` and ``web`` variants, class- and family-balanced weights) and
+scored out of family with the same 5 folds of whole families; only its training rows change. The sets of extra rows:
 
 * ``taesd``, ``autogan`` (AI): the fakes made from the reals (each real photo's central 128-px
   patch through the TAESD or AutoGAN autoencoder), each recipe weighed as one family, in the fold
@@ -37,8 +38,8 @@ the same 5 folds of whole families; only its training rows change. The sets of e
 
 The sets the shipped probe trains on (``fake_features.SETS``) are read from
 ``CACHE/fake_features.npz``; each other extra image is written as a PNG under FAKES and goes
-through ``pixel_data.job`` like every file of the material (the engine's intake, the ``aug`` and ``web`` variants, the probe's own
-``features``): a 128-px PNG stays 128 px (``aug`` resizes it x0.5-1.5). The configurations
+through ``pixel_data.job`` like every file of the material (the engine's intake, the ``aug`` and
+``web`` variants, the probe's own ``features``): a 128-px PNG stays 128 px (``aug`` resizes it x0.5-1.5). The configurations
 (``CONFIGS``) are scored at q75 (the hidden set's laundering) and as found, per family, with the
 mean, the worst family and the GAN families' mean; a family is *hurt* when its AUROC falls under
 the baseline's 95 % interval (Hanley and McNeil).
@@ -49,8 +50,8 @@ size-matched reals: lossless, and JPEG q75 for the laundered condition), scored 
 probe, and each family is ranked against these reals instead: a gain that is only size
 vanishes there.
 
-The baseline is the probe on the material alone. Measured on 2026-12-03 (the round-2 cache, C = 0.001; q75 / as found): the baseline scores a
-mean per-family AUROC of 0.887 / 0.889 (GAN families 0.722, worst pix2pix 0.483). A gives 0.905
+The baseline is the probe on the material alone. Measured on 2026-12-03 (the round-2 cache,
+C = 0.001; q75 / as found): the baseline scores a mean per-family AUROC of 0.887 / 0.889 (GAN families 0.722, worst pix2pix 0.483). A gives 0.905
 / 0.905 (GAN families 0.803; CycleGAN 0.58 -> 0.77, pix2pix 0.48 -> 0.70; no family under its
 interval), and against the 256-px reals CycleGAN 0.41 -> 0.54 and pix2pix 0.31 -> 0.43 (beyond the
 baseline's intervals) while AnimeGAN (0.41 -> 0.36) and StyleGAN2 (0.81 -> 0.77) slip within
@@ -60,7 +61,8 @@ size control takes the gain away and more (B+pairs 0.883, pix2pix 0.39): what B 
 mostly that the fakes are small. A+B is A (0.906). A alone was not shipped: its
 gain leans on size (the like-for-like control, A+pairs, halves it and hurts four families, and
 against size-matched reals CycleGAN and pix2pix stay near or under 0.5), and a probe that learns
-"small means AI" is the disguised format classifier the engine must not be (the 256-px pairs of D, below, are what keep A honest).
+"small means AI" is the disguised format classifier the engine must not be (the 256-px pairs of
+D, below, are what keep A honest).
 
 Measured on 2026-12-04 (same cache): C, the 256-px frame pairs, gives 0.880 / 0.884 (GAN families
 0.705; CycleGAN 0.55, pix2pix 0.48) and falls under the baseline's interval on DALL-E mini, GLID-3,
@@ -87,7 +89,8 @@ again. A+D+E: 0.882 / 0.885, size-matched 0.878 / 0.887 (worst pix2pix 0.58), hu
 Shipped since 2026-12-04 (third session): A+D, the best mean of the two figures at q75 (0.897
 against the material's reals, 0.869 against size-matched ones; worst family 0.64 and 0.60). The
 pipeline makes its sets (stages ``pix2pix_fakes`` and ``fake_features``) and ``fit_pixel_heads``
-trains the probe on them; here they are read from the cache (see docs/pixels.md).
+trains the probe on them; here they are read from the cache. With them, ``fit_pixel_heads`` chose
+the native view alone (see docs/pixels.md); these experiments keep both views.
 
 Writes ``FAKES/probe_fakes.json`` (every figure) and prints the tables. Deterministic: every
 draw is seeded by a path, the fits are deterministic, one thread.
@@ -122,7 +125,7 @@ from forensics.training.metrics import auroc_se, family_aurocs  # noqa: E402
 from forensics.training.pixel_data import VARIANTS, job  # noqa: E402
 from forensics.training.pix2pix_fakes import load as load_pix2pix, translate  # noqa: E402
 
-OPTION = "eff:native+halved"  # the probe's views, as fit_pixel_heads chose them
+OPTION = "eff:native+halved"  # the probe's views, as fit_pixel_heads chose them on the material alone
 DCGAN = tuple(f"dcgan_{v}" for v in DCGAN_VARIANTS)
 #: extra row sets -> label
 SETS = {"taesd": "ai", "autogan": "ai", **{d: "ai" for d in DCGAN}, "real_patch128": "real", "real_halved128": "real",
