@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from forensics.training.corpus import REPO, SEED
@@ -42,7 +41,7 @@ from forensics.training.fake_features import OUT as FAKE_FEATURES
 from forensics.training.fake_features import SETS as FAKE_SETS
 from forensics.training.fake_features import SIZE_MATCHED
 from forensics.training.folds import family_folds, sample_weights
-from forensics.training.metrics import family_aurocs
+from forensics.training.metrics import auroc, family_aurocs
 from forensics.training.pixel_data import VARIANTS
 
 TRAIN_VARIANTS = ("aug", "web")
@@ -89,9 +88,16 @@ def out_of_family(rows, feats, y, fold, trainable, kind, c):
     return out
 
 
+def fake_set(cache: Path, name: str) -> dict[str, np.ndarray]:
+    """One set of ``CACHE/fake_features.npz``: ``{"src": material rows, "<kind>_<variant>": features}``."""
+    with np.load(cache / FAKE_FEATURES) as npz:
+        return {k.split(":")[1]: npz[k] for k in npz.files if k.startswith(f"{name}:")}
+
+
 def with_extra(rows, feats, y, fold, trainable, blocks):
     """The material's arrays followed by extra rows. ``blocks``: ``(family, label, src, {feature key: array},
-    trainable)``, each row in the fold of its material row ``src``; a feature a block lacks is NaN there."""
+    trainable)``, each row in the fold of its material row ``src`` (-1: made from no one photo, never held
+    out); a feature a block lacks is NaN there."""
     rows, ys, folds, train = list(rows), [y], [fold], [trainable]
     keys = list(feats)
     cols = {k: [feats[k]] for k in keys}
@@ -99,8 +105,8 @@ def with_extra(rows, feats, y, fold, trainable, blocks):
         m = len(src)
         rows += [{"label": label, "family": family}] * m
         ys.append(np.full(m, label == "ai", int))
-        folds.append(fold[src])
-        train.append(trainable[src] & fit)
+        folds.append(np.where(src >= 0, fold[src], -1))
+        train.append((trainable[src] | (src < 0)) & fit)
         for k in keys:
             cols[k].append(x[k] if k in x else np.full((m, feats[k].shape[1]), np.nan, feats[k].dtype))
     return (rows, {k: np.concatenate(v) for k, v in cols.items()}, np.concatenate(ys), np.concatenate(folds),
@@ -111,11 +117,7 @@ def vs_size_matched(rows, y, scores, sized):
     """AUROC of each AI family of the material (``scores``) against the size-matched reals' scores ``sized``."""
     fam = np.array([r["family"] for r in rows])
     real = sized[np.isfinite(sized)]
-    out = {}
-    for f in sorted(set(fam[y == 1])):
-        ai = scores[(fam == f) & np.isfinite(scores)]
-        out[f] = float(roc_auc_score(np.r_[np.ones(len(ai)), np.zeros(len(real))], np.r_[ai, real]))
-    return out
+    return {f: auroc(scores[(fam == f) & np.isfinite(scores)], real) for f in sorted(set(fam[y == 1]))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,12 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
     fold = family_folds(rows)
     n = len(rows)
-    with np.load(args.cache / FAKE_FEATURES) as npz:
-        extra = {k: npz[k] for k in npz.files}
-    blocks = [(name, label, extra[f"{name}:src"], {k.split(":")[1]: v for k, v in extra.items() if k.startswith(f"{name}:")}, True)
-              for name, label in FAKE_SETS.items()]
-    blocks.append((SIZE_MATCHED, "real", extra[f"{SIZE_MATCHED}:src"],
-                   {k.split(":")[1]: v for k, v in extra.items() if k.startswith(f"{SIZE_MATCHED}:")}, False))
+    extra = {name: fake_set(args.cache, name) for name in (*FAKE_SETS, SIZE_MATCHED)}
+    blocks = [(name, FAKE_SETS.get(name, "real"), x["src"], x, name != SIZE_MATCHED) for name, x in extra.items()]
     sized = slice(len(rows) + sum(len(b[2]) for b in blocks[:-1]), None)
     eff_rows, eff_feats, eff_y, eff_fold, eff_trainable = with_extra(
         rows, {k: v for k, v in feats.items() if k.split("_")[0] in ("eff", "effh")}, y, fold, trainable, blocks)
@@ -165,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         sized_auc[kind] = by_c[best][2]
         for v, s in by_c[best][1].items():
             oof[f"{kind}_{v}"] = s
-    oof[f"{SIZE_MATCHED}_src"] = extra[f"{SIZE_MATCHED}:src"]
+    oof[f"{SIZE_MATCHED}_src"] = extra[SIZE_MATCHED]["src"]
     np.savez(args.cache / "oof_heads.npz", **oof)
 
     from forensics.signals.dct import FEATURE_NAMES, FEATURES_VERSION, HEAD_FORMAT, HEAD_FORMAT_VERSION

@@ -110,16 +110,22 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from forensics.training.autogan_fakes import AutoGAN, fit_on_reals, to_tensor  # noqa: E402
 from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
 from forensics.training.dcgan_fakes import VARIANTS as DCGAN_VARIANTS  # noqa: E402
-from forensics.training.fake_features import OUT as FAKE_FEATURES  # noqa: E402
 from forensics.training.fake_features import SETS as SHIPPED  # noqa: E402
 from forensics.training.fake_features import SIZE_MATCHED  # noqa: E402
 from forensics.training.fakes import encode_like_reals, final_encoding, halve  # noqa: E402
-from forensics.training.fit_pixel_heads import EFF_OPTIONS, EFF_VIEWS, TRAIN_VARIANTS, out_of_family  # noqa: E402
+from forensics.training.fit_pixel_heads import (  # noqa: E402
+    EFF_OPTIONS,
+    EFF_VIEWS,
+    TRAIN_VARIANTS,
+    fake_set,
+    out_of_family,
+    vs_size_matched,
+    with_extra,
+)
 from forensics.training.folds import family_folds  # noqa: E402
 from forensics.training.metrics import auroc_se, family_aurocs  # noqa: E402
 from forensics.training.pixel_data import VARIANTS, job  # noqa: E402
@@ -239,12 +245,6 @@ def autogan_net(cache: Path, fakes: Path, rows: list[dict]):
     return net
 
 
-def cached(cache: Path, name: str) -> dict[str, np.ndarray]:
-    """One set of ``CACHE/fake_features.npz``: ``{"src": rows, "<kind>_<variant>": features}``."""
-    with np.load(cache / FAKE_FEATURES) as npz:
-        return {k.split(":")[1]: npz[k] for k in npz.files if k.startswith(f"{name}:")}
-
-
 def option_features(f: dict[str, np.ndarray], variants) -> dict[str, np.ndarray]:
     """``{variant: the probe's input}``: the views of OPTION side by side."""
     return {v: np.concatenate([f[f"{k}_{v}"] for k in EFF_VIEWS[EFF_OPTIONS[OPTION]]], axis=1) for v in variants}
@@ -290,28 +290,19 @@ def main(argv: list[str] | None = None) -> int:
     needed = sorted({s for sets in configs.values() for s in sets}, key=list(SETS).index)
     extra = {}
     for s in needed:
-        f = cached(args.cache, s) if s in SHIPPED else set_features(s, args.cache, args.fakes, rows)
+        f = fake_set(args.cache, s) if s in SHIPPED else set_features(s, args.cache, args.fakes, rows)
         extra[s] = (f["src"], option_features(f, TRAIN_VARIANTS))
     if args.size_check:
-        f = cached(args.cache, SIZE_MATCHED)
+        f = fake_set(args.cache, SIZE_MATCHED)
         sized = (f["src"], option_features(f, CONDITIONS))
     family = np.array([r["family"] for r in rows])
     result: dict = {"c": args.c, "option": OPTION, "sets": {s: len(extra[s][0]) for s in needed},
                     "config_sets": configs, "configs": {}}
     for name, sets in configs.items():
-        rs, ys, fs, ts, feats = list(rows), [y], [fold], [trainable], {v: [base[v]] for v in VARIANTS}
-        blocks = [(s, *extra[s]) for s in sets] + ([("real256", *sized)] if args.size_check else [])
-        for s, src, x in blocks:
-            m = len(src)
-            label = SETS.get(s, "real")
-            rs += [{"label": label, "family": s if s != "real256" else "real:256"}] * m
-            ys.append(np.full(m, label == "ai", int))
-            fs.append(np.where(src >= 0, fold[np.maximum(src, 0)], -1))  # the source's fold; -1: never held out
-            ts.append(np.full(m, s != "real256") & (trainable[src] | (src < 0)))
-            for v in VARIANTS:
-                feats[v].append(x[v] if v in x else np.full((m, base[v].shape[1]), np.nan, np.float32))
-        oof = out_of_family(rs, {f"{OPTION}_{v}": np.concatenate(feats[v]) for v in VARIANTS}, np.concatenate(ys),
-                          np.concatenate(fs), np.concatenate(ts), OPTION, args.c)
+        blocks = [(s, SETS[s], *extra[s], True) for s in sets] + ([("real:256", "real", *sized, False)] if args.size_check else [])
+        oof = out_of_family(*with_extra(rows, {f"{OPTION}_{v}": base[v] for v in VARIANTS}, y, fold, trainable,
+                                        [(f, label, src, {f"{OPTION}_{v}": a for v, a in x.items()}, fit)
+                                         for f, label, src, x, fit in blocks]), OPTION, args.c)
         res: dict = {}
         for cond in CONDITIONS:
             scored = np.isfinite(oof[cond][:n])
@@ -321,11 +312,8 @@ def main(argv: list[str] | None = None) -> int:
             res[cond] = {"families": fam, **summary(fam)}
             if args.size_check:
                 r256 = oof[cond][n + sum(len(extra[k][0]) for k in sets):]
-                sized_fam = {}
-                for g in fam:
-                    ai = np.flatnonzero((family == g) & scored)
-                    a = roc_auc_score(np.r_[np.ones(len(ai)), np.zeros(len(r256))], np.r_[oof[cond][ai], r256])
-                    sized_fam[g] = with_interval(float(a), len(ai), len(r256))
+                sized_fam = {g: with_interval(a, int(np.sum((family == g) & scored)), len(r256))
+                             for g, a in vs_size_matched(rows, y, oof[cond][:n], r256).items()}
                 res[cond]["vs_real256"] = {"families": sized_fam, **summary(sized_fam)}
         result["configs"][name] = res
         print(f"{name}: q75 mean {res['q75']['mean']:.3f} worst {res['q75']['worst']:.3f} ({res['q75']['worst_family']}) "

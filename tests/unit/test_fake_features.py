@@ -57,3 +57,11 @@ def test_a_family_is_ranked_against_the_size_matched_reals_alone():
     y = np.array([1, 1, 0])
     scores = np.array([1.0, 3.0, 10.0])  # the material's real scores higher than both fakes
     assert vs_size_matched(rows, y, scores, np.array([0.0, 2.0, np.nan])) == {"gan": 0.75}
+
+
+def test_rows_made_from_no_one_photo_are_never_held_out_and_always_trained_on():
+    rows = [{"label": "real", "family": "real:a"}]
+    feats = {"eff_aug": np.zeros((1, 2))}
+    blocks = [("dcgan_tconv", "ai", np.array([-1, -1]), {"eff_aug": np.ones((2, 2))}, True)]
+    _, _, _, fold, trainable = with_extra(rows, feats, np.array([0]), np.array([3]), np.array([False]), blocks)
+    assert fold.tolist() == [3, -1, -1] and trainable.tolist() == [False, True, True]
