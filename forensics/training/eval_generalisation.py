@@ -266,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                "The same network trained with different fakes made from the real photos themselves: passed through the "
                "tiny FLUX.2 autoencoder (`taesd`, `forensics.training.taesd_fakes`: latent-decoder traces) and through an "
                "autoencoder with a GAN generator's transposed-convolution decoder (`autogan`, `forensics.training.autogan_fakes`, "
-               "the AutoGAN recipe: up-sampling traces); out-of-family AUROC per family of `npr` alone. Each column "
+               "the AutoGAN recipe: up-sampling traces), and whole 256-px frames redrawn by a small pix2pix beside the frames "
+               "themselves as reals (`pix2pix`, `forensics.training.pix2pix_fakes`: an adversarially trained generator's "
+               "traces); out-of-family AUROC per family of `npr` alone. Each column "
                "names the recipes it was trained with (`none`: the generated images only).", "",
                *fmt_table(cols, list(cols)), ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)

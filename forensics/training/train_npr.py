@@ -1,16 +1,18 @@
 """Train the ``npr`` signal's small network from scratch on CPU and export it to ONNX.
 
-    python -m forensics.training.train_npr --cache CACHE [--oof] [--recipes [taesd] [autogan]] [--net {npr,local}] [--epochs 4]
+    python -m forensics.training.train_npr --cache CACHE [--oof] [--recipes [taesd] [autogan] [pix2pix]] [--net {npr,local}] [--epochs 4]
 
 CACHE is what ``forensics.training.pixel_data`` (and, for the fakes made from reals,
-``forensics.training.taesd_fakes`` and ``forensics.training.autogan_fakes``) wrote. Training draws 96-px
+``forensics.training.taesd_fakes``, ``autogan_fakes`` and ``pix2pix_fakes``) wrote. Training draws 96-px
 patches (random position and horizontal flip) from the ``aug`` crops, with class- and
 family-balanced sampling (``folds.sample_weights``); the corpus's holdout half is never
 used. Fakes made from the reals join the fakes, each recipe weighed as one family, in the fold
 of the real source they came from, with the content held fixed: real photos passed through the
 tiny FLUX.2 autoencoder (``taesd``: latent-decoder traces) and through an autoencoder with a GAN
-generator's up-sampling decoder (``autogan``: up-sampling traces). ``--recipes`` picks them;
-the default is the shipped network's, ``SHIPPED``.
+generator's up-sampling decoder (``autogan``: up-sampling traces); and whole frames at 256 x 256
+redrawn by a small pix2pix, beside the frames themselves as reals (``pix2pix``: an adversarially
+trained generator's traces, the pair differing in nothing else; :func:`recipe_sets`). ``--recipes``
+picks them; the default is the shipped network's, ``SHIPPED``.
 
 ``--oof`` first trains one network per family fold and scores the held-out fold's crops of every
 evaluation condition into ``CACHE/oof_npr.npz`` (``oof_npr_<recipes>.npz``, ``oof_npr_none.npz``
@@ -41,7 +43,7 @@ from forensics.training.folds import family_folds, sample_weights
 from forensics.training.pixel_data import CROPS
 
 PATCH = 96
-RECIPES = ("taesd", "autogan")  # fakes made from the reals: forensics.training.taesd_fakes, forensics.training.autogan_fakes
+RECIPES = ("taesd", "autogan", "pix2pix")  # fakes made from the reals: forensics.training.{taesd,autogan,pix2pix}_fakes
 #: the recipes of the shipped network (what each adds, family by family: docs/evaluation.md)
 SHIPPED = ("taesd", "autogan")
 EVAL_CROPS = tuple(c for c in CROPS if c != "aug")
@@ -166,6 +168,23 @@ def export(net: NPRNet, path: Path) -> float:
     return diff
 
 
+def recipe_sets(cache: Path, recipe: str, rows: list[dict]):
+    """``(family, label, material rows, uint8 images)`` of each set a recipe adds, every image in the
+    fold of the real photo it was made from: ``taesd`` and ``autogan`` add their fakes (label 1);
+    ``pix2pix`` adds the redrawn 256-px frames (1) and the frames themselves as reals (0), a pair
+    that differs only in what the generator drew (``forensics.training.fake_features``' sets)."""
+    if recipe == "pix2pix":
+        from forensics.training.fake_features import set_images
+
+        for name, label in (("pix2pix_frame256", 1.0), ("real_frame256", 0.0)):
+            made = list(set_images(name, cache, rows))
+            yield name, label, np.array([i for i, _, _ in made]), np.stack([a for _, _, a in made])
+        return
+    made = json.loads((cache / f"{recipe}.json").read_text())
+    extra = np.array(sorted(int(i) for i in made["rows"]))
+    yield recipe, 1.0, extra, np.load(cache / f"crop_{recipe}.npy", mmap_mode="r")[extra][:, :made["size"], :made["size"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True)
@@ -194,17 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     for recipe in recipes:
         if not (args.cache / f"{recipe}.json").is_file():
             raise SystemExit(f"no {recipe} fakes in {args.cache}: run the {recipe}_fakes stage first (python -m forensics.training --from {recipe}_fakes)")
-        made = json.loads((args.cache / f"{recipe}.json").read_text())
-        extra = np.array(sorted(int(i) for i in made["rows"]))
-        fakes = np.zeros((len(extra),) + crops.shape[1:], np.uint8)
-        fakes[:, :made["size"], :made["size"]] = np.load(args.cache / f"crop_{recipe}.npy", mmap_mode="r")[extra]
-        crops = np.concatenate([crops, fakes])
-        y = np.r_[y, np.ones(len(extra), np.float32)]
-        fam += [recipe] * len(extra)  # weighed as one family
-        hw += [(made["size"], made["size"])] * len(extra)
-        trainable = np.r_[trainable, trainable[extra]]
-        fold = np.r_[fold, fold[extra]]
-        made_from_reals += int(trainable[extra].sum())
+        for name, label, extra, images in recipe_sets(args.cache, recipe, rows):
+            added = np.zeros((len(extra),) + crops.shape[1:], np.uint8)
+            added[:, :images.shape[1], :images.shape[2]] = images
+            crops = np.concatenate([crops, added])
+            y = np.r_[y, np.full(len(extra), label, np.float32)]
+            fam += [name] * len(extra)  # weighed as one family
+            hw += [images.shape[1:3]] * len(extra)
+            trainable = np.r_[trainable, trainable[extra]]
+            fold = np.r_[fold, fold[extra]]
+            made_from_reals += int(trainable[extra].sum())
     print(f"fakes made from reals: {', '.join(recipes) or 'none'}", flush=True)
     meta = [{"label": "ai" if v else "real", "family": f} for v, f in zip(y, fam)]
     if args.oof:
