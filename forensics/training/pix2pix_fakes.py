@@ -62,6 +62,19 @@ def degrade(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
 
 
+def flatten(x: torch.Tensor) -> torch.Tensor:
+    """A label-map-like input: ``x`` reduced REDUCE x by box means, brought back bilinearly and
+    each channel quantised to four levels, flat regions of at most 64 colours with hard edges
+    between them (as pix2pix's facades and maps draw photos from label maps): the generator must
+    invent every texture."""
+    up = F.interpolate(F.avg_pool2d(x, REDUCE), size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.round((up + 1) * 1.5) / 1.5 - 1
+
+
+#: redrawing task -> the generator's input made from the photo (``luma``: the shipped fakes'; ``flat``: ``probe_fakes``' F)
+TASKS = {"luma": degrade, "flat": flatten}
+
+
 class UNet(nn.Module):
     """pix2pix's U-Net generator (instance norm, no dropout: the same input gives the same image)."""
 
@@ -120,7 +133,7 @@ def to_signed(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(a, np.float32)).permute(0, 3, 1, 2).div_(127.5).sub_(1)
 
 
-def train(crops, hw, idx, *, steps: int, log=print) -> tuple[UNet, list]:
+def train(crops, hw, idx, *, steps: int, log=print, task: str = "luma") -> tuple[UNet, list]:
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
     g, d = UNet(), PatchGAN()
@@ -134,7 +147,7 @@ def train(crops, hw, idx, *, steps: int, log=print) -> tuple[UNet, list]:
             ty, tx = rng.integers(0, hw[i][0] - PATCH + 1), rng.integers(0, hw[i][1] - PATCH + 1)
             x[j] = crops[i, ty:ty + PATCH, tx:tx + PATCH][:, ::-1 if rng.random() < 0.5 else 1]
         real = to_signed(x)
-        cond = degrade(real)
+        cond = TASKS[task](real)
         fake = g(cond)
         pr, pf = d(cond, real), d(cond, fake.detach())
         loss_d = 0.5 * (F.binary_cross_entropy_with_logits(pr, torch.ones_like(pr))
@@ -156,10 +169,10 @@ def train(crops, hw, idx, *, steps: int, log=print) -> tuple[UNet, list]:
     return g.eval(), losses
 
 
-def translate(net: UNet, rgb: np.ndarray) -> np.ndarray:
-    """``rgb`` (H, W, 3 uint8; H and W multiples of 128) redrawn by ``net`` from its degraded copy."""
+def translate(net: UNet, rgb: np.ndarray, task: str = "luma") -> np.ndarray:
+    """``rgb`` (H, W, 3 uint8; H and W multiples of 128) redrawn by ``net`` from its input for ``task``."""
     with torch.no_grad():
-        y = net(degrade(to_signed(rgb[None])))[0]
+        y = net(TASKS[task](to_signed(rgb[None])))[0]
     return ((y.permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).clip(0, 255).astype(np.uint8)
 
 

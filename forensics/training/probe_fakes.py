@@ -30,6 +30,9 @@ scored out of family with the same 5 folds of whole families; only its training 
   image-to-image GAN's traces, where the autoencoders above leave an L1-trained decoder's;
   ``pix2pix_crop256`` (AI) and ``real_crop256`` (real): the same with each real photo's central
   256-px crop as found (no resampling) in place of its whole frame;
+* ``pix2pixflat_frame256`` (AI): the same frames redrawn by the same small pix2pix trained (as
+  ``pix2pix_fakes`` trains it; kept in FAKES) on another task, drawing a photo from a
+  label-map-like copy (``pix2pix_fakes.flatten``), as pix2pix and CycleGAN draw facades and maps;
 * ``real_patch128``, ``real_halved128`` (real): size controls, one family each, in their
   source's fold: the very 128-px patches the autoencoders reconstructed (with the same kind of
   final encoding: JPEG q60-100 with p 0.85, else lossless) and the halved 256-px crops the DCGANs
@@ -92,6 +95,11 @@ pipeline makes its sets (stages ``pix2pix_fakes`` and ``fake_features``) and ``f
 trains the probe on them; here they are read from the cache. With them, ``fit_pixel_heads`` chose
 the native view alone (see docs/pixels.md); these experiments keep both views.
 
+Measured on 2026-12-04, fourth session (a fresh machine; the baseline the same to the third
+decimal, A+D 0.899 / 0.901, size-matched 0.872): F, the label-map task, in place of D (A+F) gives
+0.895 / 0.898, size-matched 0.867 (pix2pix 0.58 and 0.54 against A+D's 0.66 and 0.61); beside D
+(A+D+F) 0.899 / 0.901, size-matched 0.871: no gain over A+D. Not shipped.
+
 Writes ``FAKES/probe_fakes.json`` (every figure) and prints the tables. Deterministic: every
 draw is seeded by a path, the fits are deterministic, one thread.
 """
@@ -111,7 +119,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from forensics.training.autogan_fakes import AutoGAN, fit_on_reals, to_tensor  # noqa: E402
+from forensics.training.autogan_fakes import AutoGAN, fit_on_reals, fit_reals, to_tensor  # noqa: E402
 from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
 from forensics.training.dcgan_fakes import VARIANTS as DCGAN_VARIANTS  # noqa: E402
 from forensics.training.fake_features import SETS as SHIPPED  # noqa: E402
@@ -129,14 +137,18 @@ from forensics.training.fit_pixel_heads import (  # noqa: E402
 from forensics.training.folds import family_folds  # noqa: E402
 from forensics.training.metrics import auroc_se, family_aurocs  # noqa: E402
 from forensics.training.pixel_data import VARIANTS, job  # noqa: E402
+from forensics.training.pix2pix_fakes import PATCH as PIX2PIX_PATCH  # noqa: E402
+from forensics.training.pix2pix_fakes import STEPS as PIX2PIX_STEPS  # noqa: E402
+from forensics.training.pix2pix_fakes import UNet  # noqa: E402
 from forensics.training.pix2pix_fakes import load as load_pix2pix, translate  # noqa: E402
+from forensics.training.pix2pix_fakes import train as train_pix2pix  # noqa: E402
 
 OPTION = "eff:native+halved"  # the probe's views, as fit_pixel_heads chose them on the material alone
 DCGAN = tuple(f"dcgan_{v}" for v in DCGAN_VARIANTS)
 #: extra row sets -> label
 SETS = {"taesd": "ai", "autogan": "ai", **{d: "ai" for d in DCGAN}, "real_patch128": "real", "real_halved128": "real",
         "autogan_frame256": "ai", "pix2pix_frame256": "ai", "real_frame256": "real", "pix2pix_crop256": "ai",
-        "real_crop256": "real"}
+        "real_crop256": "real", "pix2pixflat_frame256": "ai"}
 #: configuration -> its extra sets (``dcgan``: the DCGAN variants of ``--dcgan``, one family each)
 CONFIGS = {
     "baseline": (),
@@ -154,6 +166,8 @@ CONFIGS = {
     "E": ("pix2pix_crop256", "real_crop256"),
     "D+E": ("pix2pix_frame256", "real_frame256", "pix2pix_crop256", "real_crop256"),
     "A+D+E": ("taesd", "autogan", "pix2pix_frame256", "real_frame256", "pix2pix_crop256", "real_crop256"),
+    "A+F": ("taesd", "autogan", "pix2pixflat_frame256", "real_frame256"),
+    "A+D+F": ("taesd", "autogan", "pix2pix_frame256", "pix2pixflat_frame256", "real_frame256"),
 }
 CONDITIONS = ("orig", "q75")
 PATCH = 128     # the fakes made from reals: each real photo's central patch (taesd_fakes.py, autogan_fakes.py)
@@ -162,22 +176,23 @@ PATCH = 128     # the fakes made from reals: each real photo's central patch (ta
 def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
     """``(source row or -1, key, uint8 image)`` of one extra set the shipped probe does not train on, in a fixed order."""
     if name.endswith(("_frame256", "_crop256")):
-        maker = name.split("_")[0]  # autogan, pix2pix or real
+        maker = name.split("_")[0]  # autogan, pix2pix, pix2pixflat or real
         idx = json.loads((cache / "pix2pix.json").read_text())["rows"]
         if name.endswith("_frame256"):
             images = np.load(cache / "frame256.npy", mmap_mode="r")
         else:
             crops = np.load(cache / "crop_orig.npy", mmap_mode="r")
             images = (crops[i] for i in idx)
-        net = autogan_net(cache, fakes, rows) if maker == "autogan" else load_pix2pix(cache) if maker == "pix2pix" else None
+        net = (autogan_net(cache, fakes, rows) if maker == "autogan" else load_pix2pix(cache) if maker == "pix2pix"
+               else flat_net(cache, fakes, rows) if maker == "pix2pixflat" else None)
         for i, rgb in zip(idx, images):
             key, rgb = f"{name}/{rows[i]['path']}", np.asarray(rgb)
             if maker == "autogan":
                 with torch.no_grad():
                     rec = (net(to_tensor(rgb[None]))[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
                 yield i, key, final_encoding(rec, maker, rows[i]["path"])
-            elif maker == "pix2pix":
-                yield i, key, final_encoding(translate(net, rgb), maker, rows[i]["path"])
+            elif maker.startswith("pix2pix"):
+                yield i, key, final_encoding(translate(net, rgb, "flat" if maker == "pix2pixflat" else "luma"), maker, rows[i]["path"])
             else:
                 yield i, key, encode_like_reals(rgb, key)
     elif name in DCGAN:
@@ -241,6 +256,22 @@ def autogan_net(cache: Path, fakes: Path, rows: list[dict]):
         net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(kept).items()})
         return net.eval()
     net = fit_on_reals(cache, rows, steps=2000, log=lambda m: print(m, flush=True))
+    np.savez(kept, **{k: v.numpy() for k, v in net.state_dict().items()})
+    return net
+
+
+def flat_net(cache: Path, fakes: Path, rows: list[dict]) -> UNet:
+    """``pix2pix_fakes``' generator trained as that stage trains it, on the ``flat`` task (a photo
+    drawn from its label-map-like copy; kept in ``FAKES/pix2pix_flat_net.npz``)."""
+    net = UNet()
+    kept = fakes / "pix2pix_flat_net.npz"
+    if kept.is_file():
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(kept).items()})
+        return net.eval()
+    hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
+    idx = np.array([i for i in fit_reals(rows) if min(hw[i]) >= PIX2PIX_PATCH])
+    net, _ = train_pix2pix(np.load(cache / "crop_aug.npy", mmap_mode="r"), hw, idx, steps=PIX2PIX_STEPS, task="flat",
+                           log=lambda m: print(m, flush=True))
     np.savez(kept, **{k: v.numpy() for k, v in net.state_dict().items()})
     return net
 

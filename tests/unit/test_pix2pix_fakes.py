@@ -40,3 +40,24 @@ def test_a_frame_is_redrawn_at_its_own_size_and_the_same_way_twice():
     out = translate(net, rgb)
     assert out.shape == rgb.shape and out.dtype == np.uint8
     assert np.array_equal(out, translate(net, rgb))
+
+
+def test_the_label_map_task_gives_flat_regions_of_four_levels_per_channel():
+    """``flatten`` keeps colour but no detail under 4 px, and draws it in at most four levels per
+    channel: a smooth gradient becomes a few flat bands with hard edges between them."""
+    import torch
+
+    from forensics.training.pix2pix_fakes import flatten, translate, UNet
+
+    ramp = torch.linspace(-1, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64).clone()
+    ramp[:, 1] *= -1  # a colour, not a grey
+    flat = flatten(ramp)
+    assert flat.shape == ramp.shape
+    levels = torch.unique(flat)
+    assert 2 < len(levels) <= 4 and torch.allclose(levels, torch.round((levels + 1) * 1.5) / 1.5 - 1)
+    assert flat[0, 0, 0, 0] < flat[0, 0, 0, -1] and flat[0, 1, 0, 0] > flat[0, 1, 0, -1]  # each channel keeps its own
+    assert int((flat[0, 0, 0, 1:] != flat[0, 0, 0, :-1]).sum()) == len(levels) - 1  # bands, not a ramp
+    torch.manual_seed(0)
+    rgb = np.random.default_rng(1).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    net = UNet().eval()
+    assert not np.array_equal(translate(net, rgb, "flat"), translate(net, rgb))
