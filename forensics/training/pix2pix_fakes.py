@@ -194,10 +194,25 @@ def frame_rows(rows: list[dict]) -> list[int]:
     return [i for i in fit_reals(rows) if min(rows[i]["crop_hw"]["orig"]) >= GAN_SIZE]
 
 
-def load(cache: Path) -> UNet:
-    """The generator this stage wrote to ``CACHE/pix2pix_net.npz``."""
+def fit_on_reals(cache: Path, rows: list[dict], *, steps: int = STEPS, task: str = "luma", log=print) -> tuple[UNet, list, int]:
+    """The generator trained for ``task`` on the fit-split real photos' ``aug`` crops in CACHE, its
+    losses and the number of photos."""
+    hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
+    idx = np.array([i for i in fit_reals(rows) if min(hw[i]) >= PATCH])
+    log(f"{len(idx)} real photos; pix2pix ({task}), {steps} steps")
+    g, losses = train(np.load(cache / "crop_aug.npy", mmap_mode="r"), hw, idx, steps=steps, task=task, log=log)
+    return g, losses, len(idx)
+
+
+def save(net: UNet, path: Path) -> None:
+    """The generator's tensors, numpy (no pickle)."""
+    np.savez(path, **{k: v.numpy() for k, v in net.state_dict().items()})
+
+
+def load(path: Path) -> UNet:
+    """A generator :func:`save` wrote (this stage: ``CACHE/pix2pix_net.npz``)."""
     net = UNet()
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(cache / "pix2pix_net.npz").items()})
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(path).items()})
     return net.eval()
 
 
@@ -209,14 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = json.loads((args.cache / "rows.json").read_text())
-    hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
-    idx = np.array([i for i in fit_reals(rows) if min(hw[i]) >= PATCH])
-    print(f"{len(idx)} real photos; pix2pix, {args.steps} steps", flush=True)
     t0 = time.time()
-    g, losses = train(np.load(args.cache / "crop_aug.npy", mmap_mode="r"), hw, idx, steps=args.steps,
-                      log=lambda m: print(m, flush=True))
+    g, losses, photos = fit_on_reals(args.cache, rows, steps=args.steps, log=lambda m: print(m, flush=True))
     minutes = (time.time() - t0) / 60
-    np.savez(args.cache / "pix2pix_net.npz", **{k: v.numpy() for k, v in g.state_dict().items()})
+    save(g, args.cache / "pix2pix_net.npz")
     made = frame_rows(rows)
     shape = (len(made), GAN_SIZE, GAN_SIZE, 3)
     frames = np.lib.format.open_memmap(args.cache / "frame256.npy", "w+", np.uint8, shape)
@@ -230,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     fakes.flush()
     (args.cache / "pix2pix.json").write_text(json.dumps(
         {"patch": PATCH, "widths": WIDTHS, "d_widths": D_WIDTHS, "reduce": REDUCE, "l1_weight": L1_WEIGHT, "steps": args.steps,
-         "batch": BATCH, "seed": SEED, "threads": args.threads, "real_photos": len(idx), "minutes": round(minutes, 1),
+         "batch": BATCH, "seed": SEED, "threads": args.threads, "real_photos": photos, "minutes": round(minutes, 1),
          "parameters": int(sum(p.numel() for p in g.parameters())), "torch": torch.__version__, "losses": losses,
          "size": GAN_SIZE, "rows": made}) + "\n")
     print(f"wrote {len(made)} frames and their fakes ({minutes:.1f} min of training)")

@@ -119,7 +119,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from forensics.training.autogan_fakes import AutoGAN, fit_on_reals, fit_reals, to_tensor  # noqa: E402
+from forensics.training.autogan_fakes import AutoGAN, fit_on_reals, to_tensor  # noqa: E402
 from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
 from forensics.training.dcgan_fakes import VARIANTS as DCGAN_VARIANTS  # noqa: E402
 from forensics.training.fake_features import SETS as SHIPPED  # noqa: E402
@@ -137,11 +137,10 @@ from forensics.training.fit_pixel_heads import (  # noqa: E402
 from forensics.training.folds import family_folds  # noqa: E402
 from forensics.training.metrics import auroc_se, family_aurocs  # noqa: E402
 from forensics.training.pixel_data import VARIANTS, job  # noqa: E402
-from forensics.training.pix2pix_fakes import PATCH as PIX2PIX_PATCH  # noqa: E402
-from forensics.training.pix2pix_fakes import STEPS as PIX2PIX_STEPS  # noqa: E402
-from forensics.training.pix2pix_fakes import UNet  # noqa: E402
-from forensics.training.pix2pix_fakes import load as load_pix2pix, translate  # noqa: E402
-from forensics.training.pix2pix_fakes import train as train_pix2pix  # noqa: E402
+from forensics.training.pix2pix_fakes import UNet, translate  # noqa: E402
+from forensics.training.pix2pix_fakes import fit_on_reals as fit_pix2pix  # noqa: E402
+from forensics.training.pix2pix_fakes import load as load_pix2pix  # noqa: E402
+from forensics.training.pix2pix_fakes import save as save_pix2pix  # noqa: E402
 
 OPTION = "eff:native+halved"  # the probe's views, as fit_pixel_heads chose them on the material alone
 DCGAN = tuple(f"dcgan_{v}" for v in DCGAN_VARIANTS)
@@ -183,7 +182,7 @@ def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
         else:
             crops = np.load(cache / "crop_orig.npy", mmap_mode="r")
             images = (crops[i] for i in idx)
-        net = (autogan_net(cache, fakes, rows) if maker == "autogan" else load_pix2pix(cache) if maker == "pix2pix"
+        net = (autogan_net(cache, fakes, rows) if maker == "autogan" else load_pix2pix(cache / "pix2pix_net.npz") if maker == "pix2pix"
                else flat_net(cache, fakes, rows) if maker == "pix2pixflat" else None)
         for i, rgb in zip(idx, images):
             key, rgb = f"{name}/{rows[i]['path']}", np.asarray(rgb)
@@ -263,17 +262,10 @@ def autogan_net(cache: Path, fakes: Path, rows: list[dict]):
 def flat_net(cache: Path, fakes: Path, rows: list[dict]) -> UNet:
     """``pix2pix_fakes``' generator trained as that stage trains it, on the ``flat`` task (a photo
     drawn from its label-map-like copy; kept in ``FAKES/pix2pix_flat_net.npz``)."""
-    net = UNet()
     kept = fakes / "pix2pix_flat_net.npz"
-    if kept.is_file():
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(kept).items()})
-        return net.eval()
-    hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
-    idx = np.array([i for i in fit_reals(rows) if min(hw[i]) >= PIX2PIX_PATCH])
-    net, _ = train_pix2pix(np.load(cache / "crop_aug.npy", mmap_mode="r"), hw, idx, steps=PIX2PIX_STEPS, task="flat",
-                           log=lambda m: print(m, flush=True))
-    np.savez(kept, **{k: v.numpy() for k, v in net.state_dict().items()})
-    return net
+    if not kept.is_file():
+        save_pix2pix(fit_pix2pix(cache, rows, task="flat", log=lambda m: print(m, flush=True))[0], kept)
+    return load_pix2pix(kept)
 
 
 def option_features(f: dict[str, np.ndarray], variants) -> dict[str, np.ndarray]:
