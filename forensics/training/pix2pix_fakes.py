@@ -54,12 +54,15 @@ BATCH = 8
 GAN_SIZE = 256  # CycleGAN, pix2pix, StarGAN v2: the frames redrawn
 
 
+def reduced(x: torch.Tensor) -> torch.Tensor:
+    """``x`` reduced REDUCE x by box means and brought back to its size bilinearly."""
+    return F.interpolate(F.avg_pool2d(x, REDUCE), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
 def degrade(x: torch.Tensor) -> torch.Tensor:
     """The generator's input: the luminance of ``x`` (N, 3, H, W in [-1, 1]) reduced REDUCE x by
     box means and brought back bilinearly, repeated over three channels."""
-    lum = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:])
-    small = F.avg_pool2d(lum, REDUCE)
-    return F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
+    return reduced(0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:]).expand(-1, 3, -1, -1)
 
 
 def flatten(x: torch.Tensor) -> torch.Tensor:
@@ -67,8 +70,7 @@ def flatten(x: torch.Tensor) -> torch.Tensor:
     each channel quantised to four levels, flat regions of at most 64 colours with hard edges
     between them (as pix2pix's facades and maps draw photos from label maps): the generator must
     invent every texture."""
-    up = F.interpolate(F.avg_pool2d(x, REDUCE), size=x.shape[-2:], mode="bilinear", align_corners=False)
-    return torch.round((up + 1) * 1.5) / 1.5 - 1
+    return torch.round((reduced(x) + 1) * 1.5) / 1.5 - 1
 
 
 #: redrawing task -> the generator's input made from the photo (``luma``: the shipped fakes'; ``flat``: ``probe_fakes``' F)

@@ -182,7 +182,7 @@ def recipe_sets(cache: Path, recipe: str, rows: list[dict]):
         return
     made = json.loads((cache / f"{recipe}.json").read_text())
     extra = np.array(sorted(int(i) for i in made["rows"]))
-    yield recipe, 1.0, extra, np.load(cache / f"crop_{recipe}.npy", mmap_mode="r")[extra][:, :made["size"], :made["size"]]
+    yield recipe, 1.0, extra, np.load(cache / f"crop_{recipe}.npy", mmap_mode="r")[extra]  # (m, size, size, 3)
 
 
 def main(argv: list[str] | None = None) -> int:
