@@ -1,0 +1,204 @@
+"""Upscaled images and the ``effnet_probe``: an out-of-family experiment, and the shipped engine on enlarged photos.
+
+    python -m forensics.training.probe_upscaled --cache CACHE --out DIR [--workers 2] [--engine]
+
+Many images travel enlarged: generators' small outputs re-distributed through an upscaler, old
+photos blown up for the web. CACHE is what the training pipeline wrote through ``fake_features``
+(read only); DIR a folder of our own, where the features are kept (``upscaled_features.npz``)
+and the figures written (``probe_upscaled.json``). Two more variants of every material image,
+drawn by a hash of its path and made alike for both classes:
+
+* ``upq75``, a test condition: the central region that fills 512 px once enlarged x2, x3 or x4
+  (bicubic or Lanczos), enlarged, then laundered as the hidden set is (centre crop <= 512 px,
+  JPEG q75 4:2:0);
+* ``upaug``, a training view: a random such region enlarged x1.5-4 (bilinear, bicubic or
+  Lanczos), then JPEG q60-100 (p 0.85; 4:4:4 or 4:2:0) or lossless, as ``pixel_data``'s ``aug``.
+
+The probe is fitted as ``fit_pixel_heads`` fits the shipped one (the native view, C = 0.001, the
+``aug`` and ``web`` views, the fakes of ``fake_features.SETS``, class- and family-balanced
+weights, 5 folds of whole families), alone or with ``upaug`` views beside (``RECIPES``: their rows
+weigh ``w`` times the other views' rows, the total weight unchanged), and scored out of family:
+each AI family against the laundered reals, the same images enlarged (``upq75``) against the same
+reals, and the enlarged reals against the laundered reals (0.5: enlarging alone tells nothing).
+
+``--engine``: the shipped engine (``forensics.analyze``, default signals) on the corpus's holdout
+reals (never fitted on), laundered, and enlarged x2, x3 and x4 then laundered: its verdicts.
+
+Measured on 2026-12-04 (fifth session; q75; the shipped recipe, then with ``upaug`` at w 0.5 and 1):
+mean per-family AUROC 0.881 / 0.881 / 0.877, GAN families 0.735 / 0.729 / 0.721; enlarged AI
+against the reals 0.912 / 0.890 / 0.888 (worst Disco Diffusion 0.68 / CycleGAN 0.70 / CycleGAN
+0.67); enlarged reals against the reals 0.794 / 0.689 / 0.669. The probe reads enlargement as AI
+evidence; ``upaug`` weakens that lean and costs the GAN families 0.006-0.014, so it does not ship.
+The engine on the 186 holdout reals: ``likely_ai`` 0.5 % laundered, 0 % / 3.2 % / 3.2 % enlarged
+x2 / x3 / x4; median P(AI) 0.23, then 0.38 / 0.52 / 0.58 (docs/pixels.md, "Enlarged images").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from multiprocessing import Pool
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from forensics.evaluation.laundering import launder_q75  # noqa: E402
+from forensics.training import fit_pixel_heads as heads  # noqa: E402
+from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
+from forensics.training.fake_features import SETS  # noqa: E402
+from forensics.training.folds import family_folds, sample_weights  # noqa: E402
+from forensics.training.metrics import auroc, family_aurocs  # noqa: E402
+from forensics.training.pixel_data import CROP, decode, effnet_features, encode_jpeg, seed_of  # noqa: E402
+
+C = 0.001  # the shipped probe's strength (fit_pixel_heads' choice)
+FEATURES = "upscaled_features.npz"
+#: recipe -> weight of the ``upaug`` rows relative to the other views' rows
+RECIPES = {"shipped": 0.0, "upaug w0.5": 0.5, "upaug w1": 1.0}
+FILTERS = (Image.BICUBIC, Image.LANCZOS, Image.BILINEAR)
+FACTORS = (2, 3, 4)
+
+
+def enlarged(rgb: np.ndarray, factor: float, rng: np.random.Generator | None, resample: int, out: int = CROP) -> np.ndarray:
+    """The region of ``rgb`` that fills ``out`` px a side once enlarged ``factor`` times (central,
+    or drawn by ``rng``), enlarged, at most ``out`` x ``out`` px (centre)."""
+    h, w = rgb.shape[:2]
+    side = int(np.ceil(out / factor)) + 2  # a margin, so that the filter's edge falls outside the crop
+    rh, rw = min(h, side), min(w, side)
+    top, left = ((h - rh) // 2, (w - rw) // 2) if rng is None else (rng.integers(0, h - rh + 1), rng.integers(0, w - rw + 1))
+    im = Image.fromarray(np.ascontiguousarray(rgb[top:top + rh, left:left + rw]))
+    a = np.asarray(im.resize((round(rw * factor), round(rh * factor)), resample))
+    ch, cw = min(a.shape[0], out), min(a.shape[1], out)
+    top, left = (a.shape[0] - ch) // 2, (a.shape[1] - cw) // 2
+    return np.ascontiguousarray(a[top:top + ch, left:left + cw])
+
+
+def variants(rgb: np.ndarray, key: str) -> dict[str, np.ndarray]:
+    """``{"upq75": ..., "upaug": ...}`` of one decoded image, drawn by ``key`` (its path)."""
+    rt = np.random.default_rng(seed_of(key, "upscaled-test"))
+    test = enlarged(rgb, float(rt.choice(FACTORS)), None, FILTERS[rt.integers(2)])
+    ra = np.random.default_rng(seed_of(key, "upscaled-aug"))
+    aug = enlarged(rgb, ra.uniform(1.5, 4.0), ra, FILTERS[ra.integers(3)])
+    if ra.random() < 0.85:
+        aug = encode_jpeg(aug, ra.integers(60, 101), subsampling=int(ra.choice([0, 2], p=[0.3, 0.7])))
+    return {"upq75": decode(launder_q75(test)), "upaug": aug}
+
+
+def _job(row: dict) -> dict[str, np.ndarray] | None:
+    if "error" in row:
+        return None
+    return {v: effnet_features(a)[0] for v, a in variants(decode(Path(row["file"]).read_bytes()), row["path"]).items()}
+
+
+def features(rows: list[dict], workers: int) -> dict[str, np.ndarray]:
+    """The native view's features of both variants, NaN for rows the material could not read."""
+    with Pool(workers) as pool:
+        got = pool.map(_job, rows, chunksize=8)
+    dim = len(next(g for g in got if g is not None)["upq75"])
+    out = {f"eff_{v}": np.full((len(rows), dim), np.nan, np.float32) for v in ("upq75", "upaug")}
+    for i, g in enumerate(got):
+        for v, x in (g or {}).items():
+            out[f"eff_{v}"][i] = x
+    return out
+
+
+def out_of_family(rows, feats, y, fold, trainable, up_weight):
+    """``{"q75": scores, "upq75": scores}`` of every row, each from a probe fitted without its fold."""
+    views = ("aug", "web") + (("upaug",) if up_weight else ())
+    usable = np.isfinite(feats["eff_aug"]).all(axis=1) & np.isfinite(feats["eff_web"]).all(axis=1)
+    out = {v: np.full(len(rows), np.nan) for v in ("q75", "upq75")}
+    for k in range(fold.max() + 1):
+        tr = np.flatnonzero(trainable & usable & (fold != k))
+        te = np.flatnonzero(fold == k)
+        w = sample_weights(rows, tr)[tr]
+        x, t, ws = [], [], []
+        for v in views:
+            got = np.isfinite(feats[f"eff_{v}"][tr]).all(axis=1)  # the fakes have no upaug view
+            x.append(feats[f"eff_{v}"][tr][got])
+            t.append(y[tr][got])
+            ws.append(w[got] * (up_weight if v == "upaug" else 1.0))
+        ws = np.concatenate(ws)
+        ws *= len(views[:2]) * len(tr) / (ws.sum() * len(ws))  # the shipped recipe's total weight
+        scaler, lr = heads.fit(np.concatenate(x), np.concatenate(t), ws, C)
+        for v in out:
+            xt = feats[f"eff_{v}"][te]
+            got = np.isfinite(xt).all(axis=1)
+            out[v][te[got]] = lr.decision_function(scaler.transform(xt[got]))
+    return out
+
+
+def summary(rows, y, s, n) -> dict:
+    fam = np.array([r["family"] for r in rows[:n]])
+    q, u = s["q75"][:n], s["upq75"][:n]
+    real_q = q[(y[:n] == 0) & np.isfinite(q)]
+    laundered = family_aurocs(rows[:n], y[:n], q)
+    up = {f: auroc(u[(fam == f) & np.isfinite(u)], real_q) for f in laundered}
+    out = {"laundered": laundered, "enlarged": up}
+    figures = {k: {"mean": float(np.mean(list(a.values()))), "gan_mean": float(np.mean([a[f] for f in GAN_FAMILIES])),
+                   "worst_family": min(a, key=a.get), "worst": min(a.values())} for k, a in out.items()}
+    figures["enlarged_reals_vs_reals"] = auroc(u[(y[:n] == 0) & np.isfinite(u)], real_q)
+    return {"families": out, **figures}
+
+
+def engine_verdicts(rows: list[dict]) -> dict:
+    """The shipped engine's verdicts on the corpus's holdout reals, laundered and enlarged."""
+    from forensics import analyze
+
+    reals = [r for r in rows if r["split"] == "holdout" and r["label"] == "real" and "error" not in r]
+    out: dict = {}
+    for factor in (1, *FACTORS):
+        verdicts, probs = {}, []
+        for r in reals:
+            rgb = decode(Path(r["file"]).read_bytes())
+            a = rgb if factor == 1 else enlarged(rgb, factor, None, Image.BICUBIC)
+            result = analyze(launder_q75(a))
+            verdicts[result.verdict] = verdicts.get(result.verdict, 0) + 1
+            probs.append(result.probability)
+        out[f"x{factor}"] = {"n": len(reals), "verdicts": verdicts, "median_probability": float(np.median(probs))}
+        print(f"x{factor}: " + ", ".join(f"{v} {c / len(reals):.1%}" for v, c in sorted(verdicts.items()))
+              + f"; median P(AI) {np.median(probs):.3f}", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, required=True, help="what the training pipeline wrote (read only)")
+    ap.add_argument("--out", type=Path, required=True, help="a folder of our own for the features and the figures")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--engine", action="store_true", help="also the shipped engine's verdicts on enlarged holdout reals")
+    args = ap.parse_args(argv)
+    if args.out.resolve() == args.cache.resolve():
+        ap.error("--out must not be the cache: the cache is read only")
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = json.loads((args.cache / "rows.json").read_text())
+    n = len(rows)
+    if not (args.out / FEATURES).is_file():
+        np.savez(args.out / FEATURES, **features(rows, args.workers))
+    with np.load(args.cache / "features.npz") as base, np.load(args.out / FEATURES) as up:
+        feats = {**{k: base[k] for k in ("eff_aug", "eff_web", "eff_q75")}, **{k: up[k] for k in up.files}}
+    ok = np.array(["error" not in r for r in rows])
+    trainable = ok & np.array([r["split"] == "fit" for r in rows])
+    y = np.array([r["label"] == "ai" for r in rows], dtype=int)
+    extra = {name: heads.fake_set(args.cache, name) for name in SETS}
+    blocks = [(name, SETS[name], x["src"], x, True) for name, x in extra.items()]
+    all_rows, all_feats, all_y, all_fold, all_trainable = heads.with_extra(rows, feats, y, family_folds(rows), trainable, blocks)
+    result: dict = {"c": C, "recipes": {}}
+    for name, w in RECIPES.items():
+        res = summary(all_rows, all_y, out_of_family(all_rows, all_feats, all_y, all_fold, all_trainable, w), n)
+        result["recipes"][name] = res
+        print(f"{name}: laundered mean {res['laundered']['mean']:.3f}, GAN {res['laundered']['gan_mean']:.3f}, "
+              f"worst {res['laundered']['worst_family']} {res['laundered']['worst']:.2f}; enlarged AI against the reals "
+              f"{res['enlarged']['mean']:.3f}, worst {res['enlarged']['worst_family']} {res['enlarged']['worst']:.2f}; "
+              f"enlarged reals against the reals {res['enlarged_reals_vs_reals']:.3f}", flush=True)
+    if args.engine:
+        result["engine"] = engine_verdicts(rows)
+    (args.out / "probe_upscaled.json").write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
