@@ -4,9 +4,10 @@
 
 Many images travel enlarged: generators' small outputs re-distributed through an upscaler, old
 photos blown up for the web. CACHE is what the training pipeline wrote through ``fake_features``
-(read only); DIR a folder of our own, where the features are kept (``upscaled_features.npz``)
-and the figures written (``probe_upscaled.json``). Two more variants of every material image,
-drawn by a hash of its path and made alike for both classes:
+(read only); DIR a folder of our own, where the features are kept (``upscaled_features.npz``,
+computed once: delete it to recompute) and the figures written (``probe_upscaled.json``). Two
+more variants of every material image, drawn by a hash of its path and made alike for both
+classes:
 
 * ``upq75``, a test condition: the central region that fills 512 px once enlarged x2, x3 or x4
   (bicubic or Lanczos), enlarged, then laundered as the hidden set is (centre crop <= 512 px,
