@@ -18,7 +18,7 @@ classes:
 The probe is fitted as ``fit_pixel_heads`` fits the shipped one (the native view, C = 0.001, the
 ``aug`` and ``web`` views, the fakes of ``fake_features.SETS``, class- and family-balanced
 weights, 5 folds of whole families), alone or with ``upaug`` views beside (``RECIPES``: their rows
-weigh ``w`` times the other views' rows, the total weight unchanged), and scored out of family:
+weigh ``w`` times an ``aug`` row, the total weight unchanged), and scored out of family:
 each AI family against the laundered reals, the same images enlarged (``upq75``) against the same
 reals, and the enlarged reals against the laundered reals (0.5: enlarging alone tells nothing).
 
@@ -26,10 +26,10 @@ reals, and the enlarged reals against the laundered reals (0.5: enlarging alone 
 reals (never fitted on), laundered, and enlarged x2, x3 and x4 then laundered: its verdicts.
 
 Measured on 2026-12-04 (fifth session; q75; the shipped recipe, then with ``upaug`` at w 0.5 and 1):
-mean per-family AUROC 0.881 / 0.881 / 0.877, GAN families 0.735 / 0.729 / 0.721; enlarged AI
-against the reals 0.912 / 0.890 / 0.888 (worst Disco Diffusion 0.68 / CycleGAN 0.70 / CycleGAN
-0.67); enlarged reals against the reals 0.794 / 0.689 / 0.669. The probe reads enlargement as AI
-evidence; ``upaug`` weakens that lean and costs the GAN families 0.006-0.014, so it does not ship.
+mean per-family AUROC 0.883 / 0.882 / 0.879, GAN families 0.737 / 0.734 / 0.727; enlarged AI
+against the reals 0.910 / 0.889 / 0.889 (worst Disco Diffusion 0.68 / CycleGAN 0.69 / CycleGAN
+0.66); enlarged reals against the reals 0.789 / 0.680 / 0.662. The probe reads enlargement as AI
+evidence; ``upaug`` weakens that lean and costs the GAN families 0.003-0.010, so it does not ship.
 The engine on the 186 holdout reals: ``likely_ai`` 0.5 % laundered, 0 % / 3.2 % / 3.2 % enlarged
 x2 / x3 / x4; median P(AI) 0.23, then 0.38 / 0.52 / 0.58 (docs/pixels.md, "Enlarged images").
 """
@@ -108,23 +108,22 @@ def features(rows: list[dict], workers: int) -> dict[str, np.ndarray]:
 
 
 def out_of_family(rows, feats, y, fold, trainable, up_weight):
-    """``{"q75": scores, "upq75": scores}`` of every row, each from a probe fitted without its fold."""
-    views = ("aug", "web") + (("upaug",) if up_weight else ())
-    usable = np.isfinite(feats["eff_aug"]).all(axis=1) & np.isfinite(feats["eff_web"]).all(axis=1)
+    """``{"q75": scores, "upq75": scores}`` of every row, each from a probe fitted without its fold:
+    ``fit_pixel_heads``' training set, and the ``upaug`` rows beside it at ``up_weight`` times an
+    ``aug`` row's weight, all scaled to that set's total weight."""
+    good = trainable & heads.usable(feats, "eff")
     out = {v: np.full(len(rows), np.nan) for v in ("q75", "upq75")}
     for k in range(fold.max() + 1):
-        tr = np.flatnonzero(trainable & usable & (fold != k))
+        tr = np.flatnonzero(good & (fold != k))
         te = np.flatnonzero(fold == k)
-        w = sample_weights(rows, tr)[tr]
-        x, t, ws = [], [], []
-        for v in views:
-            got = np.isfinite(feats[f"eff_{v}"][tr]).all(axis=1)  # the fakes have no upaug view
-            x.append(feats[f"eff_{v}"][tr][got])
-            t.append(y[tr][got])
-            ws.append(w[got] * (up_weight if v == "upaug" else 1.0))
-        ws = np.concatenate(ws)
-        ws *= len(views[:2]) * len(tr) / (ws.sum() * len(ws))  # the shipped recipe's total weight
-        scaler, lr = heads.fit(np.concatenate(x), np.concatenate(t), ws, C)
+        x, t, w = heads.training_set(rows, feats, y, tr, "eff")
+        if up_weight:
+            total = w.sum() * len(w)
+            up = tr[np.isfinite(feats["eff_upaug"][tr]).all(axis=1)]  # the fakes have no upaug view
+            w_up = sample_weights(rows, tr)[up] / len(heads.TRAIN_VARIANTS) * up_weight
+            x, t, w = np.concatenate([x, feats["eff_upaug"][up]]), np.concatenate([t, y[up]]), np.concatenate([w, w_up])
+            w *= total / (w.sum() * len(w))
+        scaler, lr = heads.fit(x, t, w, C)
         for v in out:
             xt = feats[f"eff_{v}"][te]
             got = np.isfinite(xt).all(axis=1)
@@ -150,18 +149,19 @@ def engine_verdicts(rows: list[dict]) -> dict:
     from forensics import analyze
 
     reals = [r for r in rows if r["split"] == "holdout" and r["label"] == "real" and "error" not in r]
+    verdicts: dict[int, dict[str, int]] = {f: {} for f in (1, *FACTORS)}
+    probs: dict[int, list[float]] = {f: [] for f in verdicts}
+    for r in reals:
+        rgb = decode(Path(r["file"]).read_bytes())
+        for factor in verdicts:
+            result = analyze(launder_q75(rgb if factor == 1 else enlarged(rgb, factor, None, Image.BICUBIC)))
+            verdicts[factor][result.verdict] = verdicts[factor].get(result.verdict, 0) + 1
+            probs[factor].append(result.probability)
     out: dict = {}
-    for factor in (1, *FACTORS):
-        verdicts, probs = {}, []
-        for r in reals:
-            rgb = decode(Path(r["file"]).read_bytes())
-            a = rgb if factor == 1 else enlarged(rgb, factor, None, Image.BICUBIC)
-            result = analyze(launder_q75(a))
-            verdicts[result.verdict] = verdicts.get(result.verdict, 0) + 1
-            probs.append(result.probability)
-        out[f"x{factor}"] = {"n": len(reals), "verdicts": verdicts, "median_probability": float(np.median(probs))}
-        print(f"x{factor}: " + ", ".join(f"{v} {c / len(reals):.1%}" for v, c in sorted(verdicts.items()))
-              + f"; median P(AI) {np.median(probs):.3f}", flush=True)
+    for factor, counts in verdicts.items():
+        out[f"x{factor}"] = {"n": len(reals), "verdicts": counts, "median_probability": float(np.median(probs[factor]))}
+        print(f"x{factor}: " + ", ".join(f"{v} {c / len(reals):.1%}" for v, c in sorted(counts.items()))
+              + f"; median P(AI) {np.median(probs[factor]):.3f}", flush=True)
     return out
 
 
