@@ -26,6 +26,9 @@ Writes ``CACHE/frame256.npy`` (the frames, as made), ``CACHE/crop_pix2pix256.npy
 redrawn fakes), both in the order of the rows listed in ``CACHE/pix2pix.json`` (with the
 settings and the losses), and ``CACHE/pix2pix_net.npz`` (the generator's tensors, numpy: no
 pickle). ``forensics.training.fake_features`` turns frames and fakes into the probe's training rows.
+
+``forensics.training.probe_fakes`` trains the same way other tasks (:data:`TASKS`) and generator
+designs (:data:`ARCHS`: CycleGAN's ResNet generator, with either up-sampling) for its experiments.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ SEED = 0
 STEPS = 1500
 BATCH = 8
 GAN_SIZE = 256  # CycleGAN, pix2pix, StarGAN v2: the frames redrawn
+NGF, RES_BLOCKS = 16, 6  # ResNetGen: 16-32-64 channels, six blocks at a quarter of the size
 
 
 def reduced(x: torch.Tensor) -> torch.Tensor:
@@ -111,6 +115,47 @@ class UNet(nn.Module):
         return x
 
 
+class ResBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c), nn.ReLU(True),
+                                  nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResNetGen(nn.Module):
+    """CycleGAN's generator (Zhu et al. 2017; AnimeGAN's and StarGAN v2's are of its kind), narrowed:
+    a reflection-padded 7x7 convolution, two stride-2 3x3 convolutions down, RES_BLOCKS residual
+    blocks, two x2 up-samplings, a 7x7 convolution and tanh; instance norm, no skip connections.
+    ``up``: ``tconv``, CycleGAN's 3x3 stride-2 transposed convolutions (uneven overlap: a
+    checkerboard), or ``resize``, bilinear resizing then a 3x3 convolution (AnimeGAN v2's)."""
+
+    def __init__(self, up: str = "tconv"):
+        super().__init__()
+        c = NGF
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(3, c, 7), nn.InstanceNorm2d(c), nn.ReLU(True)]
+        for _ in range(2):
+            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * c), nn.ReLU(True)]
+            c *= 2
+        layers += [ResBlock(c) for _ in range(RES_BLOCKS)]
+        for _ in range(2):
+            layers += ([nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1)] if up == "tconv" else
+                       [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.Conv2d(c, c // 2, 3, padding=1)])
+            layers += [nn.InstanceNorm2d(c // 2), nn.ReLU(True)]
+            c //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, 3, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+#: generator design -> its constructor (``unet``: the shipped fakes'; the others ``probe_fakes``' experiments)
+ARCHS = {"unet": UNet, "resnet": lambda: ResNetGen("tconv"), "resnet_resize": lambda: ResNetGen("resize")}
+
+
 class PatchGAN(nn.Module):
     """pix2pix's conditional 70-px PatchGAN discriminator: (input, image) -> a logit per patch."""
 
@@ -135,10 +180,10 @@ def to_signed(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(a, np.float32)).permute(0, 3, 1, 2).div_(127.5).sub_(1)
 
 
-def train(crops, hw, idx, *, steps: int, log=print, task: str = "luma") -> tuple[UNet, list]:
+def train(crops, hw, idx, *, steps: int, log=print, task: str = "luma", arch: str = "unet") -> tuple[nn.Module, list]:
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
-    g, d = UNet(), PatchGAN()
+    g, d = ARCHS[arch](), PatchGAN()
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     losses, t, acc = [], time.time(), np.zeros(3)
@@ -171,7 +216,7 @@ def train(crops, hw, idx, *, steps: int, log=print, task: str = "luma") -> tuple
     return g.eval(), losses
 
 
-def translate(net: UNet, rgb: np.ndarray, task: str = "luma") -> np.ndarray:
+def translate(net: nn.Module, rgb: np.ndarray, task: str = "luma") -> np.ndarray:
     """``rgb`` (H, W, 3 uint8; H and W multiples of 128) redrawn by ``net`` from its input for ``task``."""
     with torch.no_grad():
         y = net(TASKS[task](to_signed(rgb[None])))[0]
@@ -196,24 +241,25 @@ def frame_rows(rows: list[dict]) -> list[int]:
     return [i for i in fit_reals(rows) if min(rows[i]["crop_hw"]["orig"]) >= GAN_SIZE]
 
 
-def fit_on_reals(cache: Path, rows: list[dict], *, steps: int = STEPS, task: str = "luma", log=print) -> tuple[UNet, list, int]:
-    """The generator trained for ``task`` on the fit-split real photos' ``aug`` crops in CACHE, its
-    losses and the number of photos."""
+def fit_on_reals(cache: Path, rows: list[dict], *, steps: int = STEPS, task: str = "luma", arch: str = "unet",
+                 log=print) -> tuple[nn.Module, list, int]:
+    """The generator of design ``arch`` trained for ``task`` on the fit-split real photos' ``aug``
+    crops in CACHE, its losses and the number of photos."""
     hw = [r.get("crop_hw", {}).get("aug", (0, 0)) for r in rows]
     idx = np.array([i for i in fit_reals(rows) if min(hw[i]) >= PATCH])
-    log(f"{len(idx)} real photos; pix2pix ({task}), {steps} steps")
-    g, losses = train(np.load(cache / "crop_aug.npy", mmap_mode="r"), hw, idx, steps=steps, task=task, log=log)
+    log(f"{len(idx)} real photos; pix2pix ({task}, {arch}), {steps} steps")
+    g, losses = train(np.load(cache / "crop_aug.npy", mmap_mode="r"), hw, idx, steps=steps, task=task, arch=arch, log=log)
     return g, losses, len(idx)
 
 
-def save(net: UNet, path: Path) -> None:
+def save(net: nn.Module, path: Path) -> None:
     """The generator's tensors, numpy (no pickle)."""
     np.savez(path, **{k: v.numpy() for k, v in net.state_dict().items()})
 
 
-def load(path: Path) -> UNet:
-    """A generator :func:`save` wrote (this stage: ``CACHE/pix2pix_net.npz``)."""
-    net = UNet()
+def load(path: Path, arch: str = "unet") -> nn.Module:
+    """A generator of design ``arch`` that :func:`save` wrote (this stage: ``CACHE/pix2pix_net.npz``, the U-Net)."""
+    net = ARCHS[arch]()
     net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(path).items()})
     return net.eval()
 

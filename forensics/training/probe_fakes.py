@@ -33,6 +33,11 @@ scored out of family with the same 5 folds of whole families; only its training 
 * ``pix2pixflat_frame256`` (AI): the same frames redrawn by the same small pix2pix trained (as
   ``pix2pix_fakes`` trains it; kept in FAKES) on another task, drawing a photo from a
   label-map-like copy (``pix2pix_fakes.flatten``), as pix2pix and CycleGAN draw facades and maps;
+* ``resnet_frame256`` (G) and ``resnetresize_frame256`` (H) (AI): the same frames redrawn from
+  their luminance (D's task) by CycleGAN's own generator design (``pix2pix_fakes.ResNetGen``: no
+  skip connections, residual blocks at a quarter of the size) up-sampling by 3x3 stride-2
+  transposed convolutions (G) or by bilinear resizing and a convolution (H, AnimeGAN v2's), each
+  trained as ``pix2pix_fakes`` trains its U-Net (kept in FAKES);
 * ``real_patch128``, ``real_halved128`` (real): size controls, one family each, in their
   source's fold: the very 128-px patches the autoencoders reconstructed (with the same kind of
   final encoding: JPEG q60-100 with p 0.85, else lossless) and the halved 256-px crops the DCGANs
@@ -100,6 +105,13 @@ decimal, A+D 0.899 / 0.901, size-matched 0.872): F, the label-map task, in place
 0.895 / 0.898, size-matched 0.867 (pix2pix 0.58 and 0.54 against A+D's 0.66 and 0.61); beside D
 (A+D+F) 0.899 / 0.901, size-matched 0.871: no gain over A+D. Not shipped.
 
+Measured on 2026-12-04, sixth session (same machine and cache; baseline and A+D the same to the
+third decimal): G and H beside A+D. A+D+G 0.899 / 0.901 (GAN families 0.775, CycleGAN 0.66,
+pix2pix 0.67), A+D+H 0.900 / 0.902 (0.778; pix2pix 0.68, AnimeGAN 0.68), A+D+G+H 0.899 / 0.902
+(0.779); size-matched 0.871, 0.870 and 0.869 against A+D's 0.872; each also falls under the
+baseline's interval on StyleGAN2 (0.925 -> 0.89). Within 0.01 of A+D everywhere: CycleGAN's own
+generator design teaches nothing the U-Net's redrawings did not. Not shipped.
+
 Writes ``FAKES/probe_fakes.json`` (every figure) and prints the tables. Deterministic: every
 draw is seeded by a path, the fits are deterministic, one thread.
 """
@@ -137,7 +149,7 @@ from forensics.training.fit_pixel_heads import (  # noqa: E402
 from forensics.training.folds import family_folds  # noqa: E402
 from forensics.training.metrics import auroc_se, family_aurocs  # noqa: E402
 from forensics.training.pixel_data import VARIANTS, job  # noqa: E402
-from forensics.training.pix2pix_fakes import UNet, translate  # noqa: E402
+from forensics.training.pix2pix_fakes import translate  # noqa: E402
 from forensics.training.pix2pix_fakes import fit_on_reals as fit_pix2pix  # noqa: E402
 from forensics.training.pix2pix_fakes import load as load_pix2pix  # noqa: E402
 from forensics.training.pix2pix_fakes import save as save_pix2pix  # noqa: E402
@@ -147,7 +159,10 @@ DCGAN = tuple(f"dcgan_{v}" for v in DCGAN_VARIANTS)
 #: extra row sets -> label
 SETS = {"taesd": "ai", "autogan": "ai", **{d: "ai" for d in DCGAN}, "real_patch128": "real", "real_halved128": "real",
         "autogan_frame256": "ai", "pix2pix_frame256": "ai", "real_frame256": "real", "pix2pix_crop256": "ai",
-        "real_crop256": "real", "pix2pixflat_frame256": "ai"}
+        "real_crop256": "real", "pix2pixflat_frame256": "ai", "resnet_frame256": "ai", "resnetresize_frame256": "ai"}
+#: the redrawing generators: maker -> (task, design) of ``pix2pix_fakes``
+REDRAWERS = {"pix2pix": ("luma", "unet"), "pix2pixflat": ("flat", "unet"), "resnet": ("luma", "resnet"),
+             "resnetresize": ("luma", "resnet_resize")}
 #: configuration -> its extra sets (``dcgan``: the DCGAN variants of ``--dcgan``, one family each)
 CONFIGS = {
     "baseline": (),
@@ -167,6 +182,9 @@ CONFIGS = {
     "A+D+E": ("taesd", "autogan", "pix2pix_frame256", "real_frame256", "pix2pix_crop256", "real_crop256"),
     "A+F": ("taesd", "autogan", "pix2pixflat_frame256", "real_frame256"),
     "A+D+F": ("taesd", "autogan", "pix2pix_frame256", "pix2pixflat_frame256", "real_frame256"),
+    "A+D+G": ("taesd", "autogan", "pix2pix_frame256", "resnet_frame256", "real_frame256"),
+    "A+D+H": ("taesd", "autogan", "pix2pix_frame256", "resnetresize_frame256", "real_frame256"),
+    "A+D+G+H": ("taesd", "autogan", "pix2pix_frame256", "resnet_frame256", "resnetresize_frame256", "real_frame256"),
 }
 CONDITIONS = ("orig", "q75")
 PATCH = 128     # the fakes made from reals: each real photo's central patch (taesd_fakes.py, autogan_fakes.py)
@@ -175,7 +193,7 @@ PATCH = 128     # the fakes made from reals: each real photo's central patch (ta
 def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
     """``(source row or -1, key, uint8 image)`` of one extra set the shipped probe does not train on, in a fixed order."""
     if name.endswith(("_frame256", "_crop256")):
-        maker = name.split("_")[0]  # autogan, pix2pix, pix2pixflat or real
+        maker = name.split("_")[0]  # autogan, real or one of REDRAWERS
         idx = json.loads((cache / "pix2pix.json").read_text())["rows"]
         if name.endswith("_frame256"):
             images = np.load(cache / "frame256.npy", mmap_mode="r")
@@ -183,15 +201,15 @@ def set_images(name: str, cache: Path, fakes: Path, rows: list[dict]):
             crops = np.load(cache / "crop_orig.npy", mmap_mode="r")
             images = (crops[i] for i in idx)
         net = (autogan_net(cache, fakes, rows) if maker == "autogan" else load_pix2pix(cache / "pix2pix_net.npz") if maker == "pix2pix"
-               else flat_net(cache, fakes, rows) if maker == "pix2pixflat" else None)
+               else redrawer(maker, cache, fakes, rows) if maker in REDRAWERS else None)
         for i, rgb in zip(idx, images):
             key, rgb = f"{name}/{rows[i]['path']}", np.asarray(rgb)
             if maker == "autogan":
                 with torch.no_grad():
                     rec = (net(to_tensor(rgb[None]))[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
                 yield i, key, final_encoding(rec, maker, rows[i]["path"])
-            elif maker.startswith("pix2pix"):
-                yield i, key, final_encoding(translate(net, rgb, "flat" if maker == "pix2pixflat" else "luma"), maker, rows[i]["path"])
+            elif maker in REDRAWERS:
+                yield i, key, final_encoding(translate(net, rgb, REDRAWERS[maker][0]), maker, rows[i]["path"])
             else:
                 yield i, key, encode_like_reals(rgb, key)
     elif name in DCGAN:
@@ -259,13 +277,14 @@ def autogan_net(cache: Path, fakes: Path, rows: list[dict]):
     return net
 
 
-def flat_net(cache: Path, fakes: Path, rows: list[dict]) -> UNet:
-    """``pix2pix_fakes``' generator trained as that stage trains it, on the ``flat`` task (a photo
-    drawn from its label-map-like copy; kept in ``FAKES/pix2pix_flat_net.npz``)."""
-    kept = fakes / "pix2pix_flat_net.npz"
+def redrawer(maker: str, cache: Path, fakes: Path, rows: list[dict]):
+    """A generator of REDRAWERS trained as ``pix2pix_fakes`` trains its own, for that maker's task
+    and design (kept in ``FAKES/<maker>_net.npz``)."""
+    task, arch = REDRAWERS[maker]
+    kept = fakes / f"{maker}_net.npz"
     if not kept.is_file():
-        save_pix2pix(fit_pix2pix(cache, rows, task="flat", log=lambda m: print(m, flush=True))[0], kept)
-    return load_pix2pix(kept)
+        save_pix2pix(fit_pix2pix(cache, rows, task=task, arch=arch, log=lambda m: print(m, flush=True))[0], kept)
+    return load_pix2pix(kept, arch)
 
 
 def option_features(f: dict[str, np.ndarray], variants) -> dict[str, np.ndarray]:

@@ -61,3 +61,22 @@ def test_the_label_map_task_gives_flat_regions_of_four_levels_per_channel():
     rgb = np.random.default_rng(1).integers(0, 256, (128, 128, 3), dtype=np.uint8)
     net = UNet().eval()
     assert not np.array_equal(translate(net, rgb, "flat"), translate(net, rgb))
+
+
+@pytest.mark.parametrize("arch", ["resnet", "resnet_resize"])
+def test_a_resnet_generator_redraws_at_its_own_size_and_loads_back_as_saved(arch, tmp_path):
+    """CycleGAN's design (either up-sampling): same size out, the same image twice, and the
+    tensors ``save`` writes (numpy, no pickle) give back the very same generator."""
+    import torch
+
+    from forensics.training.pix2pix_fakes import ARCHS, load, save, translate
+
+    torch.manual_seed(0)
+    net = ARCHS[arch]().eval()
+    rgb = np.random.default_rng(2).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    out = translate(net, rgb)
+    assert out.shape == rgb.shape and np.array_equal(out, translate(net, rgb))
+    save(net, tmp_path / "g.npz")
+    assert np.array_equal(translate(load(tmp_path / "g.npz", arch), rgb), out)
+    with pytest.raises(RuntimeError):  # another design's tensors do not fit
+        load(tmp_path / "g.npz", "unet")
