@@ -27,8 +27,9 @@ redrawn fakes), both in the order of the rows listed in ``CACHE/pix2pix.json`` (
 settings and the losses), and ``CACHE/pix2pix_net.npz`` (the generator's tensors, numpy: no
 pickle). ``forensics.training.fake_features`` turns frames and fakes into the probe's training rows.
 
-``forensics.training.probe_fakes`` trains the same way other tasks (:data:`TASKS`) and generator
-designs (:data:`ARCHS`: CycleGAN's ResNet generator, with either up-sampling) for its experiments.
+``forensics.training.probe_fakes`` and ``probe_upscaled`` train the same way other tasks
+(:data:`TASKS`) and generator designs (:data:`ARCHS`: CycleGAN's ResNet generator with either
+up-sampling, an ESRGAN-style upscaler) for their experiments.
 """
 
 from __future__ import annotations
@@ -77,8 +78,10 @@ def flatten(x: torch.Tensor) -> torch.Tensor:
     return torch.round((reduced(x) + 1) * 1.5) / 1.5 - 1
 
 
-#: redrawing task -> the generator's input made from the photo (``luma``: the shipped fakes'; ``flat``: ``probe_fakes``' F)
-TASKS = {"luma": degrade, "flat": flatten}
+#: redrawing task -> the generator's input made from the photo (``luma``: the shipped fakes'; ``flat``:
+#: ``probe_fakes``' F; ``detail``: colour kept, detail under 4 px to invent, the x4 super-resolution
+#: that ``probe_upscaled``'s learned upscaler is trained on)
+TASKS = {"luma": degrade, "flat": flatten, "detail": reduced}
 
 
 class UNet(nn.Module):
@@ -152,8 +155,33 @@ class ResNetGen(nn.Module):
         return self.net(x)
 
 
-#: generator design -> its constructor (``unet``: the shipped fakes'; the others ``probe_fakes``' experiments)
-ARCHS = {"unet": UNet, "resnet": lambda: ResNetGen("tconv"), "resnet_resize": lambda: ResNetGen("resize")}
+class SRNet(nn.Module):
+    """An ESRGAN-style x4 super-resolution generator (Wang et al. 2018; Real-ESRGAN and its kin are
+    widely used to enlarge AI images), narrowed: the input reduced REDUCE x by box means
+    (the low-resolution image), a 3x3 convolution, six residual blocks without normalisation at that
+    size (scaled by 0.2), then two x2 nearest-neighbour up-samplings, each followed by a 3x3
+    convolution and leaky ReLU, and two 3x3 convolutions out; tanh."""
+
+    def __init__(self, c: int = 32):
+        super().__init__()
+        self.head = nn.Conv2d(3, c, 3, padding=1)
+        self.body = nn.ModuleList(nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2, True),
+                                                nn.Conv2d(c, c, 3, padding=1)) for _ in range(6))
+        layers: list[nn.Module] = []
+        for _ in range(2):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2, True)]
+        self.up = nn.Sequential(*layers, nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2, True), nn.Conv2d(c, 3, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.head(F.avg_pool2d(x, REDUCE))
+        for block in self.body:
+            f = f + 0.2 * block(f)
+        return torch.tanh(self.up(f))
+
+
+#: generator design -> its constructor (``unet``: the shipped fakes'; the others experiments:
+#: ``probe_fakes``' G and H, ``probe_upscaled``'s learned upscaler)
+ARCHS = {"unet": UNet, "resnet": lambda: ResNetGen("tconv"), "resnet_resize": lambda: ResNetGen("resize"), "esrgan": SRNet}
 
 
 class PatchGAN(nn.Module):

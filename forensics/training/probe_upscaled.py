@@ -4,34 +4,51 @@
 
 Many images travel enlarged: generators' small outputs re-distributed through an upscaler, old
 photos blown up for the web. CACHE is what the training pipeline wrote through ``fake_features``
-(read only); DIR a folder of our own, where the features are kept (``upscaled_features.npz``,
-computed once: delete it to recompute) and the figures written (``probe_upscaled.json``). Two
-more variants of every material image, drawn by a hash of its path and made alike for both
-classes:
+(read only); DIR a folder of our own, where the features are kept (``upscaled_features.npz`` and
+``learned_features.npz``, computed once: delete them to recompute) and the figures written
+(``probe_upscaled.json``). Three more variants of every material image, drawn by a hash of its
+path and made alike for both classes:
 
 * ``upq75``, a test condition: the central region that fills 512 px once enlarged x2, x3 or x4
   (bicubic or Lanczos), enlarged, then laundered as the hidden set is (centre crop <= 512 px,
   JPEG q75 4:2:0);
 * ``upaug``, a training view: a random such region enlarged x1.5-4 (bilinear, bicubic or
   Lanczos), then JPEG q60-100 (p 0.85; 4:4:4 or 4:2:0) or lossless, as ``pixel_data``'s ``aug``.
+* ``srq75``, a test condition: the central region that fills 512 px once enlarged x4, enlarged by
+  a learned upscaler, then laundered: ``pix2pix_fakes.SRNet``, an ESRGAN-style network (residual
+  blocks at the low resolution, nearest-neighbour up-sampling and convolutions: no design the
+  probe trains on), trained as ``pix2pix_fakes`` trains its U-Net, on the ``detail`` task (each
+  128-px patch drawn from its 4x box reduction; kept in ``DIR/upscaler_net.npz``). Upscalers that
+  invent detail (ESRGAN and kin, the diffusion upsamplers of early generators) leave a
+  generator's traces, not an interpolation's.
 
 The probe is fitted as ``fit_pixel_heads`` fits the shipped one (the native view, C = 0.001, the
 ``aug`` and ``web`` views, the fakes of ``fake_features.SETS``, class- and family-balanced
 weights, 5 folds of whole families), alone or with ``upaug`` views beside (``RECIPES``: their rows
 weigh ``w`` times an ``aug`` row, the total weight unchanged), and scored out of family:
-each AI family against the laundered reals, the same images enlarged (``upq75``) against the same
-reals, and the enlarged reals against the laundered reals (0.5: enlarging alone tells nothing).
+each AI family against the laundered reals, the same images enlarged (``upq75``, ``srq75``)
+against the same reals, and the enlarged reals against the laundered reals (0.5: enlarging alone
+tells nothing).
 
 ``--engine``: the shipped engine (``forensics.analyze``, default signals) on the corpus's holdout
-reals (never fitted on), laundered, and enlarged x2, x3 and x4 then laundered: its verdicts.
+reals (never fitted on), laundered, and enlarged (x2, x3 and x4 bicubic, x4 by the learned
+upscaler) then laundered: its verdicts.
 
 Measured on 2026-12-04 (fifth session; q75; the shipped recipe, then with ``upaug`` at w 0.5 and 1):
 mean per-family AUROC 0.883 / 0.882 / 0.879, GAN families 0.737 / 0.734 / 0.727; enlarged AI
 against the reals 0.910 / 0.889 / 0.889 (worst Disco Diffusion 0.68 / CycleGAN 0.69 / CycleGAN
 0.66); enlarged reals against the reals 0.789 / 0.680 / 0.662. The probe reads enlargement as AI
-evidence; ``upaug`` weakens that lean and costs the GAN families 0.003-0.010, so it does not ship.
+evidence; ``upaug`` weakens that lean and costs the GAN families 0.003-0.010.
 The engine on the 186 holdout reals: ``likely_ai`` 0.5 % laundered, 0 % / 3.2 % / 3.2 % enlarged
 x2 / x3 / x4; median P(AI) 0.23, then 0.38 / 0.52 / 0.58 (docs/pixels.md, "Enlarged images").
+
+Measured on 2026-12-04 (sixth session; same cache, the figures above reproduced to the third
+decimal), the learned upscaler and both classes enlarged alike, for the same three recipes:
+learned x4 AI against the reals 0.913 / 0.894 / 0.892, learned reals against the reals 0.842 /
+0.777 / 0.766; AI against reals enlarged the same way, bicubic 0.761 / 0.829 / 0.838 and learned
+0.693 / 0.757 / 0.769. Enlarged alike, little of the generator is left to the shipped probe, and
+``upaug`` gives back 0.08 of it: the next refit's candidate. The engine on the holdout reals
+enlarged x4 by the learned upscaler: median P(AI) 0.60, ``likely_ai`` 2.7 %.
 """
 
 from __future__ import annotations
@@ -55,9 +72,15 @@ from forensics.training.fake_features import SETS  # noqa: E402
 from forensics.training.folds import family_folds, sample_weights  # noqa: E402
 from forensics.training.metrics import auroc, family_aurocs  # noqa: E402
 from forensics.training.pixel_data import CROP, decode, effnet_features, encode_jpeg, seed_of  # noqa: E402
+from forensics.training.pix2pix_fakes import fit_on_reals as fit_generator  # noqa: E402
+from forensics.training.pix2pix_fakes import load as load_generator  # noqa: E402
+from forensics.training.pix2pix_fakes import save as save_generator  # noqa: E402
+from forensics.training.pix2pix_fakes import translate  # noqa: E402
 
 C = 0.001  # the shipped probe's strength (fit_pixel_heads' choice)
 FEATURES = "upscaled_features.npz"
+LEARNED = "learned_features.npz"   # srq75's features
+UPSCALER = "upscaler_net.npz"      # the learned upscaler (pix2pix_fakes' SRNet, ``detail`` task)
 #: recipe -> weight of the ``upaug`` rows relative to the other views' rows
 RECIPES = {"shipped": 0.0, "upaug w0.5": 0.5, "upaug w1": 1.0}
 FILTERS = (Image.BICUBIC, Image.LANCZOS, Image.BILINEAR)
@@ -95,6 +118,36 @@ def _job(row: dict) -> dict[str, np.ndarray] | None:
     return {v: effnet_features(a)[0] for v, a in variants(decode(Path(row["file"]).read_bytes()), row["path"]).items()}
 
 
+_upscaler = None
+
+
+def learned(rgb: np.ndarray, net, out: int = CROP) -> np.ndarray | None:
+    """The central region of ``rgb`` that fills ``out`` px once enlarged x4, enlarged x4 by a learned
+    upscaler: bilinear, then ``net`` (a generator of ``pix2pix_fakes`` for the ``detail`` task, which
+    sees the enlargement reduced 4x again) draws the detail in, over the largest multiple of 128 px
+    it fits (None when under 128 px)."""
+    a = enlarged(rgb, 4, None, Image.BILINEAR, out)
+    h, w = (a.shape[0] // 128) * 128, (a.shape[1] // 128) * 128
+    if min(h, w) == 0:
+        return None
+    top, left = (a.shape[0] - h) // 2, (a.shape[1] - w) // 2
+    return translate(net, np.ascontiguousarray(a[top:top + h, left:left + w]), "detail")
+
+
+def _learned_job(item: tuple[dict, str]) -> np.ndarray | None:
+    global _upscaler
+    row, net_path = item
+    if "error" in row:
+        return None
+    if _upscaler is None:
+        import torch
+
+        torch.set_num_threads(1)
+        _upscaler = load_generator(Path(net_path), "esrgan")
+    up = learned(decode(Path(row["file"]).read_bytes()), _upscaler)
+    return None if up is None else effnet_features(decode(launder_q75(up)))[0]
+
+
 def features(rows: list[dict], workers: int) -> dict[str, np.ndarray]:
     """The native view's features of both variants, NaN for rows the material could not read."""
     with Pool(workers) as pool:
@@ -107,12 +160,24 @@ def features(rows: list[dict], workers: int) -> dict[str, np.ndarray]:
     return out
 
 
+def learned_features(rows: list[dict], net_path: Path, workers: int) -> dict[str, np.ndarray]:
+    """The native view's features of every image enlarged x4 by the learned upscaler, then laundered (``srq75``)."""
+    with Pool(workers) as pool:
+        got = pool.map(_learned_job, [(r, str(net_path)) for r in rows], chunksize=8)
+    dim = len(next(g for g in got if g is not None))
+    out = np.full((len(rows), dim), np.nan, np.float32)
+    for i, g in enumerate(got):
+        if g is not None:
+            out[i] = g
+    return {"eff_srq75": out}
+
+
 def out_of_family(rows, feats, y, fold, trainable, up_weight):
     """``{"q75": scores, "upq75": scores}`` of every row, each from a probe fitted without its fold:
     ``fit_pixel_heads``' training set, and the ``upaug`` rows beside it at ``up_weight`` times an
     ``aug`` row's weight, all scaled to that set's total weight."""
     good = trainable & heads.usable(feats, "eff")
-    out = {v: np.full(len(rows), np.nan) for v in ("q75", "upq75")}
+    out = {v: np.full(len(rows), np.nan) for v in ("q75", "upq75", "srq75")}
     for k in range(fold.max() + 1):
         tr = np.flatnonzero(good & (fold != k))
         te = np.flatnonzero(fold == k)
@@ -133,35 +198,48 @@ def out_of_family(rows, feats, y, fold, trainable, up_weight):
 
 def summary(rows, y, s, n) -> dict:
     fam = np.array([r["family"] for r in rows[:n]])
-    q, u = s["q75"][:n], s["upq75"][:n]
+    q = s["q75"][:n]
     real_q = q[(y[:n] == 0) & np.isfinite(q)]
     laundered = family_aurocs(rows[:n], y[:n], q)
-    up = {f: auroc(u[(fam == f) & np.isfinite(u)], real_q) for f in laundered}
-    out = {"laundered": laundered, "enlarged": up}
-    figures = {k: {"mean": float(np.mean(list(a.values()))), "gan_mean": float(np.mean([a[f] for f in GAN_FAMILIES])),
-                   "worst_family": min(a, key=a.get), "worst": min(a.values())} for k, a in out.items()}
-    figures["enlarged_reals_vs_reals"] = auroc(u[(y[:n] == 0) & np.isfinite(u)], real_q)
+    out = {"laundered": laundered}
+    figures = {}
+    for name, v in (("enlarged", "upq75"), ("learned", "srq75")):
+        u = s[v][:n]
+        real_u = u[(y[:n] == 0) & np.isfinite(u)]
+        out[name] = {f: auroc(u[(fam == f) & np.isfinite(u)], real_q) for f in laundered}
+        # both classes enlarged alike: what is left of the generator's traces under the enlargement's
+        out[f"{name}_both"] = {f: auroc(u[(fam == f) & np.isfinite(u)], real_u) for f in laundered}
+        figures[f"{name}_reals_vs_reals"] = auroc(real_u, real_q)
+    figures.update({k: {"mean": float(np.mean(list(a.values()))), "gan_mean": float(np.mean([a[f] for f in GAN_FAMILIES])),
+                        "worst_family": min(a, key=a.get), "worst": min(a.values())} for k, a in out.items()})
     return {"families": out, **figures}
 
 
-def engine_verdicts(rows: list[dict]) -> dict:
-    """The shipped engine's verdicts on the corpus's holdout reals, laundered and enlarged."""
+def engine_verdicts(rows: list[dict], upscaler) -> dict:
+    """The shipped engine's verdicts on the corpus's holdout reals, laundered, and enlarged (x2, x3,
+    x4 bicubic; x4 by the learned upscaler) then laundered."""
     from forensics import analyze
 
     reals = [r for r in rows if r["split"] == "holdout" and r["label"] == "real" and "error" not in r]
-    verdicts: dict[int, dict[str, int]] = {f: {} for f in (1, *FACTORS)}
-    probs: dict[int, list[float]] = {f: [] for f in verdicts}
+    ways = {"x1": lambda rgb: rgb, **{f"x{f}": lambda rgb, f=f: enlarged(rgb, f, None, Image.BICUBIC) for f in FACTORS},
+            "x4 learned": lambda rgb: learned(rgb, upscaler)}
+    verdicts: dict[str, dict[str, int]] = {w: {} for w in ways}
+    probs: dict[str, list[float]] = {w: [] for w in ways}
     for r in reals:
         rgb = decode(Path(r["file"]).read_bytes())
-        for factor in verdicts:
-            result = analyze(launder_q75(rgb if factor == 1 else enlarged(rgb, factor, None, Image.BICUBIC)))
-            verdicts[factor][result.verdict] = verdicts[factor].get(result.verdict, 0) + 1
-            probs[factor].append(result.probability)
+        for way, enlarge in ways.items():
+            big = enlarge(rgb)
+            if big is None:
+                continue
+            result = analyze(launder_q75(big))
+            verdicts[way][result.verdict] = verdicts[way].get(result.verdict, 0) + 1
+            probs[way].append(result.probability)
     out: dict = {}
-    for factor, counts in verdicts.items():
-        out[f"x{factor}"] = {"n": len(reals), "verdicts": counts, "median_probability": float(np.median(probs[factor]))}
-        print(f"x{factor}: " + ", ".join(f"{v} {c / len(reals):.1%}" for v, c in sorted(counts.items()))
-              + f"; median P(AI) {np.median(probs[factor]):.3f}", flush=True)
+    for way, counts in verdicts.items():
+        n = sum(counts.values())
+        out[way] = {"n": n, "verdicts": counts, "median_probability": float(np.median(probs[way]))}
+        print(f"{way}: " + ", ".join(f"{v} {c / n:.1%}" for v, c in sorted(counts.items()))
+              + f"; median P(AI) {np.median(probs[way]):.3f}", flush=True)
     return out
 
 
@@ -179,8 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     n = len(rows)
     if not (args.out / FEATURES).is_file():
         np.savez(args.out / FEATURES, **features(rows, args.workers))
-    with np.load(args.cache / "features.npz") as base, np.load(args.out / FEATURES) as up:
-        feats = {**{k: base[k] for k in ("eff_aug", "eff_web", "eff_q75")}, **{k: up[k] for k in up.files}}
+    if not (args.out / UPSCALER).is_file():
+        save_generator(fit_generator(args.cache, rows, task="detail", arch="esrgan", log=lambda m: print(m, flush=True))[0],
+                       args.out / UPSCALER)
+    if not (args.out / LEARNED).is_file():
+        np.savez(args.out / LEARNED, **learned_features(rows, args.out / UPSCALER, args.workers))
+    with np.load(args.cache / "features.npz") as base, np.load(args.out / FEATURES) as up, np.load(args.out / LEARNED) as sr:
+        feats = {**{k: base[k] for k in ("eff_aug", "eff_web", "eff_q75")}, **{k: up[k] for k in up.files},
+                 **{k: sr[k] for k in sr.files}}
     ok = np.array(["error" not in r for r in rows])
     trainable = ok & np.array([r["split"] == "fit" for r in rows])
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
@@ -194,9 +278,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: laundered mean {res['laundered']['mean']:.3f}, GAN {res['laundered']['gan_mean']:.3f}, "
               f"worst {res['laundered']['worst_family']} {res['laundered']['worst']:.2f}; enlarged AI against the reals "
               f"{res['enlarged']['mean']:.3f}, worst {res['enlarged']['worst_family']} {res['enlarged']['worst']:.2f}; "
-              f"enlarged reals against the reals {res['enlarged_reals_vs_reals']:.3f}", flush=True)
+              f"enlarged reals against the reals {res['enlarged_reals_vs_reals']:.3f}; learned x4: AI against the reals "
+              f"{res['learned']['mean']:.3f}, GAN {res['learned']['gan_mean']:.3f}, worst {res['learned']['worst_family']} "
+              f"{res['learned']['worst']:.2f}, reals against the reals {res['learned_reals_vs_reals']:.3f}; both enlarged: "
+              f"bicubic {res['enlarged_both']['mean']:.3f} (GAN {res['enlarged_both']['gan_mean']:.3f}), learned "
+              f"{res['learned_both']['mean']:.3f} (GAN {res['learned_both']['gan_mean']:.3f})", flush=True)
     if args.engine:
-        result["engine"] = engine_verdicts(rows)
+        result["engine"] = engine_verdicts(rows, load_generator(args.out / UPSCALER, "esrgan"))
     (args.out / "probe_upscaled.json").write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

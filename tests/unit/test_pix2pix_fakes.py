@@ -63,10 +63,11 @@ def test_the_label_map_task_gives_flat_regions_of_four_levels_per_channel():
     assert not np.array_equal(translate(net, rgb, "flat"), translate(net, rgb))
 
 
-@pytest.mark.parametrize("arch", ["resnet", "resnet_resize"])
-def test_a_resnet_generator_redraws_at_its_own_size_and_loads_back_as_saved(arch, tmp_path):
-    """CycleGAN's design (either up-sampling): same size out, the same image twice, and the
-    tensors ``save`` writes (numpy, no pickle) give back the very same generator."""
+@pytest.mark.parametrize("arch", ["resnet", "resnet_resize", "esrgan"])
+def test_every_other_design_redraws_at_its_own_size_and_loads_back_as_saved(arch, tmp_path):
+    """CycleGAN's design (either up-sampling) and the ESRGAN-style upscaler: same size out, the
+    same image twice, and the tensors ``save`` writes (numpy, no pickle) give back the very same
+    generator."""
     import torch
 
     from forensics.training.pix2pix_fakes import ARCHS, load, save, translate
