@@ -134,7 +134,7 @@ def learned(rgb: np.ndarray, net, out: int = CROP) -> np.ndarray | None:
     return translate(net, np.ascontiguousarray(a[top:top + h, left:left + w]), "detail")
 
 
-def _learned_job(item: tuple[dict, str]) -> np.ndarray | None:
+def _learned_job(item: tuple[dict, str]) -> dict[str, np.ndarray] | None:
     global _upscaler
     row, net_path = item
     if "error" in row:
@@ -145,35 +145,25 @@ def _learned_job(item: tuple[dict, str]) -> np.ndarray | None:
         torch.set_num_threads(1)
         _upscaler = load_generator(Path(net_path), "esrgan")
     up = learned(decode(Path(row["file"]).read_bytes()), _upscaler)
-    return None if up is None else effnet_features(decode(launder_q75(up)))[0]
+    return None if up is None else {"srq75": effnet_features(decode(launder_q75(up)))[0]}
 
 
-def features(rows: list[dict], workers: int) -> dict[str, np.ndarray]:
-    """The native view's features of both variants, NaN for rows the material could not read."""
+def collected(job, items: list, workers: int) -> dict[str, np.ndarray]:
+    """``{"eff_<variant>": the native view's features}`` of what ``job`` gives for each item
+    (``{variant: features}``), NaN where it gives None (rows the material could not read, images
+    too small)."""
     with Pool(workers) as pool:
-        got = pool.map(_job, rows, chunksize=8)
-    dim = len(next(g for g in got if g is not None)["upq75"])
-    out = {f"eff_{v}": np.full((len(rows), dim), np.nan, np.float32) for v in ("upq75", "upaug")}
+        got = pool.map(job, items, chunksize=8)
+    first = next(g for g in got if g is not None)
+    out = {f"eff_{v}": np.full((len(items), len(x)), np.nan, np.float32) for v, x in first.items()}
     for i, g in enumerate(got):
         for v, x in (g or {}).items():
             out[f"eff_{v}"][i] = x
     return out
 
 
-def learned_features(rows: list[dict], net_path: Path, workers: int) -> dict[str, np.ndarray]:
-    """The native view's features of every image enlarged x4 by the learned upscaler, then laundered (``srq75``)."""
-    with Pool(workers) as pool:
-        got = pool.map(_learned_job, [(r, str(net_path)) for r in rows], chunksize=8)
-    dim = len(next(g for g in got if g is not None))
-    out = np.full((len(rows), dim), np.nan, np.float32)
-    for i, g in enumerate(got):
-        if g is not None:
-            out[i] = g
-    return {"eff_srq75": out}
-
-
 def out_of_family(rows, feats, y, fold, trainable, up_weight):
-    """``{"q75": scores, "upq75": scores}`` of every row, each from a probe fitted without its fold:
+    """``{"q75": scores, "upq75": scores, "srq75": scores}`` of every row, each from a probe fitted without its fold:
     ``fit_pixel_heads``' training set, and the ``upaug`` rows beside it at ``up_weight`` times an
     ``aug`` row's weight, all scaled to that set's total weight."""
     good = trainable & heads.usable(feats, "eff")
@@ -256,12 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = json.loads((args.cache / "rows.json").read_text())
     n = len(rows)
     if not (args.out / FEATURES).is_file():
-        np.savez(args.out / FEATURES, **features(rows, args.workers))
+        np.savez(args.out / FEATURES, **collected(_job, rows, args.workers))
     if not (args.out / UPSCALER).is_file():
         save_generator(fit_generator(args.cache, rows, task="detail", arch="esrgan", log=lambda m: print(m, flush=True))[0],
                        args.out / UPSCALER)
     if not (args.out / LEARNED).is_file():
-        np.savez(args.out / LEARNED, **learned_features(rows, args.out / UPSCALER, args.workers))
+        np.savez(args.out / LEARNED, **collected(_learned_job, [(r, str(args.out / UPSCALER)) for r in rows], args.workers))
     with np.load(args.cache / "features.npz") as base, np.load(args.out / FEATURES) as up, np.load(args.out / LEARNED) as sr:
         feats = {**{k: base[k] for k in ("eff_aug", "eff_web", "eff_q75")}, **{k: up[k] for k in up.files},
                  **{k: sr[k] for k in sr.files}}
