@@ -2,10 +2,11 @@
 
     python -m forensics.training.fit_pixel_heads --cache CACHE
 
-CACHE is what ``forensics.training.pixel_data`` and ``forensics.training.fake_features`` wrote.
+CACHE is what ``forensics.training.pixel_data``, ``fake_features`` and ``enlarged_views`` wrote.
 Both heads are standardised L2 logistic regressions on the image features of the two training
 variants (``aug`` and ``web``), with class- and family-balanced sample weights
-(``folds.sample_weights``). The corpus's holdout half is never fitted on. The probe also learns
+(``folds.sample_weights``); the probe also on each image's enlarged view (``upaug``, at
+:data:`UP_WEIGHT` times a variant's weight), so that enlargement is no evidence of its own. The corpus's holdout half is never fitted on. The probe also learns
 from the fakes we make from the fit-split real photos (``fake_features.SETS``: the TAESD and
 AutoGAN reconstructions, the pix2pix-redrawn 256-px frames beside those frames as reals), each
 set one family of its class, each row in the fold of the photo it was made from. Measured with
@@ -37,6 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from forensics.training.corpus import REPO, SEED
+from forensics.training.enlarged_views import OUT as ENLARGED_FEATURES
 from forensics.training.fake_features import OUT as FAKE_FEATURES
 from forensics.training.fake_features import SETS as FAKE_SETS
 from forensics.training.fake_features import SIZE_MATCHED
@@ -45,6 +47,9 @@ from forensics.training.metrics import auroc, family_aurocs
 from forensics.training.pixel_data import VARIANTS
 
 TRAIN_VARIANTS = ("aug", "web")
+#: weight of an image's ``upaug`` row (``enlarged_views``) relative to one of its ``aug`` and ``web``
+#: rows, the total weight unchanged: chosen with ``probe_upscaled`` (docs/pixels.md, "Enlarged images")
+UP_WEIGHT = 0.5
 
 C_GRID = {"eff": (0.001, 0.003, 0.01, 0.03), "dct": (0.003, 0.03, 0.3)}
 #: the probe's candidate views and the feature kinds of pixel_data.py they read
@@ -61,12 +66,21 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple[Standard
     return scaler, lr
 
 
-def training_set(rows, feats, y, idx, kind):
+def training_set(rows, feats, y, idx, kind, up_weight=UP_WEIGHT):
     """Rows of both training variants (``aug`` and ``web``) of the images ``idx``, each variant
-    carrying half of each image's weight."""
+    carrying half of each image's weight; and where ``feats`` holds ``<kind>_upaug``, the enlarged
+    view of each image that has one (not the fakes) at ``up_weight`` times a variant's weight, all
+    scaled back to the same total weight."""
     w = sample_weights(rows, idx)[idx] / len(TRAIN_VARIANTS)
-    return (np.concatenate([feats[f"{kind}_{v}"][idx] for v in TRAIN_VARIANTS]), np.tile(y[idx], len(TRAIN_VARIANTS)),
-            np.tile(w, len(TRAIN_VARIANTS)))
+    x, t, w = (np.concatenate([feats[f"{kind}_{v}"][idx] for v in TRAIN_VARIANTS]), np.tile(y[idx], len(TRAIN_VARIANTS)),
+               np.tile(w, len(TRAIN_VARIANTS)))
+    if not up_weight or f"{kind}_upaug" not in feats:
+        return x, t, w
+    total = w.sum() * len(w)
+    has = np.isfinite(feats[f"{kind}_upaug"][idx]).all(axis=1)
+    w_up = sample_weights(rows, idx)[idx[has]] / len(TRAIN_VARIANTS) * up_weight
+    x, t, w = np.concatenate([x, feats[f"{kind}_upaug"][idx[has]]]), np.concatenate([t, y[idx[has]]]), np.concatenate([w, w_up])
+    return x, t, w * total / (w.sum() * len(w))
 
 
 def usable(feats, kind):
@@ -127,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder for effnet_probe.json and dct_head.json (default signals/data; the backbone is read there)")
     args = ap.parse_args(argv)
     rows = json.loads((args.cache / "rows.json").read_text())
-    feats = dict(np.load(args.cache / "features.npz"))
+    feats = {**np.load(args.cache / "features.npz"), **np.load(args.cache / ENLARGED_FEATURES)}
     ok = np.array(["error" not in r for r in rows])
     trainable = ok & np.array([r["split"] == "fit" for r in rows])
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)
@@ -139,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     eff_rows, eff_feats, eff_y, eff_fold, eff_trainable = with_extra(
         rows, {k: v for k, v in feats.items() if k.split("_")[0] in ("eff", "effh")}, y, fold, trainable, blocks)
     for f, views in EFF_OPTIONS.items():
-        for v in VARIANTS:
+        for v in (*VARIANTS, "upaug"):
             eff_feats[f"{f}_{v}"] = np.concatenate([eff_feats[f"{k}_{v}"] for k in EFF_VIEWS[views]], axis=1)
     oof, chosen, sized_auc = {}, {}, {}
     kinds = {"eff": list(EFF_OPTIONS), **({"dct": ["dct"]} if "dct_aug" in feats else {})}
@@ -172,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     from forensics.signals.effnet_probe import HEAD_FORMAT_VERSION as EFF_VERSION
 
     variants = {"aug": "resize x0.5-1.5 (p 0.5), blur (p 0.1), crop <= 512, JPEG q60-100 (p 0.85) or PNG",
-                "web": "long side to 384-1024 px when longer (p 0.8), crop <= 512, JPEG q60-95"}
+                "web": "long side to 384-1024 px when longer (p 0.8), crop <= 512, JPEG q60-95",
+                "upaug": f"a region enlarged x1.5-4 to <= 512 px, JPEG q60-100 (p 0.85) or PNG; weight {UP_WEIGHT} of the others'"}
     for kind, out in (("eff", args.out_dir / "effnet_probe.json"), ("dct", args.out_dir / "dct_head.json"))[:len(chosen)]:
         (option, c), by_c = chosen[kind]
         k_rows, k_feats, k_y, k_trainable = ((eff_rows, eff_feats, eff_y, eff_trainable) if kind == "eff"
@@ -183,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                                + (", and fakes made from the fit-split real photos beside their reals "
                                   "(forensics.training.fake_features)" if kind == "eff" else ""),
                 "images": {"ai": int(k_y[tr].sum()), "real": int(len(tr) - k_y[tr].sum())},
-                "families": sorted({k_rows[i]["family"] for i in tr}), "variants": variants,
+                "families": sorted({k_rows[i]["family"] for i in tr}),
+                "variants": variants if kind == "eff" else {v: variants[v] for v in TRAIN_VARIANTS},
                 "weights": "classes equal; a family of n images weighs sqrt(n)"}
         scaler, lr = fit(*training_set(k_rows, k_feats, k_y, tr, option), c)
         fam_auc = family_aurocs(rows, y, oof[f"{kind}_q75"])

@@ -3,7 +3,7 @@
     python -m forensics.training.probe_upscaled --cache CACHE --out DIR [--workers 2] [--engine]
 
 Many images travel enlarged: generators' small outputs re-distributed through an upscaler, old
-photos blown up for the web. CACHE is what the training pipeline wrote through ``fake_features``
+photos blown up for the web. CACHE is what the training pipeline wrote through ``enlarged_views``
 (read only); DIR a folder of our own, where the features are kept (``upscaled_features.npz`` and
 ``learned_features.npz``, computed once: delete them to recompute) and the figures written
 (``probe_upscaled.json``). Three more variants of every material image, drawn by a hash of its
@@ -12,8 +12,9 @@ path and made alike for both classes:
 * ``upq75``, a test condition: the central region that fills 512 px once enlarged x2, x3 or x4
   (bicubic or Lanczos), enlarged, then laundered as the hidden set is (centre crop <= 512 px,
   JPEG q75 4:2:0);
-* ``upaug``, a training view: a random such region enlarged x1.5-4 (bilinear, bicubic or
-  Lanczos), then JPEG q60-100 (p 0.85; 4:4:4 or 4:2:0) or lossless, as ``pixel_data``'s ``aug``.
+* ``upaug``, a training view, read from CACHE (``forensics.training.enlarged_views``): a random
+  such region enlarged x1.5-4 (bilinear, bicubic or Lanczos), then JPEG q60-100 (p 0.85; 4:4:4 or
+  4:2:0) or lossless, as ``pixel_data``'s ``aug``.
 * ``srq75``, a test condition: the central region that fills 512 px once enlarged x4, enlarged by
   a learned upscaler, then laundered: ``pix2pix_fakes.SRNet``, an ESRGAN-style network (residual
   blocks at the low resolution, nearest-neighbour up-sampling and convolutions: no design the
@@ -24,8 +25,9 @@ path and made alike for both classes:
 
 The probe is fitted as ``fit_pixel_heads`` fits the shipped one (the native view, C = 0.001, the
 ``aug`` and ``web`` views, the fakes of ``fake_features.SETS``, class- and family-balanced
-weights, 5 folds of whole families), alone or with ``upaug`` views beside (``RECIPES``: their rows
-weigh ``w`` times an ``aug`` row, the total weight unchanged), and scored out of family:
+weights, 5 folds of whole families), with the ``upaug`` views beside at each weight of ``RECIPES``
+(w times an ``aug`` row, the total weight unchanged; 0.5 ships: ``fit_pixel_heads.UP_WEIGHT``),
+and scored out of family:
 each AI family against the laundered reals, the same images enlarged (``upq75``, ``srq75``)
 against the same reals, and the enlarged reals against the laundered reals (0.5: enlarging alone
 tells nothing).
@@ -34,7 +36,7 @@ tells nothing).
 reals (never fitted on), laundered, and enlarged (x2, x3 and x4 bicubic, x4 by the learned
 upscaler) then laundered: its verdicts.
 
-Measured on 2026-12-04 (fifth session; q75; the shipped recipe, then with ``upaug`` at w 0.5 and 1):
+Measured on 2026-12-04 (fifth session; q75; without ``upaug``, then with it at w 0.5 and 1):
 mean per-family AUROC 0.883 / 0.882 / 0.879, GAN families 0.737 / 0.734 / 0.727; enlarged AI
 against the reals 0.910 / 0.889 / 0.889 (worst Disco Diffusion 0.68 / CycleGAN 0.69 / CycleGAN
 0.66); enlarged reals against the reals 0.789 / 0.680 / 0.662. The probe reads enlargement as AI
@@ -46,9 +48,10 @@ Measured on 2026-12-04 (sixth session; same cache, the figures above reproduced 
 decimal), the learned upscaler and both classes enlarged alike, for the same three recipes:
 learned x4 AI against the reals 0.913 / 0.894 / 0.892, learned reals against the reals 0.842 /
 0.777 / 0.766; AI against reals enlarged the same way, bicubic 0.761 / 0.829 / 0.838 and learned
-0.693 / 0.757 / 0.769. Enlarged alike, little of the generator is left to the shipped probe, and
-``upaug`` gives back 0.08 of it: the next refit's candidate. The engine on the holdout reals
-enlarged x4 by the learned upscaler: median P(AI) 0.60, ``likely_ai`` 2.7 %.
+0.693 / 0.757 / 0.769. Enlarged alike, little of the generator is left to a probe trained without
+``upaug``, and ``upaug`` gives back 0.07 of it at w 0.5 for 0.001 of the mean unenlarged, so it
+ships at w 0.5 since. The engine on the holdout reals enlarged x4 by the learned upscaler, before
+that refit: median P(AI) 0.60, ``likely_ai`` 2.7 %.
 """
 
 from __future__ import annotations
@@ -69,9 +72,11 @@ from forensics.evaluation.laundering import launder_q75  # noqa: E402
 from forensics.training import fit_pixel_heads as heads  # noqa: E402
 from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
 from forensics.training.fake_features import SETS  # noqa: E402
-from forensics.training.folds import family_folds, sample_weights  # noqa: E402
+from forensics.training.enlarged_views import FILTERS, enlarged  # noqa: E402
+from forensics.training.enlarged_views import OUT as ENLARGED  # noqa: E402
+from forensics.training.folds import family_folds  # noqa: E402
 from forensics.training.metrics import auroc, family_aurocs  # noqa: E402
-from forensics.training.pixel_data import CROP, decode, effnet_features, encode_jpeg, seed_of  # noqa: E402
+from forensics.training.pixel_data import CROP, decode, effnet_features, seed_of  # noqa: E402
 from forensics.training.pix2pix_fakes import fit_on_reals as fit_generator  # noqa: E402
 from forensics.training.pix2pix_fakes import load as load_generator  # noqa: E402
 from forensics.training.pix2pix_fakes import save as save_generator  # noqa: E402
@@ -82,40 +87,20 @@ FEATURES = "upscaled_features.npz"
 LEARNED = "learned_features.npz"   # srq75's features
 UPSCALER = "upscaler_net.npz"      # the learned upscaler (pix2pix_fakes' SRNet, ``detail`` task)
 #: recipe -> weight of the ``upaug`` rows relative to the other views' rows
-RECIPES = {"shipped": 0.0, "upaug w0.5": 0.5, "upaug w1": 1.0}
-FILTERS = (Image.BICUBIC, Image.LANCZOS, Image.BILINEAR)
+RECIPES = {"no upaug": 0.0, "upaug w0.5 (shipped)": 0.5, "upaug w1": 1.0}
 FACTORS = (2, 3, 4)
 
 
-def enlarged(rgb: np.ndarray, factor: float, rng: np.random.Generator | None, resample: int, out: int = CROP) -> np.ndarray:
-    """The region of ``rgb`` that fills ``out`` px a side once enlarged ``factor`` times (central,
-    or drawn by ``rng``), enlarged, at most ``out`` x ``out`` px (centre)."""
-    h, w = rgb.shape[:2]
-    side = int(np.ceil(out / factor)) + 2  # a margin, so that the filter's edge falls outside the crop
-    rh, rw = min(h, side), min(w, side)
-    top, left = ((h - rh) // 2, (w - rw) // 2) if rng is None else (rng.integers(0, h - rh + 1), rng.integers(0, w - rw + 1))
-    im = Image.fromarray(np.ascontiguousarray(rgb[top:top + rh, left:left + rw]))
-    a = np.asarray(im.resize((round(rw * factor), round(rh * factor)), resample))
-    ch, cw = min(a.shape[0], out), min(a.shape[1], out)
-    top, left = (a.shape[0] - ch) // 2, (a.shape[1] - cw) // 2
-    return np.ascontiguousarray(a[top:top + ch, left:left + cw])
-
-
-def variants(rgb: np.ndarray, key: str) -> dict[str, np.ndarray]:
-    """``{"upq75": ..., "upaug": ...}`` of one decoded image, drawn by ``key`` (its path)."""
-    rt = np.random.default_rng(seed_of(key, "upscaled-test"))
-    test = enlarged(rgb, float(rt.choice(FACTORS)), None, FILTERS[rt.integers(2)])
-    ra = np.random.default_rng(seed_of(key, "upscaled-aug"))
-    aug = enlarged(rgb, ra.uniform(1.5, 4.0), ra, FILTERS[ra.integers(3)])
-    if ra.random() < 0.85:
-        aug = encode_jpeg(aug, ra.integers(60, 101), subsampling=int(ra.choice([0, 2], p=[0.3, 0.7])))
-    return {"upq75": decode(launder_q75(test)), "upaug": aug}
+def upq75(rgb: np.ndarray, key: str) -> np.ndarray:
+    """The ``upq75`` condition of one decoded image: its factor and filter drawn by ``key`` (its path)."""
+    rng = np.random.default_rng(seed_of(key, "upscaled-test"))
+    return decode(launder_q75(enlarged(rgb, float(rng.choice(FACTORS)), None, FILTERS[rng.integers(2)])))
 
 
 def _job(row: dict) -> dict[str, np.ndarray] | None:
     if "error" in row:
         return None
-    return {v: effnet_features(a)[0] for v, a in variants(decode(Path(row["file"]).read_bytes()), row["path"]).items()}
+    return {"upq75": effnet_features(upq75(decode(Path(row["file"]).read_bytes()), row["path"]))[0]}
 
 
 _upscaler = None
@@ -171,14 +156,7 @@ def out_of_family(rows, feats, y, fold, trainable, up_weight):
     for k in range(fold.max() + 1):
         tr = np.flatnonzero(good & (fold != k))
         te = np.flatnonzero(fold == k)
-        x, t, w = heads.training_set(rows, feats, y, tr, "eff")
-        if up_weight:
-            total = w.sum() * len(w)
-            up = tr[np.isfinite(feats["eff_upaug"][tr]).all(axis=1)]  # the fakes have no upaug view
-            w_up = sample_weights(rows, tr)[up] / len(heads.TRAIN_VARIANTS) * up_weight
-            x, t, w = np.concatenate([x, feats["eff_upaug"][up]]), np.concatenate([t, y[up]]), np.concatenate([w, w_up])
-            w *= total / (w.sum() * len(w))
-        scaler, lr = heads.fit(x, t, w, C)
+        scaler, lr = heads.fit(*heads.training_set(rows, feats, y, tr, "eff", up_weight), C)
         for v in out:
             xt = feats[f"eff_{v}"][te]
             got = np.isfinite(xt).all(axis=1)
@@ -252,9 +230,10 @@ def main(argv: list[str] | None = None) -> int:
                        args.out / UPSCALER)
     if not (args.out / LEARNED).is_file():
         np.savez(args.out / LEARNED, **collected(_learned_job, [(r, str(args.out / UPSCALER)) for r in rows], args.workers))
-    with np.load(args.cache / "features.npz") as base, np.load(args.out / FEATURES) as up, np.load(args.out / LEARNED) as sr:
-        feats = {**{k: base[k] for k in ("eff_aug", "eff_web", "eff_q75")}, **{k: up[k] for k in up.files},
-                 **{k: sr[k] for k in sr.files}}
+    with (np.load(args.cache / "features.npz") as base, np.load(args.cache / ENLARGED) as train_up,
+          np.load(args.out / FEATURES) as up, np.load(args.out / LEARNED) as sr):
+        feats = {**{k: base[k] for k in ("eff_aug", "eff_web", "eff_q75")}, "eff_upaug": train_up["eff_upaug"],
+                 "eff_upq75": up["eff_upq75"], "eff_srq75": sr["eff_srq75"]}
     ok = np.array(["error" not in r for r in rows])
     trainable = ok & np.array([r["split"] == "fit" for r in rows])
     y = np.array([r["label"] == "ai" for r in rows], dtype=int)

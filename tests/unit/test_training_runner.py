@@ -156,7 +156,7 @@ def test_the_real_pipeline_reads_only_what_an_earlier_stage_writes_or_the_manife
                  corpus=tmp_path / "corpus", repo=tmp_path / "repo")
     plan = stages()
     assert [s.name for s in plan] == ["pixel_data", "taesd_fakes", "autogan_fakes", "pix2pix_fakes", "fake_features",
-                                      "fit_pixel_heads", "train_npr",
+                                      "enlarged_views", "fit_pixel_heads", "train_npr",
                                       "signal_scores", "fit_fusion", "eval_generalisation", "fit_attribution"]
     written: set[Path] = set()
     for s in plan:
