@@ -24,6 +24,7 @@ path and made alike for both classes:
   generator's traces, not an interpolation's.
 
 The probe is fitted as ``fit_pixel_heads`` fits the shipped one (the native view, C = 0.001, the
+strength it chose without ``upaug`` (0.003 with: within 0.001 of each other); the
 ``aug`` and ``web`` views, the fakes of ``fake_features.SETS``, class- and family-balanced
 weights, 5 folds of whole families), with the ``upaug`` views beside at each weight of ``RECIPES``
 (w times an ``aug`` row, the total weight unchanged; 0.5 ships: ``fit_pixel_heads.UP_WEIGHT``),
@@ -50,8 +51,9 @@ learned x4 AI against the reals 0.913 / 0.894 / 0.892, learned reals against the
 0.777 / 0.766; AI against reals enlarged the same way, bicubic 0.761 / 0.829 / 0.838 and learned
 0.693 / 0.757 / 0.769. Enlarged alike, little of the generator is left to a probe trained without
 ``upaug``, and ``upaug`` gives back 0.07 of it at w 0.5 for 0.001 of the mean unenlarged, so it
-ships at w 0.5 since. The engine on the holdout reals enlarged x4 by the learned upscaler, before
-that refit: median P(AI) 0.60, ``likely_ai`` 2.7 %.
+ships at w 0.5 since. The engine on the holdout reals, before that refit and after: median P(AI)
+0.23 / 0.25 laundered, 0.58 / 0.40 enlarged x4 (bicubic), 0.60 / 0.51 enlarged x4 by the learned
+upscaler (``likely_ai`` 2.7 % / 2.2 %).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ from forensics.training.pix2pix_fakes import load as load_generator  # noqa: E40
 from forensics.training.pix2pix_fakes import save as save_generator  # noqa: E402
 from forensics.training.pix2pix_fakes import translate  # noqa: E402
 
-C = 0.001  # the shipped probe's strength (fit_pixel_heads' choice)
+C = 0.001  # the strength of the figures below and in docs/pixels.md (fit_pixel_heads chose it without upaug; 0.003 with)
 FEATURES = "upscaled_features.npz"
 LEARNED = "learned_features.npz"   # srq75's features
 UPSCALER = "upscaler_net.npz"      # the learned upscaler (pix2pix_fakes' SRNet, ``detail`` task)
