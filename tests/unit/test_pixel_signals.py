@@ -47,23 +47,32 @@ def test_halved_view_is_the_mean_of_each_2x2_block():
     assert np.array_equal(np.floor(half + 0.5).astype(np.uint8), pil)
 
 
+WEIGHT_SCALE = 0.25
+
+
 @pytest.fixture(scope="module")
 def probe_heads(tmp_path_factory):
     """The shipped probe, and the same probe in the other view layout (native windows only, or
-    with the halved region beside them), written beside a link to the shipped backbone."""
+    with the halved region beside them), written beside a link to the shipped backbone. The
+    heatmap holds each cell's sigmoid in float32, which reaches 0 or 1 beyond about 16 log-odds,
+    and the shipped weights take a few cells of these synthetic images past that: both heads
+    are written with their weights scaled by WEIGHT_SCALE, which the decomposition holds for
+    as it does for any weights."""
     head = json.loads(packaged("forensics.signals", "effnet_probe.json").read_text())
     d = tmp_path_factory.mktemp("probe")
     (d / head["graph"]["file"]).symlink_to(packaged("forensics.signals", head["graph"]["file"]))
     width = sum(CHANNELS)
-    other = dict(head)
+    shipped = {**head, "coef": [c * WEIGHT_SCALE for c in head["coef"]]}
+    other = dict(shipped)
     if head["views"] == ["native", "halved"]:
         other["views"] = ["native"]
-        other.update({k: head[k][:width] for k in ("mean", "scale", "coef")})
+        other.update({k: shipped[k][:width] for k in ("mean", "scale", "coef")})
     else:
-        other["views"] = ["native", "halved"]  # each view carries half the weight: cell logits stay in float32's range
-        other.update({k: head[k] + head[k] for k in ("mean", "scale")}, coef=[c / 2 for c in head["coef"]] * 2)
+        other["views"] = ["native", "halved"]  # each view carries half the weight
+        other.update({k: head[k] + head[k] for k in ("mean", "scale")}, coef=[c / 2 for c in shipped["coef"]] * 2)
+    (d / "shipped.json").write_text(json.dumps(shipped))
     (d / "other.json").write_text(json.dumps(other))
-    return {"shipped": None, "other": d / "other.json"}
+    return {"shipped": d / "shipped.json", "other": d / "other.json"}
 
 
 @pytest.mark.parametrize("size", [(448, 448), (700, 900)])
