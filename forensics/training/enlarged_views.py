@@ -59,10 +59,24 @@ def upaug(rgb: np.ndarray, key: str) -> np.ndarray:
     return view
 
 
-def _job(row: dict) -> tuple[np.ndarray, np.ndarray] | None:
+def _job(row: dict) -> dict[str, np.ndarray] | None:
     if "error" in row:
         return None
-    return effnet_features(upaug(decode(Path(row["file"]).read_bytes()), row["path"]))
+    native, halved = effnet_features(upaug(decode(Path(row["file"]).read_bytes()), row["path"]))
+    return {"eff_upaug": native, "effh_upaug": halved}
+
+
+def collected(job, items: list, workers: int) -> dict[str, np.ndarray]:
+    """``{key: features}`` of what ``job`` gives for each item (``{key: features}``), one row per
+    item, NaN where it gives None (rows the material could not read, images too small)."""
+    with Pool(workers) as pool:
+        got = pool.map(job, items, chunksize=8)
+    first = next(g for g in got if g is not None)
+    out = {k: np.full((len(items), len(x)), np.nan, np.float32) for k, x in first.items()}
+    for i, g in enumerate(got):
+        for k, x in (g or {}).items():
+            out[k][i] = x
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,16 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
     rows = json.loads((args.cache / "rows.json").read_text())
-    with Pool(args.workers) as pool:
-        got = pool.map(_job, rows, chunksize=8)
-    native, halved = next(g for g in got if g is not None)
-    out = {"eff_upaug": np.full((len(rows), len(native)), np.nan, np.float32),
-           "effh_upaug": np.full((len(rows), len(halved)), np.nan, np.float32)}
-    for i, g in enumerate(got):
-        if g is not None:
-            out["eff_upaug"][i], out["effh_upaug"][i] = g
+    out = collected(_job, rows, args.workers)
     np.savez(args.cache / OUT, **out)
-    print(f"wrote {args.cache / OUT}: {sum(g is not None for g in got)} of {len(rows)} images")
+    print(f"wrote {args.cache / OUT}: {int(np.isfinite(out['eff_upaug']).all(axis=1).sum())} of {len(rows)} images")
     return 0
 
 

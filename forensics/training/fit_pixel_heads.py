@@ -6,8 +6,8 @@ CACHE is what ``forensics.training.pixel_data``, ``fake_features`` and ``enlarge
 Both heads are standardised L2 logistic regressions on the image features of the two training
 variants (``aug`` and ``web``), with class- and family-balanced sample weights
 (``folds.sample_weights``); the probe also on each image's enlarged view (``upaug``, at
-:data:`UP_WEIGHT` times a variant's weight), so that enlargement is no evidence of its own. The corpus's holdout half is never fitted on. The probe also learns
-from the fakes we make from the fit-split real photos (``fake_features.SETS``: the TAESD and
+:data:`UP_WEIGHT` times a variant's weight), so that enlargement is no evidence of its own. The
+corpus's holdout half is never fitted on. The probe also learns from the fakes we make from the fit-split real photos (``fake_features.SETS``: the TAESD and
 AutoGAN reconstructions, the pix2pix-redrawn 256-px frames beside those frames as reals), each
 set one family of its class, each row in the fold of the photo it was made from. Measured with
 ``forensics.training.probe_fakes`` (docs/pixels.md): they lift the image-to-image GAN families

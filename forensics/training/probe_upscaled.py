@@ -61,7 +61,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from multiprocessing import Pool
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -74,7 +73,7 @@ from forensics.evaluation.laundering import launder_q75  # noqa: E402
 from forensics.training import fit_pixel_heads as heads  # noqa: E402
 from forensics.training.corpus import GAN_FAMILIES  # noqa: E402
 from forensics.training.fake_features import SETS  # noqa: E402
-from forensics.training.enlarged_views import FILTERS, enlarged  # noqa: E402
+from forensics.training.enlarged_views import FILTERS, collected, enlarged  # noqa: E402
 from forensics.training.enlarged_views import OUT as ENLARGED  # noqa: E402
 from forensics.training.folds import family_folds  # noqa: E402
 from forensics.training.metrics import auroc, family_aurocs  # noqa: E402
@@ -102,7 +101,7 @@ def upq75(rgb: np.ndarray, key: str) -> np.ndarray:
 def _job(row: dict) -> dict[str, np.ndarray] | None:
     if "error" in row:
         return None
-    return {"upq75": effnet_features(upq75(decode(Path(row["file"]).read_bytes()), row["path"]))[0]}
+    return {"eff_upq75": effnet_features(upq75(decode(Path(row["file"]).read_bytes()), row["path"]))[0]}
 
 
 _upscaler = None
@@ -132,21 +131,7 @@ def _learned_job(item: tuple[dict, str]) -> dict[str, np.ndarray] | None:
         torch.set_num_threads(1)
         _upscaler = load_generator(Path(net_path), "esrgan")
     up = learned(decode(Path(row["file"]).read_bytes()), _upscaler)
-    return None if up is None else {"srq75": effnet_features(decode(launder_q75(up)))[0]}
-
-
-def collected(job, items: list, workers: int) -> dict[str, np.ndarray]:
-    """``{"eff_<variant>": the native view's features}`` of what ``job`` gives for each item
-    (``{variant: features}``), NaN where it gives None (rows the material could not read, images
-    too small)."""
-    with Pool(workers) as pool:
-        got = pool.map(job, items, chunksize=8)
-    first = next(g for g in got if g is not None)
-    out = {f"eff_{v}": np.full((len(items), len(x)), np.nan, np.float32) for v, x in first.items()}
-    for i, g in enumerate(got):
-        for v, x in (g or {}).items():
-            out[f"eff_{v}"][i] = x
-    return out
+    return None if up is None else {"eff_srq75": effnet_features(decode(launder_q75(up)))[0]}
 
 
 def out_of_family(rows, feats, y, fold, trainable, up_weight):
