@@ -408,7 +408,7 @@ class Engine:
             feat = fusion.features_.get(r.name)
             entries.append(SignalEntry(r, expl.contributions.get(r.name, 0.0),
                                        calibrated=bool(feat and feat.calibrated), in_fusion=feat is not None))
-        decision, calib = self.rule_.decide(expl, base_rate)
+        decision, calib = self.rule_.decide(expl, base_rate, short_side=min(image.width, image.height))
         said = self._declared(results)
         basis = state_basis(decision=decision, probability=expl.probability, entries=entries, kinds=said.kinds,
                             briefs=said.briefs, decisive=expl.decisive, edits=said.edits,

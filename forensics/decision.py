@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from .fusion.logistic import SMALL_SIDE
 from .numeric import check_base_rate
 
 if TYPE_CHECKING:
@@ -128,7 +129,9 @@ class Decision:
     fusion's thresholds at ``base_rate``; ``threshold_ai`` and ``log_lr_ai`` set) or
     ``conformal`` (the calibration's p-value against ``alpha``; ``alpha``, ``p_value``,
     ``n_real``, ``reference_without`` and ``p_value_floor`` set, the fusion's likely_real
-    threshold kept)."""
+    threshold kept). ``small_side`` is set (to :data:`~forensics.fusion.logistic.SMALL_SIDE`)
+    when the image's shorter side is under it and the fusion's stricter likely_real threshold
+    for such images is the ``threshold_real`` applied."""
 
     method: str
     verdict: str
@@ -141,6 +144,7 @@ class Decision:
     p_value: float | None = None
     n_real: int | None = None
     reference_without: tuple[str, ...] = ()
+    small_side: int | None = None
 
     @property
     def conformal(self) -> bool:
@@ -155,9 +159,11 @@ class Decision:
         if self.conformal:
             return {"method": self.method, "base_rate": self.base_rate, "alpha": self.alpha, "p_value": self.p_value,
                     "n_real": self.n_real, "threshold_real": self.threshold_real, "log_lr_real": self.log_lr_real,
-                    "reference_without": list(self.reference_without), "p_value_floor": self.p_value_floor}
+                    "reference_without": list(self.reference_without), "p_value_floor": self.p_value_floor,
+                    "small_side": self.small_side}
         return {"method": self.method, "base_rate": self.base_rate, "threshold_ai": self.threshold_ai,
-                "threshold_real": self.threshold_real, "log_lr_ai": self.log_lr_ai, "log_lr_real": self.log_lr_real}
+                "threshold_real": self.threshold_real, "log_lr_ai": self.log_lr_ai, "log_lr_real": self.log_lr_real,
+                "small_side": self.small_side}
 
 
 class ConformalReference(Protocol):
@@ -180,25 +186,33 @@ class EngineCalibration(ConformalReference, Protocol):
 class DecisionRule:
     """The verdict rule of an engine: the fusion's thresholds, or, with a ``calibration``, its
     conformal test (likely_ai when the image is rare enough among the calibration's reals;
-    else likely_real at or below the fusion's likely_real threshold; else inconclusive)."""
+    else likely_real at or below the fusion's likely_real threshold; else inconclusive). An
+    image whose shorter side is under :data:`~forensics.fusion.logistic.SMALL_SIDE` px is held
+    to the fusion's ``real_small`` threshold where it has one: on so few pixels the evidence
+    that an image is real is weaker (docs/evaluation.md)."""
 
     def __init__(self, fusion: "LogisticFusion", calibration: ConformalReference | None = None) -> None:
         self.fusion = fusion
         self.calibration = calibration
 
-    def decide(self, expl: "Explanation", base_rate: float = 0.5) -> tuple[Decision, CalibrationInfo | None]:
-        """The decision on one explained image at ``base_rate``, and the calibration's part."""
+    def decide(self, expl: "Explanation", base_rate: float = 0.5, short_side: int | None = None
+               ) -> tuple[Decision, CalibrationInfo | None]:
+        """The decision on one explained image at ``base_rate``, and the calibration's part;
+        ``short_side``: the image's shorter side in pixels (``None``: not known, no small-image rule)."""
         base_rate = check_base_rate(base_rate)
         thresholds, lrs = self.fusion.thresholds_at(base_rate), self.fusion.log_lr_thresholds()
+        small = short_side is not None and short_side < SMALL_SIDE and "real_small" in thresholds
+        which = "real_small" if small else "real"
         p = expl.probability
-        real = p <= thresholds["real"]
+        real = p <= thresholds[which]
+        common = dict(base_rate=base_rate, threshold_real=thresholds[which], log_lr_real=_finite_or_none(lrs[which]),
+                      small_side=SMALL_SIDE if small else None)
         if self.calibration is None:
             verdict = "likely_ai" if p >= thresholds["ai"] else "likely_real" if real else "inconclusive"
-            return Decision("fusion_thresholds", verdict, base_rate, thresholds["real"], _finite_or_none(lrs["real"]),
-                            threshold_ai=thresholds["ai"], log_lr_ai=_finite_or_none(lrs["ai"])), None
+            return Decision("fusion_thresholds", verdict, threshold_ai=thresholds["ai"], log_lr_ai=_finite_or_none(lrs["ai"]),
+                            **common), None
         # the conformal test compares logits at even odds, as the calibration's reals were scored
         calib = self.calibration.assess(expl.intercept + expl.log_lr, expl.missing)
         verdict = "likely_ai" if calib.p_value <= calib.alpha else "likely_real" if real else "inconclusive"
-        return Decision("conformal", verdict, base_rate, thresholds["real"], _finite_or_none(lrs["real"]),
-                        alpha=calib.alpha, p_value=calib.p_value, n_real=calib.n_real,
-                        reference_without=tuple(calib.reference_without)), calib
+        return Decision("conformal", verdict, alpha=calib.alpha, p_value=calib.p_value, n_real=calib.n_real,
+                        reference_without=tuple(calib.reference_without), **common), calib

@@ -56,15 +56,20 @@ def rule_text(decision: Mapping[str, Any], probability: float, verdict: str, fus
             low = probability <= d["threshold_real"]
             at = f" at base rate {d['base_rate']:g}" if d.get("base_rate") is not None else ""
             line += (f" -> not flagged; P(AI) {probability:.3f} from the {fusion}{at} is "
-                     f"{'at or below' if low else 'above'} its likely_real threshold {d['threshold_real']:.2f}"
+                     f"{'at or below' if low else 'above'} its likely_real threshold{_small(d)} {d['threshold_real']:.2f}"
                      f"{_lr(d, 'real', '<=')} -> {verdict}")
         if d.get("reference_without"):
             line += (f"; {', '.join(d['reference_without'])} did not score this image, so the reals are "
                      "compared without it too")
         return line
     at = f" at base rate {d['base_rate']:g}" if d.get("base_rate") is not None else ""
-    return (f"rule: {fusion}{at}, likely_ai at P(AI) >= {d['threshold_ai']:.2f}{_lr(d, 'ai', '>=')}, likely_real "
+    return (f"rule: {fusion}{at}, likely_ai at P(AI) >= {d['threshold_ai']:.2f}{_lr(d, 'ai', '>=')}, likely_real{_small(d)} "
             f"at P(AI) <= {d['threshold_real']:.2f}{_lr(d, 'real', '<=')}: P(AI) {probability:.3f} -> {verdict}")
+
+
+def _small(d: Mapping[str, Any]) -> str:
+    """The note on the stricter likely_real threshold of images under ``small_side`` px a side."""
+    return f" (for images under {d['small_side']} px a side)" if d.get("small_side") else ""
 
 
 def fmt_lr(log_lr: float) -> str:

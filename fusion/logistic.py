@@ -15,7 +15,9 @@ the evidence's log likelihood ratio. A signal that did not run has ``z_i = 0`` a
 contributes exactly 0; an image without evidence gets the prior. The verdict thresholds are
 stored as probabilities at the fusion's own prior (base rate 1/2) and applied as likelihood
 ratios (:meth:`LogisticFusion.log_lr_thresholds`), so that they mean the same at every base
-rate while P(AI) follows it.
+rate while P(AI) follows it. A fusion may hold a stricter likely_real threshold, ``real_small``,
+for images whose shorter side is under :data:`SMALL_SIDE` px, where the pixel evidence that an
+image is real is weaker (:mod:`forensics.decision` applies it).
 
 A prior feature may be *decisive* (``decisive_at``): when its score reaches that value (a
 signed C2PA claim of AI origin, embedded generation parameters, a decoded watermark), its
@@ -46,6 +48,11 @@ from forensics.signals import fingerprint_of
 
 FORMAT = "forensics.fusion"
 FORMAT_VERSION = 1
+#: Images whose shorter side is under this many pixels get the ``real_small`` likely_real
+#: threshold where a fusion has one: ``effnet_probe``'s full region (two 224-px windows a side).
+SMALL_SIDE = 448
+#: The thresholds a fusion may hold; ``ai`` and ``real`` always.
+THRESHOLD_KEYS = ("ai", "real", "real_small")
 #: Bounds on a fusion file's numbers (a file beyond them is refused when loaded): finite numbers
 #: such as coef 1e308 with scale 1e-300 would make every logit inf - inf. ``|coef|``,
 #: ``|intercept|`` and ``decisive_logit`` at most MAX_WEIGHT; ``|center|`` and ``|decisive_at|`` at
@@ -124,7 +131,9 @@ class LogisticFusion:
         clip: bound on standardised fitted features (robust to out-of-range scores).
         priors: ``{name: Feature}`` for prior-weighted features kept as they are by ``fit``.
         thresholds: ``{"ai": p, "real": p}`` verdict thresholds on the probability at base rate
-            1/2, applied as likelihood ratios at any other (:meth:`log_lr_thresholds`).
+            1/2, applied as likelihood ratios at any other (:meth:`log_lr_thresholds`), and
+            optionally ``"real_small"``, the likely_real threshold for images whose shorter side
+            is under :data:`SMALL_SIDE` px (at most ``real``).
         decisive_logit: the least logit when a decisive feature fires (6.91: P >= 0.999).
         class_weight: ``"balanced"`` weighs each class by ``n / (2 * n_class)``, so the fitted
             intercept assumes even prior odds instead of the training set's class ratio.
@@ -345,7 +354,10 @@ class LogisticFusion:
                     raise ValueError(f"bad feature {feat.name!r}")
                 _check_bounds(feat)
                 feats[feat.name] = feat
-            thresholds = {"ai": _finite(data["thresholds"]["ai"]), "real": _finite(data["thresholds"]["real"])}
+            thresholds = {k: _finite(data["thresholds"][k]) for k in THRESHOLD_KEYS if k in data["thresholds"] or k != "real_small"}
+            unknown = sorted(set(data["thresholds"]) - set(THRESHOLD_KEYS))
+            if unknown:
+                raise ValueError(f"unknown thresholds {unknown}")
             intercept = bounded(data["intercept"], "intercept", MAX_WEIGHT)
             params = dict(data.get("params") or {})
             unknown = sorted(set(params) - _PARAMS)
@@ -359,8 +371,8 @@ class LogisticFusion:
             metrics, provenance = dict(data.get("metrics") or {}), dict(data.get("provenance") or {})
         except (KeyError, TypeError, ValueError) as exc:
             raise FusionError(f"{source}: malformed fusion file ({type(exc).__name__}: {exc})") from None
-        if not 0 <= thresholds["real"] <= thresholds["ai"] <= 1:
-            raise FusionError(f"{source}: thresholds must satisfy 0 <= real <= ai <= 1, got {thresholds}")
+        if not 0 <= thresholds.get("real_small", thresholds["real"]) <= thresholds["real"] <= thresholds["ai"] <= 1:
+            raise FusionError(f"{source}: thresholds must satisfy 0 <= real_small <= real <= ai <= 1, got {thresholds}")
         model._set_state(feats, intercept, thresholds, metrics, provenance)
         model.signals_ = signals
         return model

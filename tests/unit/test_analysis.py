@@ -34,7 +34,8 @@ def test_breakdown_sums_to_logit_and_validates(png):
     assert d["verdict"] in ("likely_ai", "likely_real", "inconclusive")
     # the thresholds as log likelihood ratios: their log-odds less the intercept (-0.25)
     assert d["decision"] == {"method": "fusion_thresholds", "base_rate": 0.5, "threshold_ai": 0.8, "threshold_real": 0.2,
-                             "log_lr_ai": pytest.approx(math.log(4) + 0.25), "log_lr_real": pytest.approx(-math.log(4) + 0.25)}
+                             "log_lr_ai": pytest.approx(math.log(4) + 0.25), "log_lr_real": pytest.approx(-math.log(4) + 0.25),
+                             "small_side": None}
     assert d["base_rate"] == 0.5 and d["prior_log_odds"] == -0.25
     hm = d["signals"][0]["heatmap"]
     assert len(hm) == 16 and len(hm[0]) == 20
@@ -54,6 +55,25 @@ def test_one_pass_gives_typed_parts_whose_dicts_are_the_rows(png):
     # the rule alone, on the fusion's explanation of the scores, gives the engine's decision
     expl = eng.fusion_.explain({s.name: s.result.score for s in a.signals})
     assert DecisionRule(eng.fusion_).decide(expl)[0] == a.decision
+
+
+def test_an_image_under_448_px_a_side_is_held_to_the_fusions_likely_real_threshold_for_small_images():
+    import numpy as np
+
+    fusion = LogisticFusion.from_dict({**fusion_for(brightness=1.0).to_dict(), "thresholds": {"ai": 0.8, "real": 0.6, "real_small": 0.05}})
+    eng = Engine([Brightness()], fusion=fusion)
+    grey = {shape: eng.analyze(encode(np.full((*shape, 3), 128, np.uint8), "PNG")) for shape in ((448, 600), (600, 447), (300, 300))}
+    assert len({a.probability for a in grey.values()}) == 1 and 0.05 < grey[448, 600].probability < 0.6
+    big, *small = grey.values()
+    assert big.verdict == "likely_real" and big.decision.small_side is None and big.decision.threshold_real == 0.6
+    for a in small:
+        assert a.verdict == "inconclusive" and a.decision.to_dict()["small_side"] == 448
+        assert a.decision.threshold_real == 0.05 and a.decision.log_lr_real == pytest.approx(math.log(0.05 / 0.95) + 0.25)
+        validate_row(a.to_dict())
+        assert "likely_real (for images under 448 px a side) at P(AI) <= 0.05" in a.explain()
+    # a fusion without the small images' threshold holds every image to its one likely_real threshold
+    plain = Engine([Brightness()], fusion=fusion_for(brightness=1.0)).analyze(encode(np.full((300, 300, 3), 128, np.uint8), "PNG"))
+    assert plain.decision.small_side is None and plain.decision.threshold_real == 0.2
 
 
 def test_failing_and_unavailable_signals_are_isolated(png):

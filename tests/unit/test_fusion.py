@@ -303,3 +303,15 @@ def test_platt_scale_without_shift_keeps_the_neutral_point():
     assert b == 0.0 and a > 0
     a_shift, b_shift = platt_scale(part, np.zeros(4000), y, balanced=False)
     assert b_shift == pytest.approx(0.8, abs=0.15) and a_shift == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_fusion_may_hold_a_likely_real_threshold_for_small_images_at_most_its_own(fitted):
+    model, _, _ = fitted
+    d = model.to_dict()
+    small = LogisticFusion.from_dict({**d, "thresholds": {**d["thresholds"], "real_small": 0.01}})
+    assert small.thresholds_["real_small"] == 0.01 and small.to_dict()["thresholds"]["real_small"] == 0.01
+    assert small.thresholds_at(0.9)["real_small"] == pytest.approx(1 / (1 + 99 / 9))
+    with pytest.raises(FusionError, match="real_small <= real"):
+        LogisticFusion.from_dict({**d, "thresholds": {**d["thresholds"], "real_small": d["thresholds"]["real"] + 0.01}})
+    with pytest.raises(FusionError, match="unknown thresholds"):
+        LogisticFusion.from_dict({**d, "thresholds": {**d["thresholds"], "real_tiny": 0.01}})
