@@ -32,8 +32,10 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from forensics.calibration.metrics import expected_calibration_error
+from forensics.fusion.logistic import SMALL_SIDE
 from forensics.training.corpus import GAN_FAMILIES, REPO, ROUND2
 from forensics.training.fake_features import SIZE_MATCHED
+from forensics.training.fit_fusion import short_sides
 from forensics.training.metrics import balanced_ece, family_table, mean_ci, rate
 from forensics.training.pixel_data import CONDITIONS
 from forensics.training.pixel_signals import pixel_scores
@@ -163,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
           "**Out of family.** Families and real sources are split into 5 folds, each family or source wholly in one. Every "
           "score below comes from pixel models (and a fusion) fitted on the other 4 folds, so it measures the next generator, "
           "not the last. The fusion is Platt-rescaled, and its verdict thresholds chosen, on scores of folds that the "
-          "fusions producing them did not see, all without the image's fold (`forensics.training.fit_fusion`).", "",
+          "fusions producing them did not see, all without the image's fold (`forensics.training.fit_fusion`). Images "
+          "analysed at under 448 px a side are held to a likely_real threshold of their own, chosen the same way on the "
+          "held-out AI images of that size.", "",
           "**Conditions**, for both classes alike. *As found*: the file's own bytes, with its metadata and format. "
           "*Laundered*: metadata stripped, centre crop of at most 512 px, JPEG q75 (the hidden test set's laundering). "
           "And `forensics evaluate`'s launderings of the whole image, metadata stripped: *PNG re-save* (lossless: the "
@@ -184,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
                       "inconclusive": float(np.mean(v == "inconclusive")),
                       "ece": float(expected_calibration_error(y, p)), "ece_balanced": balanced_ece(y, p),
                       "auroc_pooled": float(roc_auc_score(y, p))}
+        small = short_sides(rows, c) < SMALL_SIDE
+        summary[c].update(ai_likely_real_small=float(np.mean(v[(y == 1) & small] == "likely_real")),
+                          real_likely_real_small=float(np.mean(v[(y == 0) & small] == "likely_real")),
+                          real_likely_real_large=float(np.mean(v[(y == 0) & ~small] == "likely_real")))
         src = family_table(rows, y, p, groups, cls=0)
         summary[c].update(mean_source_auroc=float(np.mean([t[0] for t in src.values()])),
                           min_source_auroc=float(min(t[0] for t in src.values())))
@@ -213,13 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     names = {"mean_family_auroc": "mean per-family AUROC (fused)", "min_family_auroc": "lowest family AUROC",
              "mean_source_auroc": "mean per-real-source AUROC", "min_source_auroc": "lowest real-source AUROC",
              "auroc_pooled": "pooled AUROC", "ai_likely_real": "AI called `likely_real`",
-             "real_likely_ai": "reals called `likely_ai`", "inconclusive": "inconclusive", "ece": "ECE",
+             "real_likely_ai": "reals called `likely_ai`",
+             "ai_likely_real_small": f"AI under {SMALL_SIDE} px a side called `likely_real`",
+             "real_likely_real_small": f"reals under {SMALL_SIDE} px a side called `likely_real`",
+             "real_likely_real_large": f"reals of {SMALL_SIDE} px a side or more called `likely_real`",
+             "inconclusive": "inconclusive", "ece": "ECE",
              "ece_balanced": "ECE, classes weighed equally"}
     for k, label in names.items():
         vals = [summary[c][k] for c in CONDITIONS]
         if any(v is None for v in vals):
             continue
-        pct = k in ("ai_likely_real", "real_likely_ai", "inconclusive")
+        pct = k in ("ai_likely_real", "real_likely_ai", "inconclusive") or "likely_real_" in k
         md.append(f"| {label} | " + " | ".join(f"{v:.1%}" if pct else f"{v:.3f}" for v in vals) + " |")
     md.append("")
     first = sorted(f for f in fused_tabs[LABEL["q75"]] if f not in ROUND2)

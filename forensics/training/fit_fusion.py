@@ -35,7 +35,11 @@ Run after the stages that write the pixel signals' scores (``forensics.training.
 * Verdict thresholds are chosen on the same held-out scores under the same rescaling, with every
   AI family and every real source weighed alike (the GAN families and laundered copies count as
   much as the large, easy sets): ``ai`` keeps 1 % of held-out reals above it and ``real`` 3 % of
-  held-out AI images below it (aiming at 2 % and 5 % on new sources and families). At even odds
+  held-out AI images below it (aiming at 2 % and 5 % on new sources and families), and
+  ``real_small`` 1 % of the held-out AI images analysed at under ``SMALL_SIDE`` (448) px a side
+  (at most ``real``): on 256-px images the probe tells image-to-image GAN outputs from photos at
+  chance, and a threshold chosen over every size cleared a third of them (3 % of that size's
+  held-out AI below it cleared 9 % of the next family's). At even odds
   a threshold ``p`` is the likelihood ratio ``p / (1 - p)``, which the fusion's metrics state.
   For the evaluation, each fold's fusion, its
   rescaling and its thresholds all come from the other folds (fusions fitted without the fold
@@ -61,7 +65,9 @@ from pathlib import Path
 import numpy as np
 
 from forensics.calibration import binary_metrics
+from forensics.evaluation.laundering import HIDDEN_SET_CROP
 from forensics.fusion import LogisticFusion, platt_scale, signal_priors
+from forensics.fusion.logistic import SMALL_SIDE
 from forensics.signals import create_signal, fingerprint_of
 from forensics.training.corpus import REPO
 from forensics.training.fake_features import SIZE_MATCHED
@@ -74,6 +80,9 @@ MIN_FAMILY_AUROC = 0.5  # a pixel signal ranking some family below the reals bey
 FIT_CONDITIONS = ("orig", "q75")  # the fusion's rows; every condition of CONDITIONS is scored
 REAL_AS_AI = 0.01   # share of held-out reals above the ai threshold (aims at <= 2 % on new sources)
 AI_AS_REAL = 0.03   # share of held-out AI below the real threshold (aims at <= 5 % on new families)
+#: share of the held-out AI analysed at under SMALL_SIDE px below the real_small threshold: at 3 % the
+#: held-out families of that size fell below it at 3 times that rate (docs/evaluation.md, "Small images")
+SMALL_AI_AS_REAL = 0.01
 #: the size-matched reals' conditions -> (the probe's condition, the condition whose metadata scores they share)
 SIZED = {f"{SIZE_MATCHED}_q75": ("q75", "q75"), f"{SIZE_MATCHED}_png": ("orig", "png")}
 
@@ -109,6 +118,19 @@ def size_matched_rows(cache: Path, S: dict[str, list[dict]]) -> tuple[np.ndarray
     return src, out
 
 
+def short_sides(rows: list[dict], condition: str) -> np.ndarray:
+    """Each row's shorter side in pixels as the engine analyses it in ``condition`` (of
+    ``pixel_data.CONDITIONS`` or ``SIZED``); 0 where it is not known."""
+    side = np.array([min(r.get("height", 0), r.get("width", 0)) for r in rows])
+    if condition == "q75":
+        return np.minimum(side, HIDDEN_SET_CROP)
+    if condition == "downscale05":
+        return np.round(side * 0.5).astype(int)
+    if condition in SIZED:
+        return np.full(len(rows), 256)
+    return side
+
+
 def weighted_quantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
     """The least value of ``v`` at or below which lies a share ``q`` of the weight ``w``."""
     order = np.argsort(v, kind="stable")
@@ -116,17 +138,26 @@ def weighted_quantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
     return float(v[order][min(int(np.searchsorted(cum, q)), len(v) - 1)])
 
 
-def thresholds(y: np.ndarray, p: np.ndarray, family: np.ndarray) -> dict[str, float]:
+def thresholds(y: np.ndarray, p: np.ndarray, family: np.ndarray, side: np.ndarray) -> dict[str, float]:
     """Verdict thresholds with every AI family and every real source weighed alike, so that the
-    hard cases (GAN families, small real sources) count as much as the large, easy ones."""
-    w = np.zeros(len(y))
-    for f in np.unique(family):
-        m = family == f
-        w[m] = 1.0 / m.sum()
+    hard cases (GAN families, small real sources) count as much as the large, easy ones; ``side``:
+    each row's shorter side as analysed, for the small images' likely_real threshold."""
+    def weights(m: np.ndarray) -> np.ndarray:
+        w = np.zeros(len(y))
+        for f in np.unique(family[m]):
+            mf = m & (family == f)
+            w[mf] = 1.0 / mf.sum()
+        return w
+
+    w = weights(np.ones(len(y), bool))
     ai = weighted_quantile(p[y == 0], w[y == 0], 1 - REAL_AS_AI)
     real = weighted_quantile(p[y == 1], w[y == 1], AI_AS_REAL)
     ai = min(max(ai, 1e-6), 1 - 1e-6)
-    return {"ai": round(ai, 6), "real": round(min(real, ai), 6)}
+    out = {"ai": round(ai, 6), "real": round(min(real, ai), 6)}
+    small = (y == 1) & (side < SMALL_SIDE)
+    if small.any():
+        out["real_small"] = round(min(weighted_quantile(p[small], weights(small)[small], SMALL_AI_AS_REAL), out["real"]), 6)
+    return out
 
 
 def make(thr: dict[str, float] | None = None) -> LogisticFusion:
@@ -184,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     def rescaled_thresholds(models: dict[int, LogisticFusion], a: float, b: float) -> dict[str, float]:
         """Rescale each fusion in ``models`` by ``(a, b)`` (in place) and choose the verdict thresholds
         on the fit rows of the fold each one did not see."""
-        held_p, held_y, held_f = [], [], []
+        held_p, held_y, held_f, held_s = [], [], [], []
         for j, m in models.items():
             m.rescale(a, b)
             idx = np.flatnonzero(fit_rows & (fold == j))
@@ -192,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                 held_p.append(m.predict_proba([S[c][i] for i in idx])[:, 1])
                 held_y.append(y[idx])
                 held_f.append(family[idx])
-        return thresholds(np.concatenate(held_y), np.concatenate(held_p), np.concatenate(held_f))
+                held_s.append(side[c][idx])
+        return thresholds(np.concatenate(held_y), np.concatenate(held_p), np.concatenate(held_f), np.concatenate(held_s))
 
     # Every image gets its probability from a fusion fitted and rescaled without its fold k, and its
     # verdict from thresholds chosen without k: the rescaling comes from fusions fitted without k and
@@ -200,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     # so that fold k's probabilities and thresholds share one mapping.
     folds = range(fold.max() + 1)
     sized_src, sized = size_matched_rows(args.cache, S)
+    side = {c: short_sides(rows, c) for c in CONDITIONS} | {c: short_sides([rows[i] for i in sized_src], c) for c in SIZED}
     P = {c: np.full(len(rows), np.nan) for c in CONDITIONS} | {c: np.full(len(sized_src), np.nan) for c in SIZED}
     verdict = {c: np.full(len(P[c]), "", dtype=object) for c in P}
     outer = {k: train(np.flatnonzero(fit_rows & (fold != k))) for k in folds}
@@ -215,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         te_sized = np.flatnonzero(fold[sized_src] == k)
         for c, idx, scores in [(c, te, S[c]) for c in CONDITIONS] + [(c, te_sized, sized[c]) for c in SIZED]:
             P[c][idx] = m.predict_proba([scores[i] for i in idx])[:, 1]
-            verdict[c][idx] = np.where(P[c][idx] >= thr["ai"], "likely_ai", np.where(P[c][idx] <= thr["real"], "likely_real", "inconclusive"))
+            real = np.where(side[c][idx] < SMALL_SIDE, thr.get("real_small", thr["real"]), thr["real"])
+            verdict[c][idx] = np.where(P[c][idx] >= thr["ai"], "likely_ai", np.where(P[c][idx] <= real, "likely_real", "inconclusive"))
     np.savez(args.cache / "fused_oof.npz", **{f"p_{c}": P[c] for c in P}, **{f"verdict_{c}": verdict[c].astype(str) for c in P},
              **{f"{SIZE_MATCHED}_src": sized_src})
 
@@ -236,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                      "how": "Platt scaling of the fitted part on out-of-fold fused scores (each fold scored by a fusion "
                             "fitted without it), classes weighed equally"},
         "thresholds_rule": f"ai: {REAL_AS_AI:.0%} of held-out-family reals above; real: {AI_AS_REAL:.0%} of held-out-family AI "
-                           "below; every AI family and every real source weighed alike",
+                           f"below; real_small: {SMALL_AI_AS_REAL:.0%} of the held-out-family AI analysed at under {SMALL_SIDE} px a "
+                           "side below; every AI family and every real source weighed alike",
         "thresholds_likelihood_ratio": {k: round(v / (1 - v), 4) if v < 1 else None for k, v in thr.items()},
         "neutral_point": "intercept 0 (even prior odds) and fitted features uncentred (their scores are log-odds at even "
                          "odds): no evidence gives P = 0.5, and the thresholds, probabilities at even odds, are the "
