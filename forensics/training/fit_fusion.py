@@ -38,8 +38,8 @@ Run after the stages that write the pixel signals' scores (``forensics.training.
   held-out AI images below it (aiming at 2 % and 5 % on new sources and families), and
   ``real_small`` 1 % of the held-out AI images analysed at under ``SMALL_SIDE`` (448) px a side
   (at most ``real``): on 256-px images the probe tells image-to-image GAN outputs from photos at
-  chance, and a threshold chosen over every size cleared a third of them (3 % of that size's
-  held-out AI below it cleared 9 % of the next family's). At even odds
+  chance, and a threshold chosen over every size cleared a third of them (with 3 % of that size's
+  held-out AI below it, 8.7 % of the held-out families' images of that size fell below). At even odds
   a threshold ``p`` is the likelihood ratio ``p / (1 - p)``, which the fusion's metrics state.
   For the evaluation, each fold's fusion, its
   rescaling and its thresholds all come from the other folds (fusions fitted without the fold
