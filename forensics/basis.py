@@ -27,7 +27,9 @@ original:``
                                                  Never "real": the pixel signals miss some
                                                  generators, and nothing vouches for a camera
 ``inconclusive:``             the kind that      between the thresholds (or not rare enough
-                              moved most         among the calibration's known reals)
+                              moved most         among the calibration's known reals); "for
+                                                 an image under 448 px a side" where the
+                                                 stricter likely_real threshold applied
 ============================  =================  ==============================================
 
 The rest of the headline says what was and was not there ("no provenance, no camera
@@ -182,10 +184,11 @@ def _state_basis(decision: Decision, probability: float, entries: Sequence[Signa
         return Basis("provenance", tuple(decisive), f"inconclusive: {'; '.join(str(briefs.get(d) or d) for d in decisive)} "
                      f"says AI, but p {fmt_pv(pv)} > alpha {alpha:g} against {n} known-real images" if conformal else
                      f"inconclusive: {'; '.join(str(briefs.get(d) or d) for d in decisive)}")
+    small = f" for an image under {decision.small_side} px a side" if decision.small_side else ""
     if conformal:
-        reason = f"not rare among {n} known-real images (p {fmt_pv(pv)} > alpha {alpha:g}), {number}"
+        reason = f"not rare among {n} known-real images (p {fmt_pv(pv)} > alpha {alpha:g}){small}, {number}"
     else:
-        reason = f"between the thresholds ({number})"
+        reason = f"between the thresholds{small} ({number})"
     # metadata is named as the basis only for a finding (a claim, a camera record) that moved the
     # logit more than the pixel signals did; otherwise the pixel signals are what was weighed
     moved = {k: abs(math.fsum(e.contribution for e in scored if kind_of[e.name] == k))

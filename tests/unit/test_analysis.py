@@ -71,6 +71,7 @@ def test_an_image_under_448_px_a_side_is_held_to_the_fusions_likely_real_thresho
         assert a.decision.threshold_real == 0.05 and a.decision.log_lr_real == pytest.approx(math.log(0.05 / 0.95) + 0.25)
         validate_row(a.to_dict())
         assert "likely_real (for images under 448 px a side) at P(AI) <= 0.05" in a.explain()
+        assert a.headline.startswith("inconclusive: ") and "between the thresholds for an image under 448 px a side (P " in a.headline
     # a fusion without the small images' threshold holds every image to its one likely_real threshold
     plain = Engine([Brightness()], fusion=fusion_for(brightness=1.0)).analyze(encode(np.full((300, 300, 3), 128, np.uint8), "PNG"))
     assert plain.decision.small_side is None and plain.decision.threshold_real == 0.2
