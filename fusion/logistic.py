@@ -354,7 +354,7 @@ class LogisticFusion:
                     raise ValueError(f"bad feature {feat.name!r}")
                 _check_bounds(feat)
                 feats[feat.name] = feat
-            thresholds = {k: _finite(data["thresholds"][k]) for k in THRESHOLD_KEYS if k in data["thresholds"] or k != "real_small"}
+            thresholds = {k: _finite(data["thresholds"][k]) for k in ("ai", "real", *(set(data["thresholds"]) & {"real_small"}))}
             unknown = sorted(set(data["thresholds"]) - set(THRESHOLD_KEYS))
             if unknown:
                 raise ValueError(f"unknown thresholds {unknown}")

@@ -71,14 +71,14 @@ def training_set(rows, feats, y, idx, kind, up_weight=UP_WEIGHT):
     carrying half of each image's weight; and where ``feats`` holds ``<kind>_upaug``, the enlarged
     view of each image that has one (not the fakes) at ``up_weight`` times a variant's weight, all
     scaled back to the same total weight."""
-    w = sample_weights(rows, idx)[idx] / len(TRAIN_VARIANTS)
+    w_image = sample_weights(rows, idx)[idx] / len(TRAIN_VARIANTS)
     x, t, w = (np.concatenate([feats[f"{kind}_{v}"][idx] for v in TRAIN_VARIANTS]), np.tile(y[idx], len(TRAIN_VARIANTS)),
-               np.tile(w, len(TRAIN_VARIANTS)))
+               np.tile(w_image, len(TRAIN_VARIANTS)))
     if not up_weight or f"{kind}_upaug" not in feats:
         return x, t, w
     total = w.sum() * len(w)
     has = np.isfinite(feats[f"{kind}_upaug"][idx]).all(axis=1)
-    w_up = sample_weights(rows, idx)[idx[has]] / len(TRAIN_VARIANTS) * up_weight
+    w_up = w_image[has] * up_weight
     x, t, w = np.concatenate([x, feats[f"{kind}_upaug"][idx[has]]]), np.concatenate([t, y[idx[has]]]), np.concatenate([w, w_up])
     return x, t, w * total / (w.sum() * len(w))
 
