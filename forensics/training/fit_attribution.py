@@ -62,6 +62,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from forensics.attribution import FORMAT, FORMAT_VERSION, family_label, unknown_inputs
+from forensics.hashing import sha256_bytes
 from forensics.signals.effnet_probe import EffnetProbeSignal
 from forensics.training.corpus import DEFAULT_CORPUS, REPO, group_of, labelled, source_of, split_of
 from forensics.training.pixel_data import job
@@ -81,6 +82,13 @@ SVG = DOC.parent / "attribution_confusion.svg"
 
 def source_id(path: str, generator: str) -> str:
     return "corpus:" + source_of(path) if path.startswith("corpus/") else generator
+
+
+def features_version() -> str:
+    """sha256 over what the extra images' features come from (the probe's windows and graph, the
+    material's processing): ``CACHE/attribution_extra.npz`` is reused only while it is the same."""
+    parts = (REPO / "signals" / "effnet_probe.py", REPO / "signals" / "data" / "effnet_lite0.onnx", Path(__file__).with_name("pixel_data.py"))
+    return sha256_bytes(b"".join(p.read_bytes() for p in parts))
 
 
 def material(cache: Path, corpus: Path, train_dir: Path, workers: int) -> tuple[list[dict], dict[str, np.ndarray]]:
@@ -107,15 +115,16 @@ def material(cache: Path, corpus: Path, train_dir: Path, workers: int) -> tuple[
                               "group": f"{tag}/{group_of(r['path'])}", "source": source_id(path, r["generator"])})
     extra.sort(key=lambda r: r["path"])
     store = cache / "attribution_extra.npz"
-    if store.is_file() and list(np.load(store)["paths"]) == [r["path"] for r in extra]:
-        ex = dict(np.load(store))
+    version = features_version()
+    if store.is_file() and (old := dict(np.load(store))).get("version") == version and list(old["paths"]) == [r["path"] for r in extra]:
+        ex = old
     else:
         with Pool(workers) as pool:
             res = list(pool.imap(partial(job, only=variants), extra, chunksize=4))
         bad = [r["path"] for r, o in zip(extra, res) if "error" in o]
         if bad:
             raise SystemExit(f"unreadable extra images: {bad}")
-        ex = {"paths": np.array([r["path"] for r in extra]),
+        ex = {"version": np.array(version), "paths": np.array([r["path"] for r in extra]),
               **{v: np.stack([o[f"eff_{v}"] for o in res]) for v in variants}}
         np.savez(store, **ex)
     out += [{**{k: r[k] for k in ("path", "family", "group", "source")}, "cache_row": None} for r in extra]

@@ -210,11 +210,15 @@ def stages() -> list[Stage]:
     def data(c: Config, *names: str) -> list[Path]:
         return [c.repo / "signals" / "data" / n for n in names]
 
+    def probe(c: Config) -> list[Path]:
+        """The probe's backbone and the code that reads an image through it (its windows)."""
+        return [*data(c, "effnet_lite0.onnx"), c.repo / "signals" / "effnet_probe.py"]
+
     material = ("rows.json", "features.npz", *(f"crop_{k}.npy" for k in CROPS))
     fakes = ("taesd.json", "crop_taesd.npy", "autogan.json", "crop_autogan.npy")
     return [
         module_stage("pixel_data", lambda c: ["--corpus", str(c.corpus), "--train-dir", str(c.train_dir), "--out", str(c.cache)],
-                     lambda c: [c.corpus / "labels.csv", c.train_dir / "labels.csv", *data(c, "effnet_lite0.onnx")],
+                     lambda c: [c.corpus / "labels.csv", c.train_dir / "labels.csv", *probe(c)],
                      cache(*material)),
         module_stage("taesd_fakes", lambda c: ["--cache", str(c.cache), "--taesd", str(c.mirror / "madebyollin+taesd" / "repo")],
                      cache("rows.json", "crop_orig.npy"), cache("crop_taesd.npy", "taesd.json")),
@@ -224,10 +228,10 @@ def stages() -> list[Stage]:
                      cache("pix2pix_net.npz", "frame256.npy", "crop_pix2pix256.npy", "pix2pix.json")),
         module_stage("fake_features", lambda c: ["--cache", str(c.cache)],
                      lambda c: [*cache("rows.json", *fakes, "frame256.npy", "crop_pix2pix256.npy", "pix2pix.json")(c),
-                                *data(c, "effnet_lite0.onnx")],
+                                *probe(c)],
                      cache("fake_features.npz")),
         module_stage("enlarged_views", lambda c: ["--cache", str(c.cache)],
-                     lambda c: [*cache("rows.json")(c), *data(c, "effnet_lite0.onnx")], cache("enlarged_features.npz")),
+                     lambda c: [*cache("rows.json")(c), *probe(c)], cache("enlarged_features.npz")),
         module_stage("fit_pixel_heads", lambda c: ["--cache", str(c.cache)],
                      lambda c: [*cache("rows.json", "features.npz", "fake_features.npz", "enlarged_features.npz")(c),
                                 *data(c, "effnet_lite0.onnx")],
@@ -245,7 +249,7 @@ def stages() -> list[Stage]:
                      lambda c: [c.cache / "evaluation_summary.json", c.repo / "docs" / "generated" / "evaluation.md"]),
         module_stage("fit_attribution", lambda c: ["--cache", str(c.cache), "--corpus", str(c.corpus), "--train-dir", str(c.train_dir)],
                      lambda c: [*cache("rows.json", "features.npz", "fused_oof.npz")(c), c.corpus / "labels.csv",
-                                c.train_dir / "labels.csv"],
+                                c.train_dir / "labels.csv", *probe(c)],
                      lambda c: [c.cache / "attribution_extra.npz", c.repo / "forensics" / "data" / "attribution.json",
                                 c.repo / "docs" / "generated" / "attribution.md", c.repo / "docs" / "generated" / "attribution_confusion.svg"]),
     ]

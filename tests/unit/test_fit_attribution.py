@@ -9,7 +9,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from forensics.attribution import unknown_inputs
-from forensics.training.fit_attribution import UNKNOWN_SIGNS, family_weights, fit_unknown
+from forensics.signals.effnet_probe import CHANNELS
+from forensics.training.fit_attribution import UNKNOWN_SIGNS, family_weights, features_version, fit_unknown, material
+
+from support.images import encode, natural_rgb
 
 
 def records(rng: np.random.Generator, k: int, n: int, peak_known: float, peak_unseen: float) -> list[dict]:
@@ -50,3 +53,25 @@ def test_a_sign_the_data_would_flip_is_held_and_an_even_spread_is_the_most_unkno
     probs = np.random.default_rng(2).dirichlet(np.full(k, 0.5), 200)
     shares = model.share(np.vstack([spread, peaked, probs]))
     assert shares[0] == shares.max() > shares[1]
+
+
+def test_the_extra_images_features_are_reused_only_while_the_code_behind_them_is_the_same(tmp_path):
+    """``CACHE/attribution_extra.npz`` holds the probe's features of images outside the material; a
+    refit reuses them only while the probe's code, its backbone and the material's processing are
+    those that computed them (``features_version``)."""
+    cache, corpus, train = tmp_path / "cache", tmp_path / "corpus", tmp_path / "train"
+    for d in (cache, corpus, train / "ai"):
+        d.mkdir(parents=True)
+    (corpus / "labels.csv").write_text("path,label,source,generator\n")
+    (train / "ai" / "beta.png").write_bytes(encode(natural_rgb(300, 260, seed=1), "PNG"))
+    (train / "labels.csv").write_text("path,label,source,generator\nai/beta.png,ai,someone/beta,Stable Diffusion beta (2022)\n")
+    (cache / "rows.json").write_text("[]")
+    np.savez(cache / "features.npz", **{f"eff_{v}": np.zeros((0, sum(CHANNELS)), np.float32) for v in ("aug", "web", "q75", "orig")})
+    rows, x = material(cache, corpus, train, 1)
+    assert [r["path"] for r in rows] == ["train/ai/beta.png"] and x["orig"].shape == (1, sum(CHANNELS))
+    store = dict(np.load(cache / "attribution_extra.npz"))
+    assert str(store["version"]) == features_version()
+    np.savez(cache / "attribution_extra.npz", **{**store, "orig": store["orig"] + 1})
+    assert np.array_equal(material(cache, corpus, train, 1)[1]["orig"], x["orig"] + 1)  # the same code: reused
+    np.savez(cache / "attribution_extra.npz", **{**store, "orig": store["orig"] + 1, "version": np.array("older code")})
+    assert np.array_equal(material(cache, corpus, train, 1)[1]["orig"], x["orig"])  # other code: computed again
