@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .fusion.logistic import SMALL_SIDE
+from .fusion.logistic import SMALL_SIDE, real_threshold_key
 from .numeric import check_base_rate
 
 if TYPE_CHECKING:
@@ -201,12 +201,11 @@ class DecisionRule:
         ``short_side``: the image's shorter side in pixels (``None``: not known, no small-image rule)."""
         base_rate = check_base_rate(base_rate)
         thresholds, lrs = self.fusion.thresholds_at(base_rate), self.fusion.log_lr_thresholds()
-        small = short_side is not None and short_side < SMALL_SIDE and "real_small" in thresholds
-        which = "real_small" if small else "real"
+        which = real_threshold_key(thresholds, short_side)
         p = expl.probability
         real = p <= thresholds[which]
         common = dict(base_rate=base_rate, threshold_real=thresholds[which], log_lr_real=_finite_or_none(lrs[which]),
-                      small_side=SMALL_SIDE if small else None)
+                      small_side=SMALL_SIDE if which == "real_small" else None)
         if self.calibration is None:
             verdict = "likely_ai" if p >= thresholds["ai"] else "likely_real" if real else "inconclusive"
             return Decision("fusion_thresholds", verdict, threshold_ai=thresholds["ai"], log_lr_ai=_finite_or_none(lrs["ai"]),

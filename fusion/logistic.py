@@ -53,6 +53,13 @@ FORMAT_VERSION = 1
 SMALL_SIDE = 448
 #: The thresholds a fusion may hold; ``ai`` and ``real`` always.
 THRESHOLD_KEYS = ("ai", "real", "real_small")
+
+
+def real_threshold_key(thresholds: Mapping[str, float], short_side: int | None) -> str:
+    """Which likely_real threshold of ``thresholds`` applies to an image whose shorter side is
+    ``short_side`` px (``None``: not known): ``real_small`` under :data:`SMALL_SIDE` where the
+    fusion has one, else ``real``."""
+    return "real_small" if short_side is not None and short_side < SMALL_SIDE and "real_small" in thresholds else "real"
 #: Bounds on a fusion file's numbers (a file beyond them is refused when loaded): finite numbers
 #: such as coef 1e308 with scale 1e-300 would make every logit inf - inf. ``|coef|``,
 #: ``|intercept|`` and ``decisive_logit`` at most MAX_WEIGHT; ``|center|`` and ``|decisive_at|`` at

@@ -67,7 +67,7 @@ import numpy as np
 from forensics.calibration import binary_metrics
 from forensics.evaluation.laundering import HIDDEN_SET_CROP
 from forensics.fusion import LogisticFusion, platt_scale, signal_priors
-from forensics.fusion.logistic import SMALL_SIDE
+from forensics.fusion.logistic import SMALL_SIDE, real_threshold_key
 from forensics.signals import create_signal, fingerprint_of
 from forensics.training.corpus import REPO
 from forensics.training.fake_features import SIZE_MATCHED
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         te_sized = np.flatnonzero(fold[sized_src] == k)
         for c, idx, scores in [(c, te, S[c]) for c in CONDITIONS] + [(c, te_sized, sized[c]) for c in SIZED]:
             P[c][idx] = m.predict_proba([scores[i] for i in idx])[:, 1]
-            real = np.where(side[c][idx] < SMALL_SIDE, thr.get("real_small", thr["real"]), thr["real"])
+            real = np.array([thr[real_threshold_key(thr, s)] for s in side[c][idx]])
             verdict[c][idx] = np.where(P[c][idx] >= thr["ai"], "likely_ai", np.where(P[c][idx] <= real, "likely_real", "inconclusive"))
     np.savez(args.cache / "fused_oof.npz", **{f"p_{c}": P[c] for c in P}, **{f"verdict_{c}": verdict[c].astype(str) for c in P},
              **{f"{SIZE_MATCHED}_src": sized_src})
