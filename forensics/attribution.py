@@ -8,7 +8,7 @@ Two bases, the stronger first:
   pipeline's invisible watermark (``watermark``). The name is the file's claim, reported as
   stated, with the manifest's validation state; a claim can be forged, so it is only as good
   as its signature.
-* ``pixels``: a multinomial logistic regression on ``effnet_probe``'s pooled features
+* ``pixels``: a multinomial logistic regression on ``effnet_probe``'s pooled channel means
   (``data/attribution.json``, fitted by ``forensics.training.fit_attribution`` on the 15 generator
   families of the training material, laundered as the pixel signals are). Its probabilities
   say which trained family the image resembles most. A second, small logistic model, fitted on

@@ -11,21 +11,25 @@ region of at most 448x448 px in up to two views, as the probe's head lists them:
   feature's reach, so texture and structure that a re-encoding at q75 buries at pixel scale
   still show.
 
-Each view's nine feature maps (stem, seven stages, head) are averaged over its windows and
-positions into 2,096 values, and a standardised logistic regression on the views' values side
-by side (``data/effnet_probe.json``, fitted by ``forensics.training.fit_pixel_heads``) turns them into
-log-odds.
+Each view's nine feature maps (stem, seven stages, head, 2,096 channels) are pooled over its
+windows and positions into each channel's mean and standard deviation (4,192 values), and a
+standardised logistic regression on the views' values side by side (``data/effnet_probe.json``,
+fitted by ``forensics.training.fit_pixel_heads``) turns them into log-odds. The spread says how
+unevenly a channel responds across the image, which a mean alone cannot.
 
-The probe is linear and the pooling is a mean, so each view's share of the logit is exactly the
-mean of a per-position logit map (a class-activation map). Each level's map is brought onto its
-view's stage-3 grid (8-px cells; 16 px for the halved view, each split into four) and summed;
-the heatmap shows the views' maps added, through a sigmoid, 0.5 where no window looked.
+The probe is linear, so each view's share of the logit is exactly the mean of a per-position
+logit map (a class-activation map): a channel's mean is the mean of its values, and its
+standard deviation ``s`` the mean of ``(x - m)**2 / s`` over the same positions, so each
+position carries ``a * x + b * (x - m)**2 / s`` for the channel's weights ``a`` (mean) and ``b``
+(spread). Each level's map is brought onto its view's stage-3 grid (8-px cells; 16 px for the
+halved view, each split into four) and summed; the heatmap shows the views' maps added,
+through a sigmoid, 0.5 where no window looked.
 
 Evidence keys: ``windows`` (native windows), ``window_size``, ``views``, ``region`` (``[top,
 left, height, width]`` of the pixels analysed), ``levels`` (log-odds each feature level adds,
 largest first; ``halved:`` marks the halved view's), ``probe_probability``, ``heatmap_grid``
-(rows, cols, cell size). The native view's pooled vector is the result's ``features`` (never
-serialised), which generator attribution reads.
+(rows, cols, cell size). The native view's channel means (its first ``MEANS`` features) are the
+result's ``features`` (never serialised), which generator attribution reads.
 """
 
 from __future__ import annotations
@@ -48,13 +52,16 @@ if TYPE_CHECKING:
     from forensics.image import LoadedImage
 
 HEAD_FORMAT = "forensics.effnet-probe"
-HEAD_FORMAT_VERSION = 2
+HEAD_FORMAT_VERSION = 3  # 3: each channel's mean and standard deviation; 2 held the means alone
 VIEWS = ("native", "halved")
 WINDOW = 224
 MIN_SIDE = 64
 CELL = 8  # heatmap cell: the stage-3 grid of the backbone
 LEVELS = ("stem", "stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "head")
 CHANNELS = (32, 16, 24, 40, 80, 112, 192, 320, 1280)
+POOLS = ("mean", "std")  # a view's features: every level's channel means, then every level's standard deviations
+WIDTH = len(POOLS) * sum(CHANNELS)  # features per view
+MEANS = sum(CHANNELS)  # a view's first MEANS features: its channel means, which generator attribution reads
 ARRAYS = ("mean", "scale", "coef")
 
 
@@ -95,8 +102,9 @@ def backbone_input(pixels: np.ndarray, wins: list[tuple[int, int, int, int]]) ->
 
 
 def pooled(maps: list[np.ndarray]) -> np.ndarray:
-    """The probe's input: each level's channels averaged over windows and positions."""
-    return np.concatenate([m.mean(axis=(0, 2, 3)) for m in maps]).astype(np.float32)
+    """The probe's input: each level's channel means over windows and positions, then their
+    standard deviations over the same (``POOLS``)."""
+    return np.concatenate([m.mean(axis=(0, 2, 3)) for m in maps] + [m.std(axis=(0, 2, 3)) for m in maps]).astype(np.float32)
 
 
 def _to_grid(cam: np.ndarray, gh: int, gw: int) -> np.ndarray:
@@ -119,7 +127,7 @@ class EffnetProbeSignal(OnnxSignal):
     """Pixel signal; ``score`` is the probe's log-odds that the image is AI-generated."""
 
     name: ClassVar[str] = "effnet_probe"
-    version: ClassVar[str] = "1.1"
+    version: ClassVar[str] = "1.2"
     failure: ClassVar[str] = "EfficientNet probe failed"
 
     def __init__(self, head_path: str | Path | None = None, threads: int | None = 1) -> None:
@@ -131,9 +139,9 @@ class EffnetProbeSignal(OnnxSignal):
         head = read_artifact(path, HEAD_FORMAT, HEAD_FORMAT_VERSION, arrays=ARRAYS, what="probe head")
         views = tuple(head.get("views", ()))
         sizes = {head.arrays[a].shape for a in ARRAYS}
-        if views not in {VIEWS[:n] for n in range(1, len(VIEWS) + 1)} or sizes != {(len(views) * sum(CHANNELS),)}:
+        if views not in {VIEWS[:n] for n in range(1, len(VIEWS) + 1)} or sizes != {(len(views) * WIDTH,)}:
             raise WeightsError(f"{path}: views {list(views)} with {', '.join(f'{len(head.arrays[a])} {a}' for a in ARRAYS)}; "
-                               f"expected {list(VIEWS[:1])} or {list(VIEWS)} with {sum(CHANNELS)} per view; reinstall forensics")
+                               f"expected {list(VIEWS[:1])} or {list(VIEWS)} with {WIDTH} per view; reinstall forensics")
         return head
 
     def graph(self) -> OnnxGraph:
@@ -173,16 +181,14 @@ class EffnetProbeSignal(OnnxSignal):
         feats = np.concatenate([by_view[v][0] for v in views])
         a = coef / scale  # log-odds per unit of each raw feature
         score = probe_logit(head, feats)
-        width = sum(CHANNELS)
         bounds = np.cumsum((0,) + CHANNELS)
         level_lift, cams = {}, {}
         for j, view in enumerate(views):
-            off = j * width
             mark = "" if view == "native" else f"{view}:"
             for i, lv in enumerate(LEVELS):
-                sl = slice(off + bounds[i], off + bounds[i + 1])
-                level_lift[mark + lv] = float((feats[sl] - mean[sl]) @ a[sl])
-            cams[view] = self._cam(by_view[view][1], a[off:off + width], bounds)
+                idx = np.concatenate([np.arange(bounds[i], bounds[i + 1]) + j * WIDTH + p * bounds[-1] for p in range(len(POOLS))])
+                level_lift[mark + lv] = float((feats[idx] - mean[idx]) @ a[idx])
+            cams[view] = self._cam(by_view[view][1], a[j * WIDTH:(j + 1) * WIDTH], bounds)
         wins = by_view["native"][2]
         hm = self._heatmap(image.height, image.width, wins, cams, head["intercept"] - float(mean @ a))
         top, left, rh, rw = region_of(wins)
@@ -201,15 +207,22 @@ class EffnetProbeSignal(OnnxSignal):
             seen += " and the region halved"
         summary = f"ImageNet features of {seen} ({rh}x{rw} px): probe log-odds {score:+.2f} (most from {lead})"
         return SignalResult(self.name, self.version, "ok", score=score, evidence=evidence, summary=summary, heatmap=hm,
-                            features=by_view["native"][0])
+                            features=by_view["native"][0][:MEANS])
 
     @staticmethod
     def _cam(maps: list[np.ndarray], a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-        """``(n, gh, gw)``: each window's per-position logit share on its stage-3 grid."""
+        """``(n, gh, gw)``: each window's per-position logit share on its stage-3 grid, whose mean
+        over windows and positions is ``a @`` the pooled features (``a``: one view's weights per
+        unit of each feature)."""
         gh, gw = maps[3].shape[2:]
         cam = np.zeros((maps[0].shape[0], gh, gw))
         for i, m in enumerate(maps):
-            cam += _to_grid(np.einsum("nchw,c->nhw", m, a[bounds[i]:bounds[i + 1]]), gh, gw)
+            m = m.astype(np.float64)
+            mu = m.mean(axis=(0, 2, 3), keepdims=True)
+            sd = m.std(axis=(0, 2, 3), keepdims=True)
+            spread = np.divide((m - mu) ** 2, sd, out=np.zeros_like(m), where=sd > 0)  # mean over positions: sd
+            cam += _to_grid(np.einsum("nchw,c->nhw", m, a[bounds[i]:bounds[i + 1]])
+                            + np.einsum("nchw,c->nhw", spread, a[bounds[-1] + bounds[i]:bounds[-1] + bounds[i + 1]]), gh, gw)
         return cam
 
     @staticmethod

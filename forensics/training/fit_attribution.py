@@ -13,7 +13,8 @@ teaches the source, not the family.
 
 The model (see ``forensics/attribution.py``):
 
-* a standardised multinomial L2 logistic regression from ``effnet_probe``'s pooled features to
+* a standardised multinomial L2 logistic regression from ``effnet_probe``'s pooled channel means
+  (its result's ``features``; the probe also reads their spreads, which attribution was not tried on) to
   the generator families of the material (21 since round 2), fitted on the two training variants (``aug`` and ``web``) of each
   image, every family weighing the same;
 * the ``unknown`` model, a logistic regression on three summaries of the family probabilities
@@ -63,7 +64,7 @@ from sklearn.preprocessing import StandardScaler
 
 from forensics.attribution import FORMAT, FORMAT_VERSION, family_label, unknown_inputs
 from forensics.hashing import sha256_bytes, sha256_file
-from forensics.signals.effnet_probe import EffnetProbeSignal
+from forensics.signals.effnet_probe import MEANS, EffnetProbeSignal
 from forensics.training.corpus import DEFAULT_CORPUS, REPO, group_of, labelled, source_of, split_of
 from forensics.training.pixel_data import job
 from forensics.training.seeds import hash_seed
@@ -101,7 +102,7 @@ def material(cache: Path, corpus: Path, train_dir: Path, workers: int) -> tuple[
     keep = [i for i, r in enumerate(rows) if r["label"] == "ai" and r["split"] == "fit" and "error" not in r and finite[i]]
     out = [{"path": rows[i]["path"], "family": rows[i]["family"], "group": rows[i]["group"],
             "source": source_id(rows[i]["path"], rows[i]["generator"]), "cache_row": i} for i in keep]
-    x = {v: feats[v][keep] for v in variants}
+    x = {v: feats[v][keep, :MEANS] for v in variants}
     have = {r["path"] for r in rows}
     extra = []
     for base, tag in ((corpus, "corpus"), (train_dir, "train")):
@@ -128,7 +129,7 @@ def material(cache: Path, corpus: Path, train_dir: Path, workers: int) -> tuple[
               **{v: np.stack([o[f"eff_{v}"] for o in res]) for v in variants}}
         np.savez(store, **ex)
     out += [{**{k: r[k] for k in ("path", "family", "group", "source")}, "cache_row": None} for r in extra]
-    return out, {v: np.concatenate([x[v], ex[v]]) for v in variants}
+    return out, {v: np.concatenate([x[v], ex[v][:, :MEANS]]) for v in variants}
 
 
 def group_fold(group: str) -> int:
@@ -308,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     head = sig._head()
     model = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "version": "1",
-        "model": "standardised multinomial L2 logistic regression on effnet_probe's pooled features; "
+        "model": "standardised multinomial L2 logistic regression on effnet_probe's pooled channel means; "
                  "logistic unknown model on the probabilities' log-max, margin and normalised entropy "
                  "(coefficients held to the signs that make it grow as the probabilities spread)",
         "features": {"signal": sig.name, "signal_version": sig.version, "dim": int(feats["aug"].shape[1]),

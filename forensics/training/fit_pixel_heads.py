@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     np.savez(args.cache / "oof_heads.npz", **oof)
 
     from forensics.signals.dct import FEATURE_NAMES, FEATURES_VERSION, HEAD_FORMAT, HEAD_FORMAT_VERSION
-    from forensics.signals.effnet_probe import CHANNELS, LEVELS
+    from forensics.signals.effnet_probe import CHANNELS, LEVELS, POOLS
     from forensics.signals.effnet_probe import HEAD_FORMAT as EFF_FORMAT
     from forensics.signals.effnet_probe import HEAD_FORMAT_VERSION as EFF_VERSION
 
@@ -228,9 +228,10 @@ def main(argv: list[str] | None = None) -> int:
                 "scores": {rows[i]["path"].removeprefix("corpus/"):
                            float(head["intercept"] + ((k_feats[f"{option}_orig"][i] - mean) / scale) @ coef) for i in ref}}
 
-            head = {"format": EFF_FORMAT, "format_version": EFF_VERSION, "version": "2",
-                    "model": "standardised L2 logistic regression on EfficientNet-Lite0 features pooled over windows and positions",
-                    "views": list(EFF_OPTIONS[option]), "levels": dict(zip(LEVELS, CHANNELS)),
+            head = {"format": EFF_FORMAT, "format_version": EFF_VERSION, "version": "3",
+                    "model": "standardised L2 logistic regression on EfficientNet-Lite0 features: each channel's mean and standard "
+                             "deviation over windows and positions",
+                    "views": list(EFF_OPTIONS[option]), "levels": dict(zip(LEVELS, CHANNELS)), "pooling": list(POOLS),
                     "graph": {"file": backbone.name, "sha256": hashlib.sha256(backbone.read_bytes()).hexdigest(),
                               "built_by": "forensics.training.build_effnet"}, **head}
         else:

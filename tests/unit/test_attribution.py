@@ -125,6 +125,15 @@ def test_pixel_shares_add_up_and_repeat(model):
     assert a.basis == "pixels" and a.model["sha256"] == model.fingerprint()["sha256"]
 
 
+def test_the_shipped_model_reads_what_the_shipped_probe_gives(model):
+    """The model names the probe version it was fitted on and attributes nothing from another:
+    the shipped probe must be that version, with features of the width the model reads, or every
+    image called likely_ai would go unattributed."""
+    res = EffnetProbeSignal().analyze(load_image(encode(natural_rgb(448, 448, seed=3), "PNG")))
+    a = attribute([res], [], "likely_ai", model)
+    assert a.basis == "pixels" and a.status in ("attributed", "unknown"), a
+
+
 def test_unknown_share_grows_as_the_family_probabilities_spread(model):
     k = len(model.families)
     peaked = np.full(k, 0.01 / (k - 1))

@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from forensics.attribution import unknown_inputs
-from forensics.signals.effnet_probe import CHANNELS
+from forensics.signals.effnet_probe import MEANS, WIDTH
 from forensics.training.fit_attribution import UNKNOWN_SIGNS, family_weights, features_version, fit_unknown, material
 
 from support.images import encode, natural_rgb
@@ -66,9 +66,9 @@ def test_the_extra_images_features_are_reused_only_while_the_code_behind_them_is
     (train / "ai" / "beta.png").write_bytes(encode(natural_rgb(300, 260, seed=1), "PNG"))
     (train / "labels.csv").write_text("path,label,source,generator\nai/beta.png,ai,someone/beta,Stable Diffusion beta (2022)\n")
     (cache / "rows.json").write_text("[]")
-    np.savez(cache / "features.npz", **{f"eff_{v}": np.zeros((0, sum(CHANNELS)), np.float32) for v in ("aug", "web", "q75", "orig")})
+    np.savez(cache / "features.npz", **{f"eff_{v}": np.zeros((0, WIDTH), np.float32) for v in ("aug", "web", "q75", "orig")})
     rows, x = material(cache, corpus, train, 1)
-    assert [r["path"] for r in rows] == ["train/ai/beta.png"] and x["orig"].shape == (1, sum(CHANNELS))
+    assert [r["path"] for r in rows] == ["train/ai/beta.png"] and x["orig"].shape == (1, MEANS)
     store = dict(np.load(cache / "attribution_extra.npz"))
     assert str(store["version"]) == features_version()
     np.savez(cache / "attribution_extra.npz", **{**store, "orig": store["orig"] + 1})

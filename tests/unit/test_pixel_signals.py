@@ -14,7 +14,7 @@ import pytest
 from forensics import Engine
 from forensics.image import load_image
 from forensics.artifacts import packaged
-from forensics.signals.effnet_probe import CELL, CHANNELS, EffnetProbeSignal, halve, windows
+from forensics.signals.effnet_probe import CELL, MEANS, WIDTH, EffnetProbeSignal, halve, windows
 from forensics.signals.npr import NprSignal, region
 
 from support.images import encode, natural_rgb
@@ -61,12 +61,11 @@ def probe_heads(tmp_path_factory):
     head = json.loads(packaged("forensics.signals", "effnet_probe.json").read_text())
     d = tmp_path_factory.mktemp("probe")
     (d / head["graph"]["file"]).symlink_to(packaged("forensics.signals", head["graph"]["file"]))
-    width = sum(CHANNELS)
     shipped = {**head, "coef": [c * WEIGHT_SCALE for c in head["coef"]]}
     other = dict(shipped)
     if head["views"] == ["native", "halved"]:
         other["views"] = ["native"]
-        other.update({k: shipped[k][:width] for k in ("mean", "scale", "coef")})
+        other.update({k: shipped[k][:WIDTH] for k in ("mean", "scale", "coef")})
     else:
         other["views"] = ["native", "halved"]  # each view carries half the weight
         other.update({k: head[k] + head[k] for k in ("mean", "scale")}, coef=[c / 2 for c in shipped["coef"]] * 2)
@@ -75,19 +74,20 @@ def probe_heads(tmp_path_factory):
     return {"shipped": d / "shipped.json", "other": d / "other.json"}
 
 
-@pytest.mark.parametrize("size", [(448, 448), (700, 900)])
+@pytest.mark.parametrize(("size", "flat"), [((448, 448), False), ((700, 900), False), ((448, 448), True)])
 @pytest.mark.parametrize("which", ["shipped", "other"])
-def test_effnet_heatmap_is_the_exact_decomposition_of_the_score(size, which, probe_heads):
+def test_effnet_heatmap_is_the_exact_decomposition_of_the_score(size, flat, which, probe_heads):
     """With four full 224-px windows that do not overlap (and the halved view over the same
-    region), the logit is the mean of the per-cell logits that the heatmap shows, and the cells
-    no window saw are NaN (not measured)."""
-    rgb = natural_rgb(*size, seed=3)
+    region), the logit is the mean of the per-cell logits that the heatmap shows, the channels'
+    spread included, and the cells no window saw are NaN (not measured). A flat grey image
+    leaves channels with no spread at all, which carry nothing to any cell."""
+    rgb = np.full((*size, 3), 128, np.uint8) if flat else natural_rgb(*size, seed=3)
     res = EffnetProbeSignal(head_path=probe_heads[which]).analyze(load_image(encode(rgb, "PNG")))
     assert res.status == "ok"
     views = res.evidence["views"]
     assert views in (["native"], ["native", "halved"])
     assert any(k.startswith("halved:") for k in res.evidence["levels"]) == (views == ["native", "halved"])
-    assert res.features.shape == (sum(CHANNELS),)  # the native view's, which attribution reads
+    assert res.features.shape == (MEANS,)  # the native view's channel means, which attribution reads
     hm = res.heatmap
     assert hm.shape == (-(-size[0] // CELL), -(-size[1] // CELL))
     top, left, rh, rw = res.evidence["region"]
