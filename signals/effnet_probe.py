@@ -217,12 +217,13 @@ class EffnetProbeSignal(OnnxSignal):
         gh, gw = maps[3].shape[2:]
         cam = np.zeros((maps[0].shape[0], gh, gw))
         for i, m in enumerate(maps):
-            m = m.astype(np.float64)
-            mu = m.mean(axis=(0, 2, 3), keepdims=True)
-            sd = m.std(axis=(0, 2, 3), keepdims=True)
-            spread = np.divide((m - mu) ** 2, sd, out=np.zeros_like(m), where=sd > 0)  # mean over positions: sd
-            cam += _to_grid(np.einsum("nchw,c->nhw", m, a[bounds[i]:bounds[i + 1]])
-                            + np.einsum("nchw,c->nhw", spread, a[bounds[-1] + bounds[i]:bounds[-1] + bounds[i + 1]]), gh, gw)
+            x = np.moveaxis(m, 1, -1)  # (n, h, w, channels); float32 products, float64 statistics
+            xc = x - x.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
+            sd = np.sqrt(np.einsum("nhwc,nhwc->c", xc, xc, dtype=np.float64) / (x.size // x.shape[-1]))
+            b = a[bounds[-1] + bounds[i]:bounds[-1] + bounds[i + 1]]
+            per_sd = np.divide(b, sd, out=np.zeros_like(sd), where=sd > 0)  # (x - m)**2 / s averages to s
+            per = (xc * xc) @ per_sd.astype(np.float32) + x @ a[bounds[i]:bounds[i + 1]].astype(np.float32)
+            cam += _to_grid(per.astype(np.float64), gh, gw)
         return cam
 
     @staticmethod
