@@ -188,7 +188,7 @@ class EffnetProbeSignal(OnnxSignal):
             for i, lv in enumerate(LEVELS):
                 idx = np.concatenate([np.arange(bounds[i], bounds[i + 1]) + j * WIDTH + p * bounds[-1] for p in range(len(POOLS))])
                 level_lift[mark + lv] = float((feats[idx] - mean[idx]) @ a[idx])
-            cams[view] = self._cam(by_view[view][1], a[j * WIDTH:(j + 1) * WIDTH], bounds)
+            cams[view] = self._cam(by_view[view][1], by_view[view][0], a[j * WIDTH:(j + 1) * WIDTH], bounds)
         wins = by_view["native"][2]
         hm = self._heatmap(image.height, image.width, wins, cams, head["intercept"] - float(mean @ a))
         top, left, rh, rw = region_of(wins)
@@ -210,16 +210,17 @@ class EffnetProbeSignal(OnnxSignal):
                             features=by_view["native"][0][:MEANS])
 
     @staticmethod
-    def _cam(maps: list[np.ndarray], a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    def _cam(maps: list[np.ndarray], feats: np.ndarray, a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         """``(n, gh, gw)``: each window's per-position logit share on its stage-3 grid, whose mean
-        over windows and positions is ``a @`` the pooled features (``a``: one view's weights per
-        unit of each feature)."""
+        over windows and positions is ``a @ feats`` (``feats``: the view's pooled features, whose
+        channel means and standard deviations the spread terms reuse; ``a``: the weights per unit
+        of each feature)."""
         gh, gw = maps[3].shape[2:]
         cam = np.zeros((maps[0].shape[0], gh, gw))
         for i, m in enumerate(maps):
-            x = np.moveaxis(m, 1, -1)  # (n, h, w, channels); float32 products, float64 statistics
-            xc = x - x.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
-            sd = np.sqrt(np.einsum("nhwc,nhwc->c", xc, xc, dtype=np.float64) / (x.size // x.shape[-1]))
+            x = np.moveaxis(m, 1, -1)  # (n, h, w, channels)
+            xc = x - feats[bounds[i]:bounds[i + 1]]
+            sd = feats[bounds[-1] + bounds[i]:bounds[-1] + bounds[i + 1]].astype(np.float64)
             b = a[bounds[-1] + bounds[i]:bounds[-1] + bounds[i + 1]]
             per_sd = np.divide(b, sd, out=np.zeros_like(sd), where=sd > 0)  # (x - m)**2 / s averages to s
             per = (xc * xc) @ per_sd.astype(np.float32) + x @ a[bounds[i]:bounds[i + 1]].astype(np.float32)
