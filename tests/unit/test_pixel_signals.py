@@ -14,7 +14,7 @@ import pytest
 from forensics import Engine
 from forensics.image import load_image
 from forensics.artifacts import packaged
-from forensics.signals.effnet_probe import CELL, MEANS, WIDTH, EffnetProbeSignal, halve, windows
+from forensics.signals.effnet_probe import CELL, MEANS, POOLS, WIDTH, EffnetProbeSignal, halve, pooled, windows
 from forensics.signals.npr import NprSignal, region
 
 from support.images import encode, natural_rgb
@@ -45,6 +45,20 @@ def test_halved_view_is_the_mean_of_each_2x2_block():
     assert half[3, 7, 1] == rgb[6:8, 14:16, 1].astype(np.float64).mean()
     pil = np.asarray(Image.fromarray(rgb[:100]).reduce(2))
     assert np.array_equal(np.floor(half + 0.5).astype(np.uint8), pil)
+
+
+def test_pooled_gives_each_channel_s_mean_then_its_spread():
+    """Per channel, in POOLS order, over windows and positions: a channel alternating +1 / -1 has
+    mean 0 and standard deviation 1, a constant one no spread, and a second window counts as
+    more positions of the same channels."""
+    cols = np.tile(np.array([1.0, -1.0], np.float32), (6, 3))  # (6, 6): +1, -1, +1, ... along each row
+    maps = [np.stack([cols, np.full((6, 6), 5.0, np.float32), cols.T])[None],
+            np.stack([np.zeros((1, 4, 1), np.float32), np.full((1, 4, 1), 2.0, np.float32)])]
+    feats = pooled(maps)
+    assert feats.dtype == np.float32 and feats.shape == (len(POOLS) * 4,)
+    by_pool = dict(zip(POOLS, feats.reshape(len(POOLS), 4)))
+    assert by_pool.keys() == {"mean", "std"}
+    assert np.array_equal(by_pool["mean"], [0, 5, 0, 1]) and np.array_equal(by_pool["std"], [1, 0, 1, 1])
 
 
 WEIGHT_SCALE = 0.25
