@@ -82,7 +82,7 @@ def export(path: Path) -> float:
     import onnxruntime as ort
     import torch
 
-    from forensics.signals.effnet_probe import LEVELS
+    from forensics.signals.effnet_views import LEVELS
 
     features = feature_module(mapped_model())
     torch.onnx.export(features, torch.zeros(1, 3, 224, 224), str(path), input_names=["pixels"], output_names=list(LEVELS),

@@ -64,7 +64,8 @@ from sklearn.preprocessing import StandardScaler
 
 from forensics.attribution import FORMAT, FORMAT_VERSION, family_label, unknown_inputs
 from forensics.hashing import sha256_bytes, sha256_file
-from forensics.signals.effnet_probe import MEANS, EffnetProbeSignal
+from forensics.signals.effnet_probe import EffnetProbeSignal
+from forensics.signals.effnet_views import MEANS
 from forensics.training.corpus import DEFAULT_CORPUS, REPO, group_of, labelled, source_of, split_of
 from forensics.training.pixel_data import job
 from forensics.training.seeds import hash_seed
@@ -88,7 +89,7 @@ def source_id(path: str, generator: str) -> str:
 def features_version() -> str:
     """sha256 over what the extra images' features come from (the probe's windows and graph, the
     material's processing): ``CACHE/attribution_extra.npz`` is reused only while it is the same."""
-    parts = (REPO / "signals" / "effnet_probe.py", REPO / "signals" / "data" / "effnet_lite0.onnx", Path(__file__).with_name("pixel_data.py"))
+    parts = (REPO / "signals" / "effnet_views.py", REPO / "signals" / "data" / "effnet_lite0.onnx", Path(__file__).with_name("pixel_data.py"))
     return sha256_bytes(" ".join(sha256_file(p) for p in parts).encode())
 
 

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     np.savez(args.cache / "oof_heads.npz", **oof)
 
     from forensics.signals.dct import FEATURE_NAMES, FEATURES_VERSION, HEAD_FORMAT, HEAD_FORMAT_VERSION
-    from forensics.signals.effnet_probe import CHANNELS, LEVELS, POOLS
+    from forensics.signals.effnet_views import CHANNELS, LEVELS, POOLS
     from forensics.signals.effnet_probe import HEAD_FORMAT as EFF_FORMAT
     from forensics.signals.effnet_probe import HEAD_FORMAT_VERSION as EFF_VERSION
 

@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 from forensics.evaluation.laundering import centre_crop, launder, launder_q75  # noqa: E402
-from forensics.signals.effnet_probe import MIN_SIDE  # noqa: E402
+from forensics.signals.effnet_views import MIN_SIDE  # noqa: E402
 from forensics.training.corpus import DEFAULT_CORPUS, family_of, group_of, labelled, split_of  # noqa: E402
 from forensics.training.seeds import hash_seed  # noqa: E402
 

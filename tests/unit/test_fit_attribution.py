@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from forensics.attribution import unknown_inputs
-from forensics.signals.effnet_probe import MEANS, WIDTH
+from forensics.signals.effnet_views import MEANS, WIDTH
 from forensics.training.fit_attribution import UNKNOWN_SIGNS, family_weights, features_version, fit_unknown, material
 
 from support.images import encode, natural_rgb

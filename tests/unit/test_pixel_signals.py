@@ -14,7 +14,8 @@ import pytest
 from forensics import Engine
 from forensics.image import load_image
 from forensics.artifacts import packaged
-from forensics.signals.effnet_probe import CELL, MEANS, POOLS, WIDTH, EffnetProbeSignal, halve, pooled, windows
+from forensics.signals.effnet_probe import CELL, EffnetProbeSignal
+from forensics.signals.effnet_views import MEANS, POOLS, WIDTH, halve, pooled, windows
 from forensics.signals.npr import NprSignal, region
 
 from support.images import encode, natural_rgb

@@ -162,23 +162,25 @@ def test_the_real_pipeline_reads_only_what_an_earlier_stage_writes_or_the_manife
     for s in plan:
         for p in s.inputs(cfg):
             assert (p in written or p.name == "labels.csv" or p.parent == cfg.repo / "signals" / "data"
-                    or p == cfg.repo / "signals" / "effnet_probe.py"), (s.name, p)
+                    or p == cfg.repo / "signals" / "effnet_views.py"), (s.name, p)
         written.update(s.outputs(cfg))
         assert all(src.is_file() for src in s.sources), s.name
         assert s.command(cfg)[1:3] == ["-m", f"forensics.training.{s.name}"]
 
 
 def test_every_stage_that_reads_images_through_the_probe_reruns_when_its_code_or_backbone_changes(tmp_path):
-    """The probe's windows and pooling live in signals/effnet_probe.py, outside the training package:
-    a stage whose module reads images through it lists that file and the backbone among its inputs."""
+    """The probe's windows and pooling live in signals/effnet_views.py, outside the training package:
+    a stage whose module reads images through it lists that file and the backbone among its inputs,
+    and none lists signals/effnet_probe.py, whose scoring and heatmap no cached feature depends on."""
     cfg = Config(train_dir=tmp_path, cache=tmp_path, mirror=tmp_path, corpus=tmp_path, repo=tmp_path / "repo")
-    probe = {cfg.repo / "signals" / "effnet_probe.py", cfg.repo / "signals" / "data" / "effnet_lite0.onnx"}
+    probe = {cfg.repo / "signals" / "effnet_views.py", cfg.repo / "signals" / "data" / "effnet_lite0.onnx"}
     for s in stages():
         module = s.sources[0].read_text()
         if "effnet_features" in module or "EffnetProbeSignal" in module:
             assert probe <= set(s.inputs(cfg)), s.name
     assert {s.name for s in stages() if probe <= set(s.inputs(cfg))} == {"pixel_data", "fake_features", "enlarged_views",
                                                                         "fit_attribution"}
+    assert not any(cfg.repo / "signals" / "effnet_probe.py" in s.inputs(cfg) for s in stages())
 
 
 def test_the_command_line_names_an_unknown_stage(tmp_path):
