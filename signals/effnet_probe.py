@@ -30,6 +30,9 @@ left, height, width]`` of the pixels analysed), ``levels`` (log-odds each featur
 largest first; ``halved:`` marks the halved view's), ``probe_probability``, ``heatmap_grid``
 (rows, cols, cell size). The native view's channel means (its first ``MEANS`` features) are the
 result's ``features`` (never serialised), which generator attribution reads.
+
+What the probe reads of an image (its windows, views and pooling) is ``effnet_views``, the module
+the training pipeline's feature stages depend on; this one scores and explains.
 """
 
 from __future__ import annotations

@@ -5,9 +5,12 @@ so a change to the heatmap or the evidence leaves their features, and the cache,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 VIEWS = ("native", "halved")
 WINDOW = 224
@@ -61,7 +64,7 @@ def pooled(maps: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([m.mean(axis=(0, 2, 3)) for m in maps] + [m.std(axis=(0, 2, 3)) for m in maps]).astype(np.float32)
 
 
-def view_features(session: Any, rgb: np.ndarray, views: tuple[str, ...] = VIEWS) -> dict[str, tuple[np.ndarray, list[np.ndarray], list]]:
+def view_features(session: onnxruntime.InferenceSession, rgb: np.ndarray, views: tuple[str, ...] = VIEWS) -> dict[str, tuple[np.ndarray, list[np.ndarray], list]]:
     """``{view: (pooled features, the backbone's maps, its windows)}`` for an ``(h, w, 3)`` uint8
     image through the backbone's onnxruntime ``session``; the halved view's windows are in halved
     pixels."""
