@@ -1,8 +1,11 @@
-"""The README's set-up commands are the ones CI runs."""
+"""The README's set-up commands are the ones CI runs, and what the docs show the engine printing is what it prints."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,3 +28,19 @@ def test_the_checkout_imports_as_the_installed_package():
     assert package.parent == REPO / "forensics"
     assert fusion.resolve() == REPO / "fusion" / "__init__.py"
 
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/reading.md"])
+def test_the_docs_show_what_analyze_sample_prints(doc, tmp_path):
+    """The ``forensics analyze --sample`` block of the README and of docs/reading.md is the shipped
+    engine's output (its file-name line apart), so a refit that moves the sample's figures fails
+    here until the docs show the new ones. An empty weights store stands for a fresh install."""
+    text = (REPO / doc).read_text()
+    block = text.split("$ forensics analyze --sample\n", 1)[1].split("\n\n", 1)[0].split("\n```", 1)[0]
+    shown = block.splitlines()
+    shown = shown[next(i for i, ln in enumerate(shown) if ln.endswith("forensics/data/sample.jpg")) + 1:]
+    env = {**os.environ, "FORENSICS_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "forensics", "analyze", "--sample"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1:] == shown
