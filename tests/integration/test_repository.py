@@ -44,3 +44,25 @@ def test_the_docs_show_what_analyze_sample_prints(doc, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1:] == shown
+
+
+def test_reading_shows_what_analyze_prints_for_its_corpus_examples(corpus_dir, tmp_path):
+    """docs/reading.md's examples on corpus files, one line per file and the first lines of a
+    block, are what the shipped engine prints for those files."""
+    text = (REPO / "docs" / "reading.md").read_text()
+    names = {"Firefly_tabby_cat.jpg": "provenance", "camera_0001.jpg": "real", "sd1_horror_0015.png": "ai", "web_0001.jpg": "real"}
+    for name, folder in names.items():
+        (tmp_path / name).symlink_to(corpus_dir / folder / name)
+    env = {**os.environ, "FORENSICS_HOME": str(tmp_path / "home")}
+
+    def printed(*args: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-m", "forensics", "analyze", *args], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.splitlines()
+
+    quiet = text.split(f"$ forensics analyze -q {' '.join(names)}\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert printed("-q", *names) == quiet
+    first = text.split("$ forensics analyze sd1_horror_0015.png        # the block's first lines\n", 1)[1]
+    first = first.split("\n```", 1)[0].splitlines()
+    assert len(first) == 4 and printed("sd1_horror_0015.png")[:4] == first
