@@ -14,8 +14,8 @@ teaches the source, not the family.
 The model (see ``forensics/attribution.py``):
 
 * a standardised multinomial L2 logistic regression from ``effnet_probe``'s pooled channel means
-  (its result's ``features``; the probe also reads their spreads, which attribution was not tried on) to
-  the generator families of the material (21 since round 2), fitted on the two training variants (``aug`` and ``web``) of each
+  (its result's ``features``; on their spreads too it named unseen families wrongly more often,
+  docs/pixels.md) to the generator families of the material (21 since round 2), fitted on the two training variants (``aug`` and ``web``) of each
   image, every family weighing the same;
 * the ``unknown`` model, a logistic regression on three summaries of the family probabilities
   (``forensics.attribution.unknown_inputs``), fitted to tell an image of a trained family

@@ -29,6 +29,14 @@ def test_the_checkout_imports_as_the_installed_package():
     assert fusion.resolve() == REPO / "fusion" / "__init__.py"
 
 
+def analyze_prints(cwd: Path, home: Path, *args: str) -> list[str]:
+    """The lines ``forensics analyze ARGS`` prints on stdout, run in ``cwd`` with the weights store
+    ``home`` (an empty one stands for a fresh install)."""
+    out = subprocess.run([sys.executable, "-m", "forensics", "analyze", *args], cwd=cwd,
+                         env={**os.environ, "FORENSICS_HOME": str(home)}, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/reading.md"])
 def test_the_docs_show_what_analyze_sample_prints(doc, tmp_path):
@@ -39,11 +47,7 @@ def test_the_docs_show_what_analyze_sample_prints(doc, tmp_path):
     block = text.split("$ forensics analyze --sample\n", 1)[1].split("\n\n", 1)[0].split("\n```", 1)[0]
     shown = block.splitlines()
     shown = shown[next(i for i, ln in enumerate(shown) if ln.endswith("forensics/data/sample.jpg")) + 1:]
-    env = {**os.environ, "FORENSICS_HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "forensics", "analyze", "--sample"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[1:] == shown
+    assert analyze_prints(REPO, tmp_path, "--sample")[1:] == shown
 
 
 def test_reading_shows_what_analyze_prints_for_its_corpus_examples(corpus_dir, tmp_path):
@@ -53,16 +57,8 @@ def test_reading_shows_what_analyze_prints_for_its_corpus_examples(corpus_dir, t
     names = {"Firefly_tabby_cat.jpg": "provenance", "camera_0001.jpg": "real", "sd1_horror_0015.png": "ai", "web_0001.jpg": "real"}
     for name, folder in names.items():
         (tmp_path / name).symlink_to(corpus_dir / folder / name)
-    env = {**os.environ, "FORENSICS_HOME": str(tmp_path / "home")}
-
-    def printed(*args: str) -> list[str]:
-        out = subprocess.run([sys.executable, "-m", "forensics", "analyze", *args], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.splitlines()
-
     quiet = text.split(f"$ forensics analyze -q {' '.join(names)}\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert printed("-q", *names) == quiet
+    assert analyze_prints(tmp_path, tmp_path / "home", "-q", *names) == quiet
     first = text.split("$ forensics analyze sd1_horror_0015.png        # the block's first lines\n", 1)[1]
     first = first.split("\n```", 1)[0].splitlines()
-    assert len(first) == 4 and printed("sd1_horror_0015.png")[:4] == first
+    assert len(first) == 4 and analyze_prints(tmp_path, tmp_path / "home", "sd1_horror_0015.png")[:4] == first
