@@ -232,7 +232,7 @@ def _odd_rows(good: dict) -> list[str]:
         return json.dumps(row)
 
     big = [[0.5] * 300 for _ in range(200)]
-    return [variant(probability=1e308), variant(probability=-5), variant(logit="abc"), variant(intercept=[1]),
+    return [variant(probability=1e308), variant(probability=-5), variant(logit="logit-text-never-quoted"), variant(intercept=[1]),
             variant(contribution=float("nan")), "[1, 2]", "not json", variant(heatmap=big)]
 
 
@@ -251,7 +251,7 @@ def test_odd_rows_are_listed_unreadable_and_the_page_renders(results, tmp_path):
     for n, why in [(4, "probability"), (5, "probability"), (6, "logit"), (7, "intercept"), (8, "not a finite number"),
                    (9, "not a JSON object"), (10, "not JSON"), (12, "above the")]:
         assert re.search(f"line {n}</td><td>unreadable row</td><td>[^<]*{why}", html_text), (n, why)
-    assert "abc" not in html_text.split("Inputs that could not")[1]  # reasons never quote the row
+    assert "logit-text-never-quoted" not in html_text.split("Inputs that could not")[1]  # reasons never quote the row
     assert "heatmap dropped" in html_text  # the oversized map, with a note; its row still shown
     assert "caf\\\\xe9.png" in html_text or "caf\\xe9.png" in html_text
 
