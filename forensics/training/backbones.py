@@ -66,24 +66,44 @@ def frozen_features(name: str, cache: Path, out: Path, rows: list[dict]) -> dict
     if path.is_file():
         return dict(np.load(path))
     features, got = feature_module(mapped_model(name)), {}
+
+    def halved(a: np.ndarray) -> np.ndarray:
+        h, w = a.shape[:2]
+        return a[:h // 2 * 2, :w // 2 * 2].reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+
     for v in CROPS:
-        crops = np.load(cache / f"crop_{v}.npy", mmap_mode="r")
-        for view in ("native", "halved"):
-            res = []
-            for i, r in enumerate(rows):
-                h, w = r.get("crop_hw", {}).get(v, (0, 0))
-                if min(h, w) < 64:
-                    res.append(None)
-                    continue
-                a = np.asarray(crops[i, :h, :w], np.float32)
-                if view == "halved":
-                    a = a[:h // 2 * 2, :w // 2 * 2].reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
-                res.append(pooled(features, pixels(a)))
-            d = next(x for x in res if x is not None).shape[0]
-            got[f"{view}_{v}"] = np.stack([x if x is not None else np.full(d, np.nan, np.float32) for x in res]).astype(np.float32)
+        for view, prepare in (("native", lambda a: a), ("halved", halved)):
+            got[f"{view}_{v}"] = over_crops(cache, v, rows, lambda a: pooled(features, pixels(prepare(a))))
             print(f"  {name} {v} {view}: done", flush=True)
     np.savez(path, **got)
     return got
+
+
+def over_crops(cache: Path, v: str, rows: list[dict], fn) -> np.ndarray:
+    """``(n, d)`` float32: ``fn`` of each row's ``v`` crop (``(h, w, 3)`` float32), NaN for a crop
+    under 64 px a side."""
+    crops = np.load(cache / f"crop_{v}.npy", mmap_mode="r")
+    res = []
+    for i, r in enumerate(rows):
+        h, w = r.get("crop_hw", {}).get(v, (0, 0))
+        res.append(None if min(h, w) < 64 else fn(np.asarray(crops[i, :h, :w], np.float32)))
+    d = next(x for x in res if x is not None).shape[0]
+    return np.stack([x if x is not None else np.full(d, np.nan, np.float32) for x in res]).astype(np.float32)
+
+
+def probe_scores(x: dict[str, np.ndarray], rows: list[dict], y: np.ndarray, fold: np.ndarray, trainable: np.ndarray,
+                 c: float) -> dict[str, np.ndarray]:
+    """``{condition: scores}``: a linear probe (``fit_pixel_heads.fit``, C = ``c``) on the ``aug``
+    features ``x["aug"]`` of the trainable rows of the other folds scores each fold's ``CONDITIONS``."""
+    good = trainable & np.isfinite(x["aug"]).all(axis=1)
+    s = {v: np.full(len(rows), np.nan) for v in CONDITIONS}
+    for k in range(fold.max() + 1):
+        tr, te = np.flatnonzero(good & (fold != k)), np.flatnonzero(fold == k)
+        scaler, lr = fit(x["aug"][tr], y[tr], sample_weights(rows, tr)[tr], c)
+        for v in CONDITIONS:
+            ok = np.isfinite(x[v][te]).all(axis=1)
+            s[v][te[ok]] = lr.decision_function(scaler.transform(x[v][te][ok]))
+    return s
 
 
 def report(label: str, rows: list[dict], y: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
@@ -210,15 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         feats = frozen_features(name, args.cache, args.out, rows)
         for option in ("native", "native+halved"):
             x = {v: np.concatenate([feats[f"{k}_{v}"] for k in option.split("+")], 1) for v in CROPS}
-            good = trainable & np.isfinite(x["aug"]).all(axis=1)
             for c in (0.001, 0.003):
-                s = {v: np.full(len(rows), np.nan) for v in CONDITIONS}
-                for k in range(fold.max() + 1):
-                    tr, te = np.flatnonzero(good & (fold != k)), np.flatnonzero(fold == k)
-                    scaler, lr = fit(x["aug"][tr], y[tr], sample_weights(rows, tr)[tr], c)
-                    for v in CONDITIONS:
-                        ok = np.isfinite(x[v][te]).all(axis=1)
-                        s[v][te[ok]] = lr.decision_function(scaler.transform(x[v][te][ok]))
+                s = probe_scores(x, rows, y, fold, trainable, c)
                 label = f"{name} frozen, {option}, C={c}"
                 result[label] = report(label, rows, y, s)
                 if (name, option, c) == ("lite0", "native", 0.003):

@@ -12,7 +12,7 @@ box mean); and the up-sampling residual of ``npr`` (the crop minus its 2 x 2 mea
 by nearest neighbour). A residual is amplified 8 times and clipped to the backbone's input range,
 so that it spans about as much of it as the pixels do. Each of the nine feature maps is pooled
 into its channels' means and standard deviations over positions; a linear probe is fitted as
-``fit_pixel_heads`` fits it, at C = 0.001 and 0.003, on each input alone and on the three side by
+``fit_pixel_heads`` fits it (``backbones.probe_scores``), at C = 0.001 and 0.003, on each input alone and on the three side by
 side, with the means alone and with the spreads beside them.
 
 Prints the lines of ``backbones.report`` for each. Deterministic for a fixed thread count on one
@@ -30,10 +30,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from forensics.training.backbones import CONDITIONS, CROPS, pixels, report
+from forensics.training.backbones import CROPS, over_crops, pixels, probe_scores, report
 from forensics.training.build_effnet import feature_module, mapped_model
-from forensics.training.fit_pixel_heads import fit
-from forensics.training.folds import family_folds, sample_weights
+from forensics.training.folds import family_folds
 
 INPUTS = ("rgb", "highpass", "npr")
 GAIN = 8.0
@@ -70,13 +69,8 @@ def input_features(kind: str, cache: Path, out: Path, rows: list[dict], features
         return dict(np.load(path))
     got = {}
     for v in CROPS:
-        crops = np.load(cache / f"crop_{v}.npy", mmap_mode="r")
-        res, t = [], time.time()
-        for i, r in enumerate(rows):
-            h, w = r.get("crop_hw", {}).get(v, (0, 0))
-            res.append(None if min(h, w) < 64 else pooled(features, residual(pixels(crops[i, :h, :w]), kind)))
-        d = next(a for a in res if a is not None).shape[0]
-        got[v] = np.stack([a if a is not None else np.full(d, np.nan, np.float32) for a in res]).astype(np.float32)
+        t = time.time()
+        got[v] = over_crops(cache, v, rows, lambda a: pooled(features, residual(pixels(a), kind)))
         print(f"  {kind} {v}: {time.time() - t:.0f} s", flush=True)
     np.savez(path, **got)
     return got
@@ -103,16 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         for part in ("means", "means and spreads"):
             x = {v: np.concatenate([feats[k][v][:, :means] if part == "means" else feats[k][v] for k in combo], 1)
                  for v in CROPS}
-            good = trainable & np.isfinite(x["aug"]).all(axis=1)
             for c in (0.001, 0.003):
-                s = {v: np.full(len(rows), np.nan) for v in CONDITIONS}
-                for k in range(fold.max() + 1):
-                    tr, te = np.flatnonzero(good & (fold != k)), np.flatnonzero(fold == k)
-                    scaler, lr = fit(x["aug"][tr], y[tr], sample_weights(rows, tr)[tr], c)
-                    for v in CONDITIONS:
-                        ok = np.isfinite(x[v][te]).all(axis=1)
-                        s[v][te[ok]] = lr.decision_function(scaler.transform(x[v][te][ok]))
-                report(f"{' + '.join(combo)}, {part}, C={c}", rows, y, s)
+                report(f"{' + '.join(combo)}, {part}, C={c}", rows, y, probe_scores(x, rows, y, fold, trainable, c))
     return 0
 
 
